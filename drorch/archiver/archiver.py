@@ -1,0 +1,199 @@
+"""Turning a directory into trees and blobs: the write side of a snapshot.
+
+The walk runs in the calling thread, depth first, names in sorted order. File
+contents are chunked as they are read and every chunk is handed to a worker
+pool that hashes, compresses, encrypts and packs it (``PackUploader.save``);
+a bounded number of chunks is in flight, so memory stays flat whatever the
+file sizes. A file whose size, mtime and inode match the parent snapshot and
+whose blobs are all in the index is not read again.
+
+Unreadable entries are skipped with a warning and counted, never fatal: the
+snapshot still records everything that could be read, and the caller reports
+the skips (exit 3).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from fnmatch import fnmatch
+from pathlib import Path
+from typing import Any
+
+from drorch.archiver.chunker import chunks
+from drorch.errors import DrorchError, SourceError
+from drorch.progress import NoProgress, Progress
+from drorch.repository.pack import DATA, TREE
+from drorch.repository.repository import Repository
+from drorch.repository.tree import decode_tree, encode_tree, node_from_stat, node_type
+from drorch.repository.uploader import PackUploader
+
+Node = dict[str, Any]
+
+
+@dataclass
+class ArchiveStats:
+    files_new: int = 0
+    files_changed: int = 0
+    files_unmodified: int = 0
+    dirs: int = 0
+    bytes_read: int = 0
+    bytes_total: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+
+class Archiver:
+    """Archives one source directory into a repository; use once per snapshot."""
+
+    def __init__(
+        self,
+        repo: Repository,
+        uploader: PackUploader,
+        *,
+        excludes: list[str] | None = None,
+        progress: Progress | None = None,
+        workers: int | None = None,
+    ) -> None:
+        self.repo = repo
+        self.uploader = uploader
+        self.excludes = excludes or []
+        self.progress = progress or NoProgress()
+        self.stats = ArchiveStats()
+        workers = workers or os.cpu_count() or 2
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="blob")
+        self._slots = threading.BoundedSemaphore(workers * 3)
+
+    # -- entry point ----------------------------------------------------------------------
+
+    def archive(self, source: Path, parent_tree: str | None) -> str:
+        """Store ``source`` (absolute) and return the root tree ID.
+
+        Like restic, the root tree holds the source's full path: ``/srv/www``
+        becomes ``srv`` → ``www`` → contents, so ``restic restore`` recreates it.
+        """
+        if not source.is_dir():
+            raise SourceError(f"source path {source} does not exist or is not a directory",
+                              hint="create it or fix the source's path in the policy")
+        try:
+            parts = source.parts[1:]
+            return self._save_chain(Path(source.anchor), parts, self._subtree(parent_tree))
+        finally:
+            self._pool.shutdown(wait=True)
+
+    def _save_chain(self, base: Path, parts: tuple[str, ...], parent: dict[str, Node]) -> str:
+        """The tree of ``base`` holding only the next path component, down to the source."""
+        if not parts:
+            return self._save_dir(base, "", parent)
+        path = base / parts[0]
+        node = node_from_stat(parts[0], path.stat(), "dir")
+        old = parent.get(parts[0])
+        node["subtree"] = self._save_chain(path, parts[1:], self._subtree(old and old.get("subtree")))
+        return self.uploader.save(TREE, encode_tree([node]))
+
+    # -- directories ----------------------------------------------------------------------
+
+    def _subtree(self, tree_id: str | None) -> dict[str, Node]:
+        if not tree_id:
+            return {}
+        try:
+            return {n["name"]: n for n in decode_tree(self.repo.load_blob(TREE, tree_id))}
+        except DrorchError as err:
+            self.progress.note(f"parent tree {tree_id[:12]} unreadable, rereading files: {err}")
+            return {}
+
+    def _save_dir(self, path: Path, rel: str, parent: dict[str, Node]) -> str:
+        self.stats.dirs += 1
+        nodes: list[Node] = []
+        for entry in self._entries(path):
+            entry_rel = f"{rel}/{entry.name}" if rel else entry.name
+            if self._excluded(entry.name, entry_rel):
+                continue
+            node = self._save_entry(entry, entry_rel, parent.get(entry.name))
+            if node is not None:
+                nodes.append(node)
+        for node in nodes:
+            if node["type"] == "file":
+                node["content"] = [c.result() if isinstance(c, Future) else c
+                                   for c in node["content"]]
+        return self.uploader.save(TREE, encode_tree(nodes))
+
+    def _entries(self, path: Path) -> list[os.DirEntry[str]]:
+        try:
+            with os.scandir(path) as it:
+                return sorted(it, key=lambda e: e.name)
+        except OSError as err:
+            self._skip(path, err)
+            return []
+
+    def _excluded(self, name: str, rel: str) -> bool:
+        return any(fnmatch(rel if "/" in p else name, p) for p in self.excludes)
+
+    def _save_entry(self, entry: os.DirEntry[str], rel: str, old: Node | None) -> Node | None:
+        try:
+            st = entry.stat(follow_symlinks=False)
+            kind = node_type(st.st_mode)
+            if kind is None:
+                return None  # sockets and device nodes are not data to mirror
+            node = node_from_stat(entry.name, st, kind)
+            if kind == "dir":
+                node["subtree"] = self._save_dir(
+                    Path(entry.path), rel, self._subtree(old and old.get("subtree")))
+            elif kind == "symlink":
+                node["linktarget"] = os.readlink(entry.path)
+            elif kind == "file":
+                node["content"], node["size"] = self._file_content(entry.path, st, old)
+            return node
+        except OSError as err:
+            self._skip(Path(entry.path), err)
+            return None
+
+    # -- files ----------------------------------------------------------------------------
+
+    def _unchanged(self, st: os.stat_result, old: Node | None) -> bool:
+        if not old or old.get("type") != "file" or old.get("content") is None:
+            return False
+        same = (old.get("size", 0) == st.st_size and old.get("inode") == st.st_ino
+                and old.get("mtime") == node_from_stat("", st, "file")["mtime"])
+        return same and all(self.repo.index.has(DATA, blob) for blob in old["content"])
+
+    def _file_content(self, path: str, st: os.stat_result, old: Node | None
+                      ) -> tuple[list[Any], int]:
+        """The file's blob IDs (or futures of them) and the number of bytes they hold."""
+        self.stats.bytes_total += st.st_size
+        if self._unchanged(st, old):
+            assert old is not None
+            self.stats.files_unmodified += 1
+            self.progress.advance(st.st_size, files=1)
+            return list(old["content"]), st.st_size
+        if old is None:
+            self.stats.files_new += 1
+        else:
+            self.stats.files_changed += 1
+        content: list[Any] = []
+        size = 0
+        with open(path, "rb") as stream:
+            for chunk in chunks(stream, st.st_size):
+                size += len(chunk)
+                content.append(self._submit(chunk))
+        self.stats.bytes_read += size
+        self.progress.advance(0, files=1)
+        return content, size
+
+    def _submit(self, chunk: bytes) -> Future[str]:
+        self._slots.acquire()
+        future = self._pool.submit(self._store_chunk, chunk)
+        future.add_done_callback(lambda _f: self._slots.release())
+        return future
+
+    def _store_chunk(self, chunk: bytes) -> str:
+        blob_id = self.uploader.save(DATA, chunk)
+        self.progress.advance(len(chunk))
+        return blob_id
+
+    def _skip(self, path: Path, err: OSError) -> None:
+        message = f"skipped {path}: {err.strerror or err}"
+        self.stats.skipped.append(message)
+        self.progress.note(message)
+

@@ -1,0 +1,118 @@
+"""The one exception hierarchy of drorch.
+
+Every error carries what was being done, where (target, file, path) and a hint
+for the operator; the CLI renders it once, as one sentence on stderr, and maps
+it to an exit code (SPEC §3). Tracebacks are shown only with ``--debug``.
+
+    DrorchError                 base; exit 1
+    ├── UsageError              bad command-line input; exit 2
+    ├── PolicyError             the policy file is invalid; exit 2; holds Diagnostics
+    ├── SecretError             a key reference (env:/file:) cannot be resolved
+    ├── SourceError             a source path is missing or unreadable
+    ├── StoreError              the object store failed
+    │   ├── ObjectNotFound      a named object does not exist
+    │   ├── ObjectExists        create-if-absent found the name taken
+    │   └── StoreFull           no space left (disk full, quota)
+    └── RepositoryError         the repository cannot be used
+        ├── RepositoryNotFound  no repository at the target
+        ├── WrongPassword       no key file opens with the given key
+        ├── RepositoryLocked    another process holds a conflicting lock
+        └── IntegrityError      stored data is damaged; exit 3
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_OBJECTIVES_MISSED = 3
+
+
+class DrorchError(Exception):
+    """Base of all errors drorch expects; ``str()`` is one operator-readable sentence."""
+
+    exit_code = EXIT_FAILED
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message.rstrip('.')}; {self.hint}"
+        return self.message
+
+
+class UsageError(DrorchError):
+    exit_code = EXIT_USAGE
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem in a YAML document: where it is and how to fix it."""
+
+    file: str
+    line: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where} {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class PolicyError(DrorchError):
+    """The policy (or runbook) file is invalid; every problem is listed, not just the first."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        self.diagnostics = diagnostics
+        super().__init__("\n".join(str(d) for d in diagnostics))
+
+
+class SecretError(DrorchError):
+    pass
+
+
+class SourceError(DrorchError):
+    pass
+
+
+class StoreError(DrorchError):
+    pass
+
+
+class ObjectNotFound(StoreError):
+    pass
+
+
+class ObjectExists(StoreError):
+    pass
+
+
+class StoreFull(StoreError):
+    pass
+
+
+class RepositoryError(DrorchError):
+    pass
+
+
+class RepositoryNotFound(RepositoryError):
+    pass
+
+
+class WrongPassword(RepositoryError):
+    pass
+
+
+class RepositoryLocked(RepositoryError):
+    pass
+
+
+class IntegrityError(RepositoryError):
+    exit_code = EXIT_OBJECTIVES_MISSED

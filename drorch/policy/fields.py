@@ -1,0 +1,127 @@
+"""Value types shared by the policy sections: names, durations, cron, argv, paths.
+
+Each type validates and explains itself once, so ``rpo: 15x`` and
+``timeout: 15x`` fail with the same sentence, and so the section models in
+``model.py`` read as a list of fields.
+
+Relative paths are resolved against ``base_dir`` from the validation context
+(``validate_document`` sets it to the policy file's directory); a policy
+validated without that context resolves them against the current directory.
+Absolute paths are kept exactly as written.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+from croniter import croniter
+from pydantic import BeforeValidator, PlainSerializer, ValidationInfo
+
+from drorch.policy.durations import format_duration, parse_duration
+from drorch.policy.yamlsource import reject
+
+__all__ = [
+    "Argv",
+    "Cron",
+    "Duration",
+    "Name",
+    "base_dir",
+    "resolve_path",
+]
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+_ARGV_EXAMPLE = '["/usr/bin/db-flush", "--all"]'
+
+
+def _name(value: Any) -> Any:
+    """Names appear in CLI flags, snapshot tags and ``{{ outputs.NAME.KEY }}``, so keep them plain."""
+    if isinstance(value, str) and not _NAME.fullmatch(value):
+        reject(
+            f"invalid name '{value}'; use letters, digits, '.', '_' and '-' "
+            "(at most 63, starting with a letter or digit)"
+        )
+    return value
+
+
+def _duration(value: Any) -> timedelta:
+    """Accept the ``15m`` grammar (or a ``timedelta`` from Python); zero is refused.
+
+    A zero RPO, RTO or timeout can never be met, so it is a typo, not a choice.
+    """
+    if isinstance(value, timedelta):
+        parsed = value
+    elif isinstance(value, str):
+        try:
+            parsed = parse_duration(value)
+        except ValueError as exc:
+            reject(str(exc))
+    else:
+        reject(f"invalid duration '{value}'; use a number with s, m, h, d or w, e.g. 15m")
+    if parsed <= timedelta(0):
+        reject(f"duration must be longer than 0s, got '{value}'")
+    return parsed
+
+
+def _cron(value: Any) -> Any:
+    """Five-field cron (minute hour day-of-month month day-of-week) or an ``@daily``-style macro.
+
+    croniter also accepts a sixth "seconds" field; that is refused so that every
+    expression means what ``crontab(5)`` says it means.
+    """
+    if not isinstance(value, str):
+        return value  # the str type check reports it
+    fields = value.split()
+    if not croniter.is_valid(value) or not (len(fields) == 5 or value.startswith("@")):
+        reject(
+            f"invalid cron expression '{value}'; use five fields "
+            '(minute hour day-of-month month day-of-week), e.g. "*/15 * * * *"'
+        )
+    return value
+
+
+def _argv(value: Any, info: ValidationInfo) -> Any:
+    """Commands are argv lists so no shell ever parses a policy value."""
+    field = info.field_name or "command"
+    if isinstance(value, str):
+        reject(f"{field} must be an argv list such as {_ARGV_EXAMPLE}, never a shell string")
+    if isinstance(value, list | tuple) and not value:
+        reject(f"{field} must not be empty; give a command such as {_ARGV_EXAMPLE} or remove it")
+    return value
+
+
+Name = Annotated[str, BeforeValidator(_name)]
+"""A section-unique name: letters, digits, ``.``, ``_``, ``-``; at most 63 characters."""
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(_duration),
+    PlainSerializer(format_duration, return_type=str, when_used="json"),
+]
+"""A positive duration written ``30s``, ``15m``, ``2h30m``, ``7d``, ``1w``; JSON renders it back."""
+
+Cron = Annotated[str, BeforeValidator(_cron)]
+"""A five-field cron expression or macro, checked with croniter."""
+
+Argv = Annotated[tuple[str, ...], BeforeValidator(_argv)]
+"""A non-empty argv list, run without a shell."""
+
+
+def base_dir(info: ValidationInfo) -> Path:
+    """The directory relative paths start from: the policy file's, else the current one."""
+    context = info.context or {}
+    return Path(context.get("base_dir") or Path.cwd())
+
+
+def resolve_path(raw: str, info: ValidationInfo) -> Path:
+    """``raw`` as an absolute path: kept as written if absolute, else joined to ``base_dir``.
+
+    Relative paths are resolved (``..`` and symlinks followed, as ``cd`` would),
+    so a policy means the same thing whichever directory drorch runs from.
+    """
+    path = Path(raw).expanduser()
+    if path.is_absolute():
+        return path
+    return (base_dir(info) / path).resolve()

@@ -1,0 +1,80 @@
+"""restic's authenticated encryption: AES-256-CTR then Poly1305-AES over the ciphertext.
+
+Every encrypted unit is ``IV(16) || CIPHERTEXT || MAC(16)``. The IV is random
+per unit and doubles as the Poly1305-AES nonce: the one-time Poly1305 key is
+``r || AES-128_k(nonce)``, where ``k`` and ``r`` are the two halves of the MAC key.
+The MAC is checked before anything is decrypted, so tampered data is never
+returned. cryptography's primitives run in OpenSSL and release the GIL for
+large buffers, which lets worker threads encrypt packs in parallel.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import os
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.poly1305 import Poly1305
+
+IV_SIZE = 16
+MAC_SIZE = 16
+OVERHEAD = IV_SIZE + MAC_SIZE
+
+
+class AuthenticationFailed(Exception):
+    """The MAC did not match: wrong key or damaged data."""
+
+
+@dataclass(frozen=True)
+class Key:
+    """A restic master key (or a key derived from a password by scrypt)."""
+
+    encrypt: bytes  # 32 bytes, AES-256-CTR
+    mac_k: bytes  # 16 bytes, AES-128 key that encrypts the Poly1305 nonce
+    mac_r: bytes  # 16 bytes, Poly1305 r (clamped by the primitive)
+
+    @classmethod
+    def random(cls) -> Key:
+        return cls(encrypt=os.urandom(32), mac_k=os.urandom(16), mac_r=os.urandom(16))
+
+    @classmethod
+    def from_kdf_output(cls, derived: bytes) -> Key:
+        """Split 64 scrypt bytes the way restic does: encryption key, then k, then r."""
+        return cls(encrypt=derived[:32], mac_k=derived[32:48], mac_r=derived[48:64])
+
+    @classmethod
+    def from_json(cls, doc: dict) -> Key:
+        return cls(
+            encrypt=base64.b64decode(doc["encrypt"]),
+            mac_k=base64.b64decode(doc["mac"]["k"]),
+            mac_r=base64.b64decode(doc["mac"]["r"]),
+        )
+
+    def to_json(self) -> dict:
+        b64 = lambda raw: base64.b64encode(raw).decode()  # noqa: E731
+        return {"mac": {"k": b64(self.mac_k), "r": b64(self.mac_r)}, "encrypt": b64(self.encrypt)}
+
+    def _mac(self, nonce: bytes, ciphertext: bytes | memoryview) -> bytes:
+        aes_k = Cipher(algorithms.AES(self.mac_k), modes.ECB()).encryptor()
+        s = aes_k.update(nonce) + aes_k.finalize()
+        return Poly1305.generate_tag(self.mac_r + s, bytes(ciphertext))
+
+    def seal(self, plaintext: bytes | memoryview) -> bytes:
+        """Encrypt and authenticate; returns IV || ciphertext || MAC."""
+        iv = os.urandom(IV_SIZE)
+        enc = Cipher(algorithms.AES(self.encrypt), modes.CTR(iv)).encryptor()
+        ciphertext = enc.update(plaintext) + enc.finalize()
+        return iv + ciphertext + self._mac(iv, ciphertext)
+
+    def open(self, sealed: bytes | memoryview) -> bytes:
+        """Check the MAC, then decrypt; raises AuthenticationFailed on any mismatch."""
+        view = memoryview(sealed)
+        if len(view) < OVERHEAD:
+            raise AuthenticationFailed("ciphertext shorter than IV and MAC")
+        iv, ciphertext, tag = bytes(view[:IV_SIZE]), view[IV_SIZE:-MAC_SIZE], view[-MAC_SIZE:]
+        if not hmac.compare_digest(self._mac(iv, ciphertext), tag):
+            raise AuthenticationFailed("MAC mismatch")
+        dec = Cipher(algorithms.AES(self.encrypt), modes.CTR(iv)).decryptor()
+        return dec.update(ciphertext) + dec.finalize()

@@ -1,0 +1,224 @@
+"""A restic-format repository (format version 2) on any ObjectStore.
+
+Reading and writing follow restic's ordering rules (design.rst, "Read and Write
+Ordering"): packs are durable before the index files that list them, and index
+files before the snapshot that references their blobs. A reader lists snapshots
+before loading the index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import zstandard
+
+from drorch.errors import (
+    IntegrityError,
+    ObjectExists,
+    ObjectNotFound,
+    RepositoryError,
+    RepositoryNotFound,
+    WrongPassword,
+)
+from drorch.repository import keys
+from drorch.repository.crypto import AuthenticationFailed, Key
+from drorch.repository.index import Index, index_documents
+from drorch.repository.layout import CONFIG, FileType, file_id_of, object_name
+from drorch.repository.pack import EAGER_TAIL, PackedBlob, PackFormatError, parse_tail
+from drorch.store import ObjectStore
+
+FORMAT_VERSION = 2
+_ENCODING_ZSTD_JSON = 2
+
+_local = threading.local()
+
+
+def _compressor() -> zstandard.ZstdCompressor:
+    """One compressor per thread: zstandard contexts are not safe to share."""
+    if not hasattr(_local, "cctx"):
+        _local.cctx = zstandard.ZstdCompressor(level=3)
+        _local.dctx = zstandard.ZstdDecompressor()
+    return _local.cctx  # type: ignore[no-any-return]
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    _compressor()
+    return _local.dctx  # type: ignore[no-any-return]
+
+
+def compress(data: bytes | memoryview) -> bytes:
+    return _compressor().compress(data)
+
+
+def decompress(data: bytes, size: int) -> bytes:
+    return _decompressor().decompress(data, max_output_size=size)
+
+
+@dataclass(frozen=True)
+class Config:
+    id: str
+    version: int
+    chunker_polynomial: str
+
+
+class Repository:
+    """An opened repository: its store, master key, config and (once loaded) index."""
+
+    def __init__(self, store: ObjectStore, key: Key, config: Config, name: str) -> None:
+        self.store = store
+        self.key = key
+        self.config = config
+        self.name = name  # the target name, for messages
+        self.index = Index()
+
+    # -- opening ---------------------------------------------------------------------------
+
+    @classmethod
+    def init(cls, store: ObjectStore, password: bytes, name: str) -> Repository:
+        """Create a new repository; refuses if one already exists there."""
+        if store.exists(CONFIG):
+            raise RepositoryError(f"target {name!r} already holds a repository at {store.location}")
+        master = Key.random()
+        key_id, key_raw = keys.new_key_file(master, password)
+        # restic picks an irreducible polynomial for its Rabin chunker; drorch chunks with
+        # FastCDC, but restic requires the field, so store a fixed valid one.
+        config = Config(os.urandom(32).hex(), FORMAT_VERSION, "3da3358b4dc173")
+        doc = {"version": config.version, "id": config.id,
+               "chunker_polynomial": config.chunker_polynomial}
+        store.put(object_name(FileType.KEY, key_id), key_raw, exclusive=True)
+        try:
+            store.put(CONFIG, master.seal(json.dumps(doc).encode()), exclusive=True)
+        except ObjectExists as err:
+            store.delete(object_name(FileType.KEY, key_id))
+            raise RepositoryError(f"another process initialised target {name!r} first") from err
+        return cls(store, master, config, name)
+
+    @classmethod
+    def open(cls, store: ObjectStore, password: bytes, name: str) -> Repository:
+        """Open with the first key file that ``password`` unlocks."""
+        try:
+            sealed_config = store.get(CONFIG)
+        except ObjectNotFound as err:
+            raise RepositoryNotFound(
+                f"target {name!r} has no repository at {store.location}",
+                hint="run `drorch apply` to create it, or check the target URL",
+            ) from err
+        master = _unlock(store, password, name)
+        try:
+            plain = _decode_unpacked(master.open(sealed_config))
+        except AuthenticationFailed as err:
+            raise IntegrityError(f"the config of target {name!r} is damaged") from err
+        config = Config(plain["id"], plain["version"], plain.get("chunker_polynomial", ""))
+        if config.version not in (1, FORMAT_VERSION):
+            raise RepositoryError(
+                f"target {name!r} uses repository format {config.version}; drorch reads 1 and 2"
+            )
+        return cls(store, master, config, name)
+
+    # -- unpacked files (index, snapshots, locks) -------------------------------------------
+
+    def save_unpacked(self, kind: FileType, doc: dict, *, exclusive: bool = False) -> str:
+        """Seal a JSON document (zstd-compressed, format 2) and store it under its hash."""
+        body = json.dumps(doc, separators=(",", ":")).encode()
+        if self.config.version >= 2:
+            body = bytes([_ENCODING_ZSTD_JSON]) + compress(body)
+        sealed = self.key.seal(body)
+        file_id = hashlib.sha256(sealed).hexdigest()
+        self.store.put(object_name(kind, file_id), sealed, exclusive=exclusive)
+        return file_id
+
+    def load_unpacked(self, kind: FileType, file_id: str) -> dict:
+        raw = self.store.get(object_name(kind, file_id))
+        if hashlib.sha256(raw).hexdigest() != file_id:
+            raise IntegrityError(f"{kind.value}/{file_id} on target {self.name!r} is damaged "
+                                 "(its content does not match its name)")
+        try:
+            return _decode_unpacked(self.key.open(raw))
+        except AuthenticationFailed as err:
+            raise IntegrityError(f"{kind.value}/{file_id} on target {self.name!r} does not "
+                                 "authenticate") from err
+
+    def list_ids(self, kind: FileType) -> Iterator[tuple[str, int]]:
+        """(storage id, size) of every file of one kind; skips names that are not IDs."""
+        for info in self.store.list(kind.prefix):
+            file_id = file_id_of(info.name)
+            if len(file_id) == 64:
+                yield file_id, info.size
+
+    # -- index -----------------------------------------------------------------------------
+
+    def load_index(self) -> None:
+        self.index = Index()
+        for file_id, _size in self.list_ids(FileType.INDEX):
+            self.index.merge_document(file_id, self.load_unpacked(FileType.INDEX, file_id))
+
+    def save_index(self, packs: dict[str, list[PackedBlob]], supersedes: tuple[str, ...] = ()
+                   ) -> list[str]:
+        """Write index files for ``packs`` (already durable); returns the new file IDs."""
+        written = [self.save_unpacked(FileType.INDEX, doc)
+                   for doc in index_documents(packs, supersedes)]
+        self.index.files.update(written)
+        return written
+
+    # -- blobs -----------------------------------------------------------------------------
+
+    def load_blob(self, blob_type: str, blob_id: str) -> bytes:
+        """A blob's plaintext, authenticated and checked against its ID."""
+        found = self.index.lookup(blob_type, blob_id)
+        if found is None:
+            raise IntegrityError(f"{blob_type} blob {blob_id[:12]} is not in the index of target "
+                                 f"{self.name!r}", hint="run `drorch verify` to see what is damaged")
+        pack_id, blob = found
+        sealed = self.store.get(object_name(FileType.PACK, pack_id), blob.offset, blob.length)
+        return self.open_blob(pack_id, blob, sealed)
+
+    def open_blob(self, pack_id: str, blob: PackedBlob, sealed: bytes | memoryview) -> bytes:
+        """Authenticate, decrypt, decompress and hash-check one blob read from a pack."""
+        try:
+            plain = self.key.open(sealed)
+        except AuthenticationFailed as err:
+            raise IntegrityError(f"pack {pack_id} on target {self.name!r} is damaged: blob "
+                                 f"{blob.id[:12]} does not authenticate") from err
+        if blob.uncompressed_length:
+            plain = decompress(plain, blob.uncompressed_length)
+        if hashlib.sha256(plain).hexdigest() != blob.id:
+            raise IntegrityError(f"pack {pack_id} on target {self.name!r} is damaged: blob "
+                                 f"{blob.id[:12]} does not match its hash")
+        return plain
+
+    def read_pack_header(self, pack_id: str, size: int) -> list[PackedBlob]:
+        """The blobs a pack's own header lists (two reads at most)."""
+        name = object_name(FileType.PACK, pack_id)
+        tail_len = min(size, EAGER_TAIL)
+        result = parse_tail(self.key, self.store.get(name, size - tail_len, tail_len), size)
+        if isinstance(result, int):
+            result = parse_tail(self.key, self.store.get(name, size - result, result), size)
+        if isinstance(result, int):
+            raise PackFormatError("pack header could not be read")
+        return result
+
+
+def _unlock(store: ObjectStore, password: bytes, name: str) -> Key:
+    for info in store.list(FileType.KEY.prefix):
+        try:
+            return keys.open_key_file(store.get(info.name), password)
+        except (AuthenticationFailed, ValueError, KeyError):
+            continue
+    raise WrongPassword(
+        f"the key does not open the repository of target {name!r}",
+        hint="check encryption.key in the policy points at the right password",
+    )
+
+
+def _decode_unpacked(plain: bytes) -> dict:
+    if plain[:1] in (b"{", b"["):
+        return json.loads(plain)  # type: ignore[no-any-return]
+    if plain[:1] == bytes([_ENCODING_ZSTD_JSON]):
+        body = _decompressor().decompressobj().decompress(plain[1:])
+        return json.loads(body)  # type: ignore[no-any-return]
+    raise IntegrityError(f"unknown file encoding {plain[:1]!r}")

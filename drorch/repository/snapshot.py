@@ -1,0 +1,78 @@
+"""Snapshots: the committed roots. One small file each, written only after its data is durable."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+from drorch.repository.layout import FileType
+from drorch.repository.repository import Repository
+from drorch.repository.timefmt import format_ns, parse_ns
+
+MIRROR_TAG_PREFIX = "drorch-mirror="
+
+
+@dataclass
+class Snapshot:
+    time_ns: int
+    tree: str
+    paths: list[str]
+    hostname: str = field(default_factory=socket.gethostname)
+    username: str = field(default_factory=getpass.getuser)
+    uid: int = field(default_factory=os.getuid)
+    gid: int = field(default_factory=os.getgid)
+    tags: list[str] = field(default_factory=list)
+    excludes: list[str] = field(default_factory=list)
+    parent: str | None = None
+    summary: dict[str, Any] | None = None  # drorch's counters; restic ignores unknown keys
+    id: str = ""  # storage ID, set once saved or loaded
+
+    @property
+    def mirror(self) -> str | None:
+        for tag in self.tags:
+            if tag.startswith(MIRROR_TAG_PREFIX):
+                return tag[len(MIRROR_TAG_PREFIX):]
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "time": format_ns(self.time_ns), "tree": self.tree, "paths": self.paths,
+            "hostname": self.hostname, "username": self.username, "uid": self.uid, "gid": self.gid,
+        }
+        optional = {"parent": self.parent, "excludes": self.excludes, "tags": self.tags,
+                    "drorch_summary": self.summary}
+        doc.update({k: v for k, v in optional.items() if v})
+        return doc
+
+    @classmethod
+    def from_json(cls, snapshot_id: str, doc: dict[str, Any]) -> Snapshot:
+        return cls(
+            time_ns=parse_ns(doc["time"]), tree=doc["tree"], paths=list(doc.get("paths") or []),
+            hostname=doc.get("hostname", ""), username=doc.get("username", ""),
+            uid=doc.get("uid", 0), gid=doc.get("gid", 0), tags=list(doc.get("tags") or []),
+            excludes=list(doc.get("excludes") or []), parent=doc.get("parent"),
+            summary=doc.get("drorch_summary"), id=snapshot_id,
+        )
+
+
+def save_snapshot(repo: Repository, snapshot: Snapshot) -> str:
+    snapshot.id = repo.save_unpacked(FileType.SNAPSHOT, snapshot.to_json())
+    return snapshot.id
+
+
+def load_snapshots(repo: Repository) -> list[Snapshot]:
+    """Every snapshot in the repository, oldest first."""
+    found = [Snapshot.from_json(sid, repo.load_unpacked(FileType.SNAPSHOT, sid))
+             for sid, _ in repo.list_ids(FileType.SNAPSHOT)]
+    return sorted(found, key=lambda s: s.time_ns)
+
+
+def find_snapshot(snapshots: list[Snapshot], ref: str) -> Snapshot | None:
+    """``latest`` or a unique prefix of a snapshot ID."""
+    if ref == "latest":
+        return snapshots[-1] if snapshots else None
+    matches = [s for s in snapshots if s.id.startswith(ref)]
+    return matches[0] if len(matches) == 1 else None

@@ -1,0 +1,134 @@
+"""Tree blobs: one JSON document per directory, as restic's ``restic.Node`` encodes it.
+
+Modes use Go's ``os.FileMode`` bits (type bits high, permission bits low), so
+restic restores what drorch wrote. A tree's ID is the SHA-256 of its JSON plus a
+trailing newline; encoding is deterministic (sorted names, fixed key order) so an
+unchanged directory yields the same tree and is stored once.
+"""
+
+from __future__ import annotations
+
+import grp
+import json
+import os
+import pwd
+import stat
+from functools import lru_cache
+from typing import Any
+
+from drorch.repository.timefmt import format_ns, parse_ns
+
+GO_MODE_DIR = 1 << 31
+GO_MODE_SYMLINK = 1 << 27
+GO_MODE_DEVICE = 1 << 26
+GO_MODE_NAMED_PIPE = 1 << 25
+GO_MODE_SOCKET = 1 << 24
+GO_MODE_SETUID = 1 << 23
+GO_MODE_SETGID = 1 << 22
+GO_MODE_CHAR_DEVICE = 1 << 21
+GO_MODE_STICKY = 1 << 20
+
+_SPECIAL_BITS = ((stat.S_ISUID, GO_MODE_SETUID), (stat.S_ISGID, GO_MODE_SETGID),
+                 (stat.S_ISVTX, GO_MODE_STICKY))
+
+
+def go_mode(st_mode: int) -> int:
+    mode = st_mode & 0o777
+    for posix, go in _SPECIAL_BITS:
+        if st_mode & posix:
+            mode |= go
+    if stat.S_ISDIR(st_mode):
+        mode |= GO_MODE_DIR
+    elif stat.S_ISLNK(st_mode):
+        mode |= GO_MODE_SYMLINK
+    elif stat.S_ISCHR(st_mode):
+        mode |= GO_MODE_DEVICE | GO_MODE_CHAR_DEVICE
+    elif stat.S_ISBLK(st_mode):
+        mode |= GO_MODE_DEVICE
+    elif stat.S_ISFIFO(st_mode):
+        mode |= GO_MODE_NAMED_PIPE
+    elif stat.S_ISSOCK(st_mode):
+        mode |= GO_MODE_SOCKET
+    return mode
+
+
+def posix_permissions(mode: int) -> int:
+    """Permission and setuid/setgid/sticky bits of a Go mode, for chmod."""
+    bits = mode & 0o777
+    for posix, go in _SPECIAL_BITS:
+        if mode & go:
+            bits |= posix
+    return bits
+
+
+def node_type(st_mode: int) -> str | None:
+    """restic's node type for a file mode; None for kinds drorch does not archive."""
+    if stat.S_ISREG(st_mode):
+        return "file"
+    if stat.S_ISDIR(st_mode):
+        return "dir"
+    if stat.S_ISLNK(st_mode):
+        return "symlink"
+    if stat.S_ISFIFO(st_mode):
+        return "fifo"
+    return None
+
+
+@lru_cache(maxsize=256)
+def _user(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return ""
+
+
+@lru_cache(maxsize=256)
+def _group(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return ""
+
+
+def node_from_stat(name: str, st: os.stat_result, kind: str) -> dict[str, Any]:
+    """The metadata part of a node; the caller adds content, subtree or linktarget."""
+    node: dict[str, Any] = {
+        "name": name,
+        "type": kind,
+        "mode": go_mode(st.st_mode),
+        "mtime": format_ns(st.st_mtime_ns),
+        "atime": format_ns(st.st_atime_ns),
+        "ctime": format_ns(st.st_ctime_ns),
+        "uid": st.st_uid,
+        "gid": st.st_gid,
+        "user": _user(st.st_uid),
+        "group": _group(st.st_gid),
+        "inode": st.st_ino,
+        "device_id": st.st_dev,
+        "links": st.st_nlink,
+    }
+    if kind == "file":
+        node["size"] = st.st_size
+    return {k: v for k, v in node.items() if v or k in ("uid", "gid")}
+
+
+def encode_tree(nodes: list[dict[str, Any]]) -> bytes:
+    """The tree blob for a directory's nodes; ``content`` is always present, as in restic."""
+    ordered = []
+    for node in sorted(nodes, key=lambda n: n["name"]):
+        node = dict(node)
+        node.setdefault("content", None)
+        ordered.append(node)
+    return json.dumps({"nodes": ordered}, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+
+
+def decode_tree(blob: bytes) -> list[dict[str, Any]]:
+    return list(json.loads(blob).get("nodes") or [])
+
+
+def mtime_ns(node: dict[str, Any]) -> int:
+    return parse_ns(node["mtime"]) if node.get("mtime") else 0
+
+
+def atime_ns(node: dict[str, Any]) -> int:
+    return parse_ns(node["atime"]) if node.get("atime") else mtime_ns(node)

@@ -1,0 +1,79 @@
+"""The object-store seam: the only way the repository reaches storage.
+
+Adapters live in ``drorch.providers`` (the top-level ``providers/`` folder) and
+register by URL scheme; third parties add schemes through the ``drorch.providers``
+entry-point group. An adapter stores opaque names and bytes; it never builds
+repository paths (see ``repository.layout``) and holds no retry loops.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Protocol
+
+from drorch.errors import UsageError
+
+if TYPE_CHECKING:
+    from drorch.policy import Target
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    name: str
+    size: int
+
+
+class ObjectStore(Protocol):
+    """Named immutable objects. Names use ``/`` separators and never start with one.
+
+    Contract every adapter keeps (checked by tests/conformance):
+    - ``put`` is atomic: a reader sees the whole object or nothing, never a prefix.
+      With ``exclusive=True`` it refuses (``ObjectExists``) to replace an existing
+      name; this is what makes lock files and ``config`` safe to create.
+    - ``get`` raises ``ObjectNotFound`` for a missing name and returns exactly
+      ``length`` bytes from ``offset`` (all of the rest when ``length`` is None).
+    - ``list`` yields every object whose name starts with ``prefix``, in no order.
+    - ``delete`` of a missing name is not an error (deletes are retried).
+    """
+
+    @property
+    def location(self) -> str:
+        """Where the objects live, for messages (never contains credentials)."""
+        ...
+
+    def put(self, name: str, data: bytes | memoryview, *, exclusive: bool = False) -> None: ...
+
+    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes: ...
+
+    def exists(self, name: str) -> bool: ...
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]: ...
+
+    def delete(self, name: str) -> None: ...
+
+
+StoreFactory = Callable[["Target"], ObjectStore]
+
+_BUILTIN_SCHEMES = {"file": "drorch.providers.local:open_store"}
+
+
+def _load(ref: str) -> StoreFactory:
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+
+
+def open_store(target: Target) -> ObjectStore:
+    """Open the adapter for a target's URL scheme; the SDK is imported only now."""
+    scheme = target.url.split("://", 1)[0]
+    refs = dict(_BUILTIN_SCHEMES)
+    refs.update({ep.name: ep.value for ep in entry_points(group="drorch.providers")})
+    if scheme not in refs:
+        known = ", ".join(sorted(refs))
+        raise UsageError(
+            f"target {target.name!r}: no storage provider for scheme {scheme!r}",
+            hint=f"known schemes: {known}",
+        )
+    return _load(refs[scheme])(target)

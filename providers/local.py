@@ -1,0 +1,119 @@
+"""``file://`` targets: a repository in a local (or mounted) directory.
+
+Writes go to ``tmp/`` inside the repository, are fsynced, then renamed into
+place, so a crash never leaves a partial object under a real name. restic
+ignores ``tmp/``; a crash can leave stray files there and nothing else.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from drorch.errors import ObjectExists, ObjectNotFound, StoreError, StoreFull
+from drorch.store import ObjectInfo
+
+if TYPE_CHECKING:
+    from drorch.policy import Target
+
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
+
+
+class LocalStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @property
+    def location(self) -> str:
+        return f"file://{self.root}"
+
+    def _path(self, name: str) -> Path:
+        return self.root / name
+
+    def _fail(self, action: str, name: str, err: OSError) -> StoreError:
+        where = f"{action} {name} in {self.root}"
+        if err.errno in _NO_SPACE:
+            return StoreFull(f"no space left on the device while trying to {where}",
+                             hint="free space on the target or point it at a larger disk")
+        return StoreError(f"cannot {where}: {err.strerror or err}")
+
+    def put(self, name: str, data: bytes | memoryview, *, exclusive: bool = False) -> None:
+        final = self._path(name)
+        tmp = self.root / "tmp" / f"{uuid.uuid4().hex}.{os.getpid()}"
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            tmp.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                with memoryview(data) as view:
+                    written = 0
+                    while written < len(view):
+                        written += os.write(fd, view[written:])
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            self._publish(tmp, final, exclusive)
+            _fsync_dir(final.parent)
+        except OSError as err:
+            tmp.unlink(missing_ok=True)
+            raise self._fail("write", name, err) from err
+
+    def _publish(self, tmp: Path, final: Path, exclusive: bool) -> None:
+        if not exclusive:
+            os.replace(tmp, final)
+            return
+        try:
+            os.link(tmp, final)  # atomic create-if-absent
+        except FileExistsError as err:
+            raise ObjectExists(f"{final.relative_to(self.root)} already exists in {self.root}") from err
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
+        try:
+            with open(self._path(name), "rb", buffering=0) as fh:
+                if length is None:
+                    fh.seek(offset)
+                    return fh.read()
+                return os.pread(fh.fileno(), length, offset)
+        except FileNotFoundError as err:
+            raise ObjectNotFound(f"{name} does not exist in {self.root}") from err
+        except OSError as err:
+            raise self._fail("read", name, err) from err
+
+    def exists(self, name: str) -> bool:
+        return self._path(name).is_file()
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        folder, _, _ = prefix.rpartition("/")
+        base = self.root / folder
+        if not base.is_dir():
+            return
+        for dirpath, _dirs, files in os.walk(base):
+            rel = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
+            for file in files:
+                name = file if rel == "." else f"{rel}/{file}"
+                if name.startswith(prefix):
+                    yield ObjectInfo(name, os.stat(os.path.join(dirpath, file)).st_size)
+
+    def delete(self, name: str) -> None:
+        try:
+            self._path(name).unlink(missing_ok=True)
+        except OSError as err:
+            raise self._fail("delete", name, err) from err
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def open_store(target: Target) -> LocalStore:
+    return LocalStore(target.local_path)
