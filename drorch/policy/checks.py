@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from drorch.policy.yamlsource import KeyPath, Problem, YamlDocument, render_path
+from drorch.policy.document import KeyPath, Problem, YamlDocument, render_path
 
 __all__ = ["policy_problems"]
 
@@ -57,8 +57,9 @@ def _duplicates(
             first[name] = (section, index, "name")
             continue
         where = _where(first[name], document)
-        yield (section, index, "name"), (
-            f"duplicate name '{name}'; names must be unique within {section} (first at {where})"
+        yield (
+            (section, index, "name"),
+            (f"duplicate name '{name}'; names must be unique within {section} (first at {where})"),
         )
 
 

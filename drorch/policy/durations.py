@@ -36,7 +36,7 @@ def parse_duration(text: str) -> timedelta:
 
 
 def format_duration(value: timedelta) -> str:
-    """Render ``value`` in the grammar ``parse_duration`` reads (``2h30m``); sub-seconds are dropped."""
+    """Render ``value`` as ``parse_duration`` reads it (``2h30m``); sub-seconds are dropped."""
     remaining = int(value.total_seconds())
     if remaining <= 0:
         return "0s"

@@ -18,26 +18,41 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from croniter import croniter
-from pydantic import BeforeValidator, PlainSerializer, ValidationInfo
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, ValidationInfo
 
 from drorch.policy.durations import format_duration, parse_duration
-from drorch.policy.yamlsource import reject
+from drorch.policy.validation import reject
 
 __all__ = [
     "Argv",
     "Cron",
     "Duration",
     "Name",
+    "NonEmpty",
+    "StrictModel",
+    "Schedule",
     "base_dir",
     "resolve_path",
 ]
+
+
+class StrictModel(BaseModel):
+    """Base of every policy section: frozen, closed to unknown keys.
+
+    Unknown keys are errors because a misspelt key (``retension``) would otherwise
+    be ignored and its protection silently lost. Python callers may use field
+    names (``from_``) as well as the YAML aliases (``from``).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_by_name=True)
+
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 _ARGV_EXAMPLE = '["/usr/bin/db-flush", "--all"]'
 
 
 def _name(value: Any) -> Any:
-    """Names appear in CLI flags, snapshot tags and ``{{ outputs.NAME.KEY }}``, so keep them plain."""
+    """Names appear in CLI flags, snapshot tags and ``{{ outputs.NAME.KEY }}``: keep them plain."""
     if isinstance(value, str) and not _NAME.fullmatch(value):
         reject(
             f"invalid name '{value}'; use letters, digits, '.', '_' and '-' "
@@ -65,7 +80,7 @@ def _duration(value: Any) -> timedelta:
     return parsed
 
 
-def _cron(value: Any) -> Any:
+def _cron(value: Any, *, alternative: str = "") -> Any:
     """Five-field cron (minute hour day-of-month month day-of-week) or an ``@daily``-style macro.
 
     croniter also accepts a sixth "seconds" field; that is refused so that every
@@ -77,9 +92,16 @@ def _cron(value: Any) -> Any:
     if not croniter.is_valid(value) or not (len(fields) == 5 or value.startswith("@")):
         reject(
             f"invalid cron expression '{value}'; use five fields "
-            '(minute hour day-of-month month day-of-week), e.g. "*/15 * * * *"'
+            '(minute hour day-of-month month day-of-week), e.g. "*/15 * * * *"' + alternative
         )
     return value
+
+
+def _schedule(value: Any) -> Any:
+    """A cron expression, or ``continuous``: replicate on file events instead of a clock."""
+    if value == "continuous":
+        return value
+    return _cron(value, alternative=", or continuous")
 
 
 def _argv(value: Any, info: ValidationInfo) -> Any:
@@ -91,6 +113,16 @@ def _argv(value: Any, info: ValidationInfo) -> Any:
         reject(f"{field} must not be empty; give a command such as {_ARGV_EXAMPLE} or remove it")
     return value
 
+
+def _non_empty(value: Any) -> Any:
+    """Checked on the input, so one bad item is not also reported as "empty" (as min_length is)."""
+    if isinstance(value, list | tuple) and not value:
+        reject("must not be empty")
+    return value
+
+
+NonEmpty = BeforeValidator(_non_empty)
+"""Marker for ``Annotated[tuple[X, ...], NonEmpty]``: the list needs at least one item."""
 
 Name = Annotated[str, BeforeValidator(_name)]
 """A section-unique name: letters, digits, ``.``, ``_``, ``-``; at most 63 characters."""
@@ -104,6 +136,9 @@ Duration = Annotated[
 
 Cron = Annotated[str, BeforeValidator(_cron)]
 """A five-field cron expression or macro, checked with croniter."""
+
+Schedule = Annotated[str, BeforeValidator(_schedule)]
+"""A mirror schedule: a cron expression or ``continuous``."""
 
 Argv = Annotated[tuple[str, ...], BeforeValidator(_argv)]
 """A non-empty argv list, run without a shell."""

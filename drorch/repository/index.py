@@ -21,11 +21,17 @@ class Index:
 
     def __init__(self) -> None:
         self._blobs: dict[str, dict[str, tuple[str, PackedBlob]]] = {DATA: {}, TREE: {}}
+        self._packs: dict[str, list[PackedBlob]] = {}
         self._lock = threading.Lock()
         self.files: set[str] = set()
 
     def add_pack(self, pack_id: str, blobs: Iterable[PackedBlob]) -> None:
+        """Record a pack's blobs; a blob already known elsewhere keeps its first location."""
+        blobs = list(blobs)
         with self._lock:
+            listed = self._packs.setdefault(pack_id, [])
+            known = {(b.type, b.id) for b in listed}
+            listed.extend(b for b in blobs if (b.type, b.id) not in known)
             for blob in blobs:
                 self._blobs[blob.type].setdefault(blob.id, (pack_id, blob))
 
@@ -36,12 +42,9 @@ class Index:
         return self._blobs[blob_type].get(blob_id)
 
     def packs(self) -> dict[str, list[PackedBlob]]:
-        """Every pack the index knows with the blobs it is credited for."""
-        out: dict[str, list[PackedBlob]] = {}
-        for by_id in self._blobs.values():
-            for pack_id, blob in by_id.values():
-                out.setdefault(pack_id, []).append(blob)
-        return out
+        """Every pack the index knows, with every blob it holds (duplicates included)."""
+        with self._lock:
+            return {pack_id: list(blobs) for pack_id, blobs in self._packs.items()}
 
     def blob_count(self) -> int:
         return sum(len(by_id) for by_id in self._blobs.values())

@@ -1,0 +1,3 @@
+from drorch.cli.app import main
+
+main()

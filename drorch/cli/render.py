@@ -1,0 +1,99 @@
+"""Human views of plans and results; the JSON views are the objects' ``to_json``."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from drorch.apply import ApplyResult, TargetResult
+from drorch.operations import TargetSnapshots
+from drorch.plan import Plan, TargetPlan
+from drorch.repository.check import CheckReport
+from drorch.repository.timefmt import to_datetime
+
+
+def size(nbytes: int | float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(nbytes) < 1024 or unit == "GiB":
+            return f"{nbytes:.0f} {unit}" if unit == "B" else f"{nbytes:.1f} {unit}"
+        nbytes /= 1024
+    return f"{nbytes:.1f} TiB"
+
+
+def _target_line(t: TargetPlan) -> str:
+    if t.problem:
+        return f"  [red]![/] {t.target}  {t.location}  [red]{t.problem}[/]"
+    if t.create_repository:
+        return f"  [green]+[/] {t.target}  {t.location}  create repository, take snapshot"
+    there = "unknown number of" if t.snapshots is None else str(t.snapshots)
+    forget = f", retention forgets {t.forget}" if t.forget else ""
+    return f"  [yellow]~[/] {t.target}  {t.location}  take snapshot ({there} there{forget})"
+
+
+def plan(console: Console, p: Plan) -> None:
+    console.print(f"[bold]Plan for policy {p.policy}[/]\n")
+    for m in p.mirrors:
+        keep = ", ".join(f"{k} {v}" for k, v in m.retention.items()) or "keep everything"
+        console.print(f"mirror [bold]{m.mirror}[/] ({m.mode}): {m.source_type} {m.source} "
+                      f"{m.source_path}  [dim]retention: {keep}[/]", highlight=False)
+        if m.problem:
+            console.print(f"  [red]! {m.problem}[/]", highlight=False)
+        for t in m.targets:
+            console.print(_target_line(t), highlight=False)
+    snapshots = sum(len(m.targets) for m in p.mirrors if not m.problem)
+    console.print(f"\nPlan: {snapshots} snapshot(s) to take, {p.repositories_to_create} "
+                  f"repository(ies) to create, {p.snapshots_to_forget} snapshot(s) to forget.")
+    for problem in p.problems:
+        console.print(f"[red]problem:[/] {problem}", highlight=False)
+
+
+def _target_result(mirror: str, t: TargetResult) -> str:
+    if not t.ok:
+        return f"[red]✗[/] {mirror} → {t.target}: {t.error}"
+    files = t.files_new + t.files_changed + t.files_unmodified
+    line = (f"[green]✓[/] {mirror} → {t.target}: snapshot {(t.snapshot or '')[:8]}, {files} files "
+            f"({t.files_new} new, {t.files_changed} changed, {t.files_unmodified} unchanged), "
+            f"{size(t.bytes_read)} read, {size(t.bytes_added)} added "
+            f"({size(t.bytes_stored)} stored)")
+    if t.forgotten:
+        line += f"; retention forgot {len(t.forgotten)}, deleted {t.packs_deleted} pack(s)"
+    if t.skipped:
+        line += f"; [yellow]{len(t.skipped)} skipped[/]"
+    return line
+
+
+def apply_result(console: Console, result: ApplyResult) -> None:
+    for m in result.mirrors:
+        if m.error:
+            console.print(f"[red]✗[/] {m.mirror}: {m.error}", highlight=False)
+        for t in m.targets:
+            console.print(_target_result(m.mirror, t), highlight=False)
+            for skipped in t.skipped:
+                console.print(f"    [yellow]{skipped}[/]", highlight=False)
+
+
+def snapshots(console: Console, listing: list[TargetSnapshots]) -> None:
+    for entry in listing:
+        table = Table(title=f"target {entry.target}", title_justify="left")
+        for column in ("ID", "Time (UTC)", "Mirror", "Paths", "Files", "Size"):
+            table.add_column(column)
+        for s in entry.snapshots:
+            summary = s.summary or {}
+            table.add_row(s.id[:8], to_datetime(s.time_ns).strftime("%Y-%m-%d %H:%M:%S"),
+                          s.mirror or "-", ", ".join(s.paths), str(summary.get("files", "-")),
+                          size(summary["bytes"]) if "bytes" in summary else "-")
+        console.print(table)
+
+
+def check_report(console: Console, target: str, report: CheckReport, read_data: bool) -> None:
+    state = "[green]no damage found[/]" if report.ok else "[red]DAMAGE FOUND[/]"
+    read = f", read {report.packs_read} packs ({size(report.bytes_read)})" if read_data else ""
+    console.print(f"{target}: {report.snapshots} snapshots, {report.trees} trees, "
+                  f"{report.packs} packs{read}: {state}", highlight=False)
+    for pack_id, problem in sorted(report.damaged_packs.items()):
+        console.print(f"  [red]damaged pack {pack_id}[/]: {problem}", highlight=False)
+    for error in report.errors:
+        console.print(f"  [red]{error}[/]", highlight=False)
+    if report.unreferenced_packs:
+        console.print(f"  {len(report.unreferenced_packs)} pack(s) in no index (harmless; "
+                      "the next apply adopts them)", highlight=False)

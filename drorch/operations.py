@@ -1,0 +1,87 @@
+"""Reading operations on a policy's targets: list snapshots, restore, verify.
+
+Thin orchestration over ``repository``; the CLI renders what these return.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from drorch.errors import UsageError
+from drorch.policy import Policy
+from drorch.progress import Progress
+from drorch.repository.check import Checker, CheckReport
+from drorch.repository.lock import RepositoryLock
+from drorch.repository.repository import Repository
+from drorch.repository.snapshot import Snapshot, find_snapshot, load_snapshots
+from drorch.restorer import Restorer, RestoreStats
+from drorch.store import open_store
+
+
+def open_repository(policy: Policy, target: str, password: bytes) -> Repository:
+    return Repository.open(open_store(policy.target(target)), password, target)
+
+
+def target_names(policy: Policy, mirror: str | None = None) -> list[str]:
+    """Targets of one mirror, or of every mirror, in policy order without repeats."""
+    mirrors = [policy.mirror(mirror)] if mirror else list(policy.mirrors)
+    return list(dict.fromkeys(name for m in mirrors for name in m.targets))
+
+
+@dataclass(frozen=True)
+class TargetSnapshots:
+    target: str
+    snapshots: list[Snapshot]
+
+
+def list_snapshots(policy: Policy, password: bytes, mirror: str | None = None
+                   ) -> list[TargetSnapshots]:
+    out = []
+    for target in target_names(policy, mirror):
+        snapshots = load_snapshots(open_repository(policy, target, password))
+        if mirror:
+            snapshots = [s for s in snapshots if s.mirror == mirror]
+        out.append(TargetSnapshots(target, snapshots))
+    return out
+
+
+def restore(policy: Policy, password: bytes, snapshot_ref: str, dest: Path, *,
+            target: str | None = None, include: list[str] | None = None,
+            progress: Progress | None = None) -> tuple[Snapshot, RestoreStats]:
+    """Restore a snapshot's source directory into ``dest`` (its contents, not its full path)."""
+    target = target or target_names(policy)[0]
+    repo = open_repository(policy, target, password)
+    snapshot = find_snapshot(load_snapshots(repo), snapshot_ref)
+    if snapshot is None:
+        raise UsageError(f"target {target!r} has no snapshot {snapshot_ref!r}",
+                         hint="list them with `drorch snapshots`; use `latest` or an ID prefix")
+    repo.load_index()
+    strip = _common_parts(snapshot.paths)
+    with RepositoryLock(repo, exclusive=False).acquire():
+        stats = Restorer(repo, progress).restore(snapshot.tree, dest, strip=strip,
+                                                 include=include)
+    return snapshot, stats
+
+
+def _common_parts(paths: list[str]) -> tuple[str, ...]:
+    """Path components shared by every snapshot path; restore places what is below them."""
+    split = [Path(p).parts[1:] for p in paths]
+    if not split:
+        return ()
+    common = []
+    for parts in zip(*split, strict=False):
+        if len(set(parts)) != 1:
+            break
+        common.append(parts[0])
+    return tuple(common)
+
+
+def verify(policy: Policy, password: bytes, *, read_data: bool = False, sample_pct: float = 100.0,
+           progress: Progress | None = None) -> dict[str, CheckReport]:
+    reports = {}
+    for target in target_names(policy):
+        repo = open_repository(policy, target, password)
+        with RepositoryLock(repo, exclusive=False).acquire():
+            reports[target] = Checker(repo, progress).run(read_data, sample_pct)
+    return reports

@@ -1,0 +1,114 @@
+"""The plan: what ``apply`` would do, worked out without changing anything.
+
+Like Terraform's plan, it is an immutable value: ``drorch plan`` renders it,
+``drorch apply`` executes it. Building it reads each target (does a repository
+exist, how many snapshots of the mirror it holds, how many retention would
+forget after the next one) but never writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from drorch.errors import DrorchError, RepositoryNotFound
+from drorch.policy import Mirror, Policy
+from drorch.repository.repository import Repository
+from drorch.repository.retention import apply_retention
+from drorch.repository.snapshot import MIRROR_TAG_PREFIX, Snapshot, load_snapshots
+from drorch.repository.timefmt import now_ns
+from drorch.store import open_store
+
+SUPPORTED_SOURCE_TYPES = ("directory",)
+
+
+@dataclass(frozen=True)
+class TargetPlan:
+    target: str
+    location: str
+    create_repository: bool
+    snapshots: int | None  # snapshots of this mirror already there; None if unreadable
+    forget: int | None  # snapshots retention would forget after the new one
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class MirrorPlan:
+    mirror: str
+    mode: str
+    source: str
+    source_type: str
+    source_path: str
+    excludes: tuple[str, ...]
+    retention: dict[str, int]
+    targets: tuple[TargetPlan, ...]
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    policy: str
+    mirrors: tuple[MirrorPlan, ...]
+
+    @property
+    def problems(self) -> list[str]:
+        found = [f"mirror {m.mirror!r}: {m.problem}" for m in self.mirrors if m.problem]
+        found += [f"mirror {m.mirror!r} target {t.target!r}: {t.problem}"
+                  for m in self.mirrors for t in m.targets if t.problem]
+        return found
+
+    @property
+    def repositories_to_create(self) -> int:
+        return sum(t.create_repository for m in self.mirrors for t in m.targets)
+
+    @property
+    def snapshots_to_forget(self) -> int:
+        return sum(t.forget or 0 for m in self.mirrors for t in m.targets)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self) | {"problems": self.problems}
+
+
+def mirror_snapshots(snapshots: list[Snapshot], mirror: str) -> list[Snapshot]:
+    return [s for s in snapshots if s.mirror == mirror]
+
+
+def build_plan(policy: Policy, *, mirror: str | None = None,
+               password: bytes | None = None) -> Plan:
+    """The plan for every mirror (or the one named); ``password`` lets it count snapshots."""
+    mirrors = [policy.mirror(mirror)] if mirror else list(policy.mirrors)
+    return Plan(policy.metadata.name, tuple(_plan_mirror(policy, m, password) for m in mirrors))
+
+
+def _plan_mirror(policy: Policy, mirror: Mirror, password: bytes | None) -> MirrorPlan:
+    source = policy.source_of(mirror)
+    retention = {k: v for k, v in mirror.retention.model_dump().items() if v}
+    problem = None
+    if source.type not in SUPPORTED_SOURCE_TYPES:
+        problem = f"source type {source.type!r} is not supported by this version"
+    elif not source.path.is_dir():
+        problem = f"source path {source.path} does not exist or is not a directory"
+    targets = tuple(_plan_target(policy, mirror, t.name, retention, password)
+                    for t in policy.targets_of(mirror))
+    return MirrorPlan(mirror.name, mirror.mode, source.name, source.type, str(source.path),
+                      tuple(source.exclude), retention, targets, problem)
+
+
+def _plan_target(policy: Policy, mirror: Mirror, name: str, retention: dict[str, int],
+                 password: bytes | None) -> TargetPlan:
+    target = policy.target(name)
+    try:
+        store = open_store(target)
+        if not store.exists("config"):
+            return TargetPlan(name, store.location, True, 0, 0)
+        if password is None:
+            return TargetPlan(name, store.location, False, None, None)
+        repo = Repository.open(store, password, name)
+        existing = mirror_snapshots(load_snapshots(repo), mirror.name)
+    except RepositoryNotFound:
+        return TargetPlan(name, target.url, True, 0, 0)
+    except DrorchError as err:
+        return TargetPlan(name, target.url, False, None, None, problem=str(err))
+    upcoming = Snapshot(now_ns(), "", [], tags=[MIRROR_TAG_PREFIX + mirror.name])
+    forget = len(apply_retention([*existing, upcoming], retention).forget)
+    return TargetPlan(name, store.location, False, len(existing), forget)

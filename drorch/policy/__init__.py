@@ -1,0 +1,74 @@
+"""The policy file: load, validate, and the models the planner reads.
+
+``load_policy(path)`` is the one entry point: it parses the YAML (keeping line
+numbers), expands ``${ENV}`` references, validates every section and every
+cross-reference, and returns an immutable ``Policy`` or raises one
+``PolicyError`` (exit code 2) that lists every problem as
+``file:line key.path: message``.
+
+The YAML machinery (``load_yaml``, ``validate_document``) is generic and is
+re-exported for other document kinds, such as runbooks.
+"""
+
+from __future__ import annotations
+
+import os
+
+from drorch.policy.durations import format_duration, parse_duration
+from drorch.policy.model import (
+    API_VERSION,
+    Check,
+    Consistency,
+    Drill,
+    Encryption,
+    Instance,
+    Metadata,
+    Mirror,
+    Policy,
+    Recovery,
+    Retention,
+    Source,
+    Target,
+)
+from drorch.policy.yamlsource import (
+    YamlDocument,
+    load_yaml,
+    reject,
+    render_path,
+    validate_document,
+    validate_together,
+)
+
+__all__ = [
+    "API_VERSION",
+    "Check",
+    "Consistency",
+    "Drill",
+    "Encryption",
+    "Instance",
+    "Metadata",
+    "Mirror",
+    "Policy",
+    "Recovery",
+    "Retention",
+    "Source",
+    "Target",
+    "YamlDocument",
+    "format_duration",
+    "load_policy",
+    "load_yaml",
+    "parse_duration",
+    "reject",
+    "render_path",
+    "validate_document",
+    "validate_together",
+]
+
+
+def load_policy(path: str | os.PathLike[str]) -> Policy:
+    """Load and validate the ``kind: MirrorPolicy`` file at ``path``.
+
+    Relative paths inside it are resolved against the file's own directory.
+    Raises ``PolicyError`` listing every problem; never returns a partial policy.
+    """
+    return validate_document(Policy, load_yaml(path))
