@@ -13,6 +13,7 @@ the next run reuses them.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,7 +178,5 @@ def _latest(snapshots: list[Snapshot], path: str) -> Snapshot | None:
 def _index_what_was_uploaded(repo: Repository, uploader: PackUploader) -> None:
     """Best effort: index the packs that made it, so the next run does not upload them again."""
     if uploader.written:
-        try:
+        with contextlib.suppress(DrorchError):  # else the next run adopts them from their headers
             repo.save_index(dict(uploader.written))
-        except DrorchError:
-            pass  # the next run adopts them from their headers instead

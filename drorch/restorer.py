@@ -10,6 +10,7 @@ is authenticated and hash-checked before it is written.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -152,19 +153,15 @@ class Restorer:
 
 def _remove_if_empty(path: Path) -> None:
     """Remove a directory created only to look for included files, if it stayed empty."""
-    try:
+    with contextlib.suppress(OSError):
         path.rmdir()
-    except OSError:
-        pass
 
 
 def _apply_metadata(path: Path, node: Node) -> None:
     is_link = node["type"] == "symlink"
     if os.geteuid() == 0:
-        try:
+        with contextlib.suppress(OSError):
             os.chown(path, node.get("uid", 0), node.get("gid", 0), follow_symlinks=False)
-        except OSError:
-            pass
     if not is_link:
         os.chmod(path, posix_permissions(node.get("mode", 0o644)))
     times = (atime_ns(node), mtime_ns(node))

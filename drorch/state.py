@@ -93,4 +93,4 @@ class StateStore:
         args: tuple[Any, ...] = (policy, limit) if policy else (limit,)
         with self._connect() as db:
             rows = db.execute(query, args).fetchall()
-        return [RunRecord(*row[:9], json.loads(row[9] or "{}")) for row in rows]
+        return [RunRecord(*row[:9], json.loads(row[9] or "{}")) for row in rows]  # type: ignore[call-arg]

@@ -41,7 +41,8 @@ class LocalStore:
                              hint="free space on the target or point it at a larger disk")
         return StoreError(f"cannot {where}: {err.strerror or err}")
 
-    def put(self, name: str, data: bytes | memoryview, *, exclusive: bool = False) -> None:
+    def put(self, name: str, data: bytes | bytearray | memoryview, *, exclusive: bool = False
+            ) -> None:
         final = self._path(name)
         tmp = self.root / "tmp" / f"{uuid.uuid4().hex}.{os.getpid()}"
         try:
@@ -116,4 +117,6 @@ def _fsync_dir(path: Path) -> None:
 
 
 def open_store(target: Target) -> LocalStore:
-    return LocalStore(target.local_path)
+    path = target.local_path
+    assert path is not None, "the file:// scheme always has a local path"
+    return LocalStore(path)

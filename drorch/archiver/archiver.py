@@ -89,7 +89,7 @@ class Archiver:
         path = base / parts[0]
         node = node_from_stat(parts[0], path.stat(), "dir")
         old = parent.get(parts[0])
-        node["subtree"] = self._save_chain(path, parts[1:], self._subtree(old and old.get("subtree")))
+        node["subtree"] = self._save_chain(path, parts[1:], self._subtree(_subtree_id(old)))
         return self.uploader.save(TREE, encode_tree([node]))
 
     # -- directories ----------------------------------------------------------------------
@@ -139,7 +139,7 @@ class Archiver:
             node = node_from_stat(entry.name, st, kind)
             if kind == "dir":
                 node["subtree"] = self._save_dir(
-                    Path(entry.path), rel, self._subtree(old and old.get("subtree")))
+                    Path(entry.path), rel, self._subtree(_subtree_id(old)))
             elif kind == "symlink":
                 node["linktarget"] = os.readlink(entry.path)
             elif kind == "file":
@@ -197,3 +197,6 @@ class Archiver:
         self.stats.skipped.append(message)
         self.progress.note(message)
 
+
+def _subtree_id(node: Node | None) -> str | None:
+    return node.get("subtree") if node and node.get("type") == "dir" else None

@@ -33,6 +33,7 @@ from drorch.policy.model import (
 from drorch.policy.yamlsource import (
     YamlDocument,
     load_yaml,
+    raise_problems,
     reject,
     render_path,
     validate_document,
@@ -58,6 +59,7 @@ __all__ = [
     "load_policy",
     "load_yaml",
     "parse_duration",
+    "raise_problems",
     "reject",
     "render_path",
     "validate_document",

@@ -15,11 +15,19 @@ known names, because the name usually comes from a ``--mirror`` flag.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol, TypeVar
 
-from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from drorch.errors import UsageError
 from drorch.policy.checks import policy_problems
@@ -34,7 +42,7 @@ from drorch.policy.fields import (
 )
 from drorch.policy.recovery import Check, Drill, Instance, Recovery
 from drorch.policy.targets import Encryption, Target
-from drorch.policy.validation import reject, validate_together
+from drorch.policy.validation import raise_problems, reject, validate_together
 
 __all__ = [
     "API_VERSION",
@@ -53,6 +61,7 @@ __all__ = [
 ]
 
 API_VERSION = "drorch/v1"
+KIND = "MirrorPolicy"
 
 
 # -------------------------------------------------------------------------- sources
@@ -175,7 +184,13 @@ class Policy(StrictModel):
 
     @model_validator(mode="wrap")
     @classmethod
-    def _whole_policy(cls, data: Any, handler: Any, info: ValidationInfo) -> Policy:
+    def _whole_policy(
+        cls, data: Any, handler: ModelWrapValidatorHandler[Policy], info: ValidationInfo
+    ) -> Policy:
+        kind = data.get("kind") if isinstance(data, Mapping) else None
+        if isinstance(kind, str) and kind != KIND:
+            message = f"invalid value '{kind}'; use '{KIND}' (this is not a mirror policy file)"
+            raise_problems([(("kind",), message)], cls.__name__)
         problems = policy_problems(data, info.context)
         return validate_together(data, handler, problems, cls.__name__)
 
@@ -204,7 +219,15 @@ class Policy(StrictModel):
         return tuple(self.target(name) for name in mirror.targets)
 
 
-def _find(items: tuple[Any, ...], name: str, kind: str) -> Any:
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+_N = TypeVar("_N", bound=_Named)
+
+
+def _find(items: tuple[_N, ...], name: str, kind: str) -> _N:
     for item in items:
         if item.name == name:
             return item

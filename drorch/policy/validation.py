@@ -24,7 +24,13 @@ from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 from drorch.errors import Diagnostic, PolicyError
 from drorch.policy.document import KeyPath, Problem, YamlDocument, render_path
 
-__all__ = ["describe_type", "reject", "validate_document", "validate_together"]
+__all__ = [
+    "describe_type",
+    "raise_problems",
+    "reject",
+    "validate_document",
+    "validate_together",
+]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -76,6 +82,15 @@ def validate_together(
     if extra:
         raise ValidationError.from_exception_data(title, extra)
     return model
+
+
+def raise_problems(problems: Iterable[Problem], title: str) -> NoReturn:
+    """Fail a ``mode="wrap"`` model validator with ``problems`` only, skipping field validation.
+
+    For a document that is the wrong kind altogether, where field errors would
+    only bury the one that matters.
+    """
+    raise ValidationError.from_exception_data(title, [_init_error(*p) for p in problems])
 
 
 def _init_error(loc: KeyPath, message: str, kind: str = _ERROR_TYPE) -> InitErrorDetails:

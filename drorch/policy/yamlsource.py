@@ -39,6 +39,7 @@ from drorch.errors import Diagnostic, PolicyError
 from drorch.policy.document import KeyPath, Problem, YamlDocument, render_path
 from drorch.policy.validation import (
     describe_type,
+    raise_problems,
     reject,
     validate_document,
     validate_together,
@@ -49,6 +50,7 @@ __all__ = [
     "Problem",
     "YamlDocument",
     "load_yaml",
+    "raise_problems",
     "reject",
     "render_path",
     "validate_document",

@@ -39,7 +39,8 @@ def apply_retention(snapshots: list[Snapshot], rules: dict[str, int]) -> Retenti
         return RetentionDecision(newest_first, [])
     remaining = dict(active)
     last_period: dict[str, object] = {}
-    keep, forget = [], []
+    keep: list[Snapshot] = []
+    forget: list[Snapshot] = []
     for index, snapshot in enumerate(newest_first):
         when = to_datetime(snapshot.time_ns)
         kept = False

@@ -60,8 +60,10 @@ CASES = [
     # ------------------------------------------------------------ malformed YAML
     pytest.param(
         "apiVersion: drorch/v1\nkind: MirrorPolicy\nmetadata: name: shop\n",
-        ["policy.yaml:3: invalid YAML: a ':' where none can go; "
-         "fix the indentation or quote a value containing ': '"],
+        [
+            "policy.yaml:3: invalid YAML: a ':' where none can go; "
+            "fix the indentation or quote a value containing ': '"
+        ],
         id="yaml-colon-in-value",
     ),
     pytest.param(
@@ -71,8 +73,10 @@ CASES = [
     ),
     pytest.param(
         head("sources:\n  - {name: a, type: directory, path: [x, y}\ntargets: []\n"),
-        ["policy.yaml:6: invalid YAML: a '[' list is not closed or an item lacks a ','; "
-         "check brackets"],
+        [
+            "policy.yaml:6: invalid YAML: a '[' list is not closed or an item lacks a ','; "
+            "check brackets"
+        ],
         id="yaml-unclosed-list",
     ),
     pytest.param(
@@ -87,14 +91,15 @@ CASES = [
     ),
     pytest.param(
         "apiVersion: drorch/v1\n---\nkind: MirrorPolicy\n",
-        ["policy.yaml:2: invalid YAML: more than one document ('---'); "
-         "keep one document per file"],
+        ["policy.yaml:2: invalid YAML: more than one document ('---'); keep one document per file"],
         id="yaml-two-documents",
     ),
     pytest.param(
         "apiVersion: drorch/v1\nsources:\n  - name: a\n    type: directory\n - name: b\n",
-        ["policy.yaml:5: invalid YAML: the indentation does not line up; "
-         "indent items of one list or mapping equally"],
+        [
+            "policy.yaml:5: invalid YAML: the indentation does not line up; "
+            "indent items of one list or mapping equally"
+        ],
         id="yaml-bad-indentation",
     ),
     pytest.param(
@@ -115,10 +120,13 @@ CASES = [
         id="wrong-api-version",
     ),
     pytest.param(
-        "apiVersion: drorch/v1\nkind: Runbook\nmetadata: {name: shop}\n"
-        "encryption: {key: env:DRORCH_KEY}\n" + BODY,
-        ["policy.yaml:2 kind: invalid value 'Runbook'; use 'MirrorPolicy'"],
-        id="wrong-kind",
+        "apiVersion: drorch/v1\nkind: Runbook\nmetadata: {name: failover}\n"
+        "steps:\n  - {name: vm, launch: {recovery: web-vm}}\n",
+        [
+            "policy.yaml:2 kind: invalid value 'Runbook'; use 'MirrorPolicy' "
+            "(this is not a mirror policy file)"
+        ],
+        id="wrong-kind-reports-only-kind",
     ),
     pytest.param(
         "apiVersion: drorch/v1\nkind: MirrorPolicy\nencryption: {key: env:DRORCH_KEY}\n" + BODY,
@@ -134,8 +142,10 @@ CASES = [
     pytest.param(
         "apiVersion: drorch/v1\nkind: MirrorPolicy\nmetadata: {name: my shop}\n"
         "encryption: {key: env:DRORCH_KEY}\n" + BODY,
-        ["policy.yaml:3 metadata.name: invalid name 'my shop'; use letters, digits, '.', '_' "
-         "and '-' (at most 63, starting with a letter or digit)"],
+        [
+            "policy.yaml:3 metadata.name: invalid name 'my shop'; use letters, digits, '.', '_' "
+            "and '-' (at most 63, starting with a letter or digit)"
+        ],
         id="name-with-space",
     ),
     # --------------------------------------------------------------- unknown keys
@@ -146,8 +156,10 @@ CASES = [
     ),
     pytest.param(
         head(BODY + "owner: bob\n"),
-        ["policy.yaml:11: unknown key 'owner'; allowed keys: apiVersion, kind, metadata, "
-         "encryption, sources, targets, mirrors, recovery, runbooks, drills"],
+        [
+            "policy.yaml:11: unknown key 'owner'; allowed keys: apiVersion, kind, metadata, "
+            "encryption, sources, targets, mirrors, recovery, runbooks, drills"
+        ],
         id="unknown-top-level-no-match",
     ),
     pytest.param(
@@ -162,28 +174,38 @@ CASES = [
         id="unknown-nested-close",
     ),
     pytest.param(
-        head("sources:\n  - {name: web-data, type: directory, path: data}\n"
-             "targets:\n  - {name: local, url: file://repo, colour: red}\n", MIRRORS),
-        ["policy.yaml:8 targets[0]: unknown key 'colour'; allowed keys: name, url, region, "
-         "endpoint, immutable_days, object_lock_mode"],
+        head(
+            "sources:\n  - {name: web-data, type: directory, path: data}\n"
+            "targets:\n  - {name: local, url: file://repo, colour: red}\n",
+            MIRRORS,
+        ),
+        [
+            "policy.yaml:8 targets[0]: unknown key 'colour'; allowed keys: name, url, region, "
+            "endpoint, immutable_days, object_lock_mode"
+        ],
         id="unknown-nested-no-match",
     ),
     pytest.param(
-        head("""\
+        head(
+            """\
             sources:
               - name: web-data
                 type: directory
                 path: data
                 consistency: {snapshots: lvm}
-        """, TARGETS, "mirrors:\n  - {name: web, source: web-data, targets: [local], rpo: 1h}\n"),
-        ["policy.yaml:9 sources[0].consistency: unknown key 'snapshots'; "
-         "did you mean 'snapshot'?"],
+        """,
+            TARGETS,
+            "mirrors:\n  - {name: web, source: web-data, targets: [local], rpo: 1h}\n",
+        ),
+        ["policy.yaml:9 sources[0].consistency: unknown key 'snapshots'; did you mean 'snapshot'?"],
         id="unknown-deep-close",
     ),
     # ------------------------------------------------------------ missing keys
     pytest.param(
-        head(SOURCES + "targets:\n  - {name: local}\n"
-             "mirrors:\n  - {name: web, source: web-data, targets: [local], rpo: 15m}\n"),
+        head(
+            SOURCES + "targets:\n  - {name: local}\n"
+            "mirrors:\n  - {name: web, source: web-data, targets: [local], rpo: 15m}\n"
+        ),
         ["policy.yaml:8 targets[0]: missing required key 'url'"],
         id="missing-url",
     ),
@@ -209,7 +231,10 @@ CASES = [
         id="dangling-source",
     ),
     pytest.param(
-        head(SOURCES, TARGETS + S3_DR, """\
+        head(
+            SOURCES,
+            TARGETS + S3_DR,
+            """\
             mirrors:
               - name: web
                 source: web-data
@@ -217,46 +242,62 @@ CASES = [
                   - local
                   - s3-d
                 rpo: 15m
-        """),
+        """,
+        ),
         ["policy.yaml:15 mirrors[0].targets[1]: unknown target 's3-d'; known: local, s3-dr"],
         id="dangling-target",
     ),
     pytest.param(
-        head(BODY, """\
+        head(
+            BODY,
+            """\
             recovery:
               - name: web-vm
                 provider: aws
                 from: wbe
                 instance: {type: t3.small, image: ami-base}
                 rto: 30m
-        """),
+        """,
+        ),
         ["policy.yaml:14 recovery[0].from: unknown mirror 'wbe'; known: web"],
         id="dangling-mirror",
     ),
     pytest.param(
-        head(BODY, """\
+        head(
+            BODY,
+            """\
             runbooks: {failover: failover.yaml}
             drills:
               - {name: weekly, runbook: failback, verify: [{tcp: "db:5432"}]}
-        """),
+        """,
+        ),
         ["policy.yaml:13 drills[0].runbook: unknown runbook 'failback'; known: failover"],
         id="dangling-runbook",
     ),
     pytest.param(
-        head(BODY, """\
+        head(
+            BODY,
+            """\
             drills:
               - {name: weekly, runbook: failover, verify: [{tcp: "db:5432"}]}
-        """),
-        ["policy.yaml:12 drills[0].runbook: unknown runbook 'failover'; "
-         "no runbooks are defined, add it under runbooks"],
+        """,
+        ),
+        [
+            "policy.yaml:12 drills[0].runbook: unknown runbook 'failover'; "
+            "no runbooks are defined, add it under runbooks"
+        ],
         id="dangling-runbook-none-defined",
     ),
     # ---------------------------------------------------------- duplicate names
     pytest.param(
-        head(SOURCES + TARGETS + "  - {name: local, url: file://other}\n"
-             "mirrors:\n  - {name: web, source: web-data, targets: [local], rpo: 15m}\n"),
-        ["policy.yaml:9 targets[1].name: duplicate name 'local'; names must be unique "
-         "within targets (first at line 8)"],
+        head(
+            SOURCES + TARGETS + "  - {name: local, url: file://other}\n"
+            "mirrors:\n  - {name: web, source: web-data, targets: [local], rpo: 15m}\n"
+        ),
+        [
+            "policy.yaml:9 targets[1].name: duplicate name 'local'; names must be unique "
+            "within targets (first at line 8)"
+        ],
         id="duplicate-target",
     ),
     pytest.param(
@@ -265,50 +306,66 @@ CASES = [
             - {name: db, source: web-data, targets: [local], rpo: 15m}
             - {name: web, source: web-data, targets: [local], rpo: 1h}
         """),
-        ["policy.yaml:12 mirrors[2].name: duplicate name 'web'; names must be unique "
-         "within mirrors (first at line 10)"],
+        [
+            "policy.yaml:12 mirrors[2].name: duplicate name 'web'; names must be unique "
+            "within mirrors (first at line 10)"
+        ],
         id="duplicate-mirror",
     ),
     pytest.param(
         with_mirror("  - {name: web, source: web-data, targets: [local, local], rpo: 15m}\n"),
-        ["policy.yaml:10 mirrors[0].targets[1]: target 'local' is listed twice in this "
-         "mirror; list each target once"],
+        [
+            "policy.yaml:10 mirrors[0].targets[1]: target 'local' is listed twice in this "
+            "mirror; list each target once"
+        ],
         id="target-twice-in-mirror",
     ),
     # ------------------------------------------------------------- cron, durations
     pytest.param(
-        with_mirror("  - {name: web, source: web-data, targets: [local], rpo: 15m, "
-                    "schedule: '*/15 * *'}\n"),
-        ["policy.yaml:10 mirrors[0].schedule: invalid cron expression '*/15 * *'; use five "
-         'fields (minute hour day-of-month month day-of-week), e.g. "*/15 * * * *", '
-         "or continuous"],
+        with_mirror(
+            "  - {name: web, source: web-data, targets: [local], rpo: 15m, schedule: '*/15 * *'}\n"
+        ),
+        [
+            "policy.yaml:10 mirrors[0].schedule: invalid cron expression '*/15 * *'; use five "
+            'fields (minute hour day-of-month month day-of-week), e.g. "*/15 * * * *", '
+            "or continuous"
+        ],
         id="bad-cron-mirror",
     ),
     pytest.param(
-        head(BODY, """\
+        head(
+            BODY,
+            """\
             runbooks: {}
             drills:
               - name: weekly
                 schedule: "0 0 3 * * 0"
                 runbook: failover
                 verify: [{tcp: "db:5432"}]
-        """),
-        ["policy.yaml:14 drills[0].schedule: invalid cron expression '0 0 3 * * 0'; use five "
-         'fields (minute hour day-of-month month day-of-week), e.g. "*/15 * * * *"',
-         "policy.yaml:15 drills[0].runbook: unknown runbook 'failover'; "
-         "no runbooks are defined, add it under runbooks"],
+        """,
+        ),
+        [
+            "policy.yaml:14 drills[0].schedule: invalid cron expression '0 0 3 * * 0'; use five "
+            'fields (minute hour day-of-month month day-of-week), e.g. "*/15 * * * *"',
+            "policy.yaml:15 drills[0].runbook: unknown runbook 'failover'; "
+            "no runbooks are defined, add it under runbooks",
+        ],
         id="bad-cron-drill-six-fields",
     ),
     pytest.param(
         with_mirror("  - {name: web, source: web-data, targets: [local], rpo: 15x}\n"),
-        ["policy.yaml:10 mirrors[0].rpo: invalid duration '15x'; "
-         "use a number with s, m, h, d or w, e.g. 15m"],
+        [
+            "policy.yaml:10 mirrors[0].rpo: invalid duration '15x'; "
+            "use a number with s, m, h, d or w, e.g. 15m"
+        ],
         id="bad-duration",
     ),
     pytest.param(
         with_mirror("  - {name: web, source: web-data, targets: [local], rpo: 15}\n"),
-        ["policy.yaml:10 mirrors[0].rpo: invalid duration '15'; "
-         "use a number with s, m, h, d or w, e.g. 15m"],
+        [
+            "policy.yaml:10 mirrors[0].rpo: invalid duration '15'; "
+            "use a number with s, m, h, d or w, e.g. 15m"
+        ],
         id="duration-without-unit",
     ),
     pytest.param(
@@ -320,9 +377,11 @@ CASES = [
     pytest.param(
         "apiVersion: drorch/v1\nkind: MirrorPolicy\nmetadata: {name: shop}\n"
         "encryption: {key: hunter2-correct-horse}\n" + BODY,
-        ["policy.yaml:4 encryption.key: the key looks like an inline secret; never write "
-         "secrets in the policy; use env:NAME or file:PATH "
-         "(or kms:aws:ARN, kms:gcp:NAME, kms:azure:URL)"],
+        [
+            "policy.yaml:4 encryption.key: the key looks like an inline secret; never write "
+            "secrets in the policy; use env:NAME or file:PATH "
+            "(or kms:aws:ARN, kms:gcp:NAME, kms:azure:URL)"
+        ],
         id="inline-secret-key",
     ),
     pytest.param(
@@ -334,52 +393,74 @@ CASES = [
     pytest.param(
         "apiVersion: drorch/v1\nkind: MirrorPolicy\nmetadata: {name: shop}\n"
         "encryption: {key: 'kms:vault:transit/drorch'}\n" + BODY,
-        ["policy.yaml:4 encryption.key: unknown KMS 'vault'; "
-         "use kms:aws:ARN, kms:gcp:NAME or kms:azure:URL"],
+        [
+            "policy.yaml:4 encryption.key: unknown KMS 'vault'; "
+            "use kms:aws:ARN, kms:gcp:NAME or kms:azure:URL"
+        ],
         id="unknown-kms",
     ),
     pytest.param(
-        head(SOURCES + "targets:\n  - {name: local, url: file://repo}\n"
-             "  - {name: s3-dr, url: 's3://AKIAEXAMPLE:hunter2@acme-dr/shop'}\n"
-             "mirrors:\n  - {name: web, source: web-data, targets: [local], rpo: 15m}\n"),
-        ["policy.yaml:9 targets[1].url: the URL carries credentials (user:password@); never "
-         "write secrets in the policy; use env:NAME or file:PATH "
-         "(or kms:aws:ARN, kms:gcp:NAME, kms:azure:URL)"],
+        head(
+            SOURCES + "targets:\n  - {name: local, url: file://repo}\n"
+            "  - {name: s3-dr, url: 's3://AKIAEXAMPLE:hunter2@acme-dr/shop'}\n"
+            "mirrors:\n  - {name: web, source: web-data, targets: [local], rpo: 15m}\n"
+        ),
+        [
+            "policy.yaml:9 targets[1].url: the URL carries credentials (user:password@); never "
+            "write secrets in the policy; use env:NAME or file:PATH "
+            "(or kms:aws:ARN, kms:gcp:NAME, kms:azure:URL)"
+        ],
         id="url-with-password",
     ),
     pytest.param(
-        head(SOURCES + "targets:\n  - {name: local, url: file://repo}\n"
-             "  - {name: blob, url: 'az://dr/shop?sv=2022&sig=hunter2'}\n"
-             "mirrors:\n  - {name: web, source: web-data, targets: [local], rpo: 15m}\n"),
-        ["policy.yaml:9 targets[1].url: the URL query string carries credentials; never "
-         "write secrets in the policy; use env:NAME or file:PATH "
-         "(or kms:aws:ARN, kms:gcp:NAME, kms:azure:URL)"],
+        head(
+            SOURCES + "targets:\n  - {name: local, url: file://repo}\n"
+            "  - {name: blob, url: 'az://dr/shop?sv=2022&sig=hunter2'}\n"
+            "mirrors:\n  - {name: web, source: web-data, targets: [local], rpo: 15m}\n"
+        ),
+        [
+            "policy.yaml:9 targets[1].url: the URL query string carries credentials; never "
+            "write secrets in the policy; use env:NAME or file:PATH "
+            "(or kms:aws:ARN, kms:gcp:NAME, kms:azure:URL)"
+        ],
         id="url-with-query-credentials",
     ),
     # -------------------------------------------------------------- hooks
     pytest.param(
-        head("""\
+        head(
+            """\
             sources:
               - name: web-data
                 type: directory
                 path: data
                 consistency:
                   pre: /usr/bin/db-flush --all
-        """, TARGETS, "mirrors:\n  - {name: web, source: web-data, targets: [local], rpo: 1h}\n"),
-        ['policy.yaml:10 sources[0].consistency.pre: pre must be an argv list such as '
-         '["/usr/bin/db-flush", "--all"], never a shell string'],
+        """,
+            TARGETS,
+            "mirrors:\n  - {name: web, source: web-data, targets: [local], rpo: 1h}\n",
+        ),
+        [
+            "policy.yaml:10 sources[0].consistency.pre: pre must be an argv list such as "
+            '["/usr/bin/db-flush", "--all"], never a shell string'
+        ],
         id="shell-string-hook",
     ),
     pytest.param(
-        head("""\
+        head(
+            """\
             sources:
               - name: web-data
                 type: directory
                 path: data
                 consistency: {post: []}
-        """, TARGETS, "mirrors:\n  - {name: web, source: web-data, targets: [local], rpo: 1h}\n"),
-        ['policy.yaml:9 sources[0].consistency.post: post must not be empty; give a command '
-         'such as ["/usr/bin/db-flush", "--all"] or remove it'],
+        """,
+            TARGETS,
+            "mirrors:\n  - {name: web, source: web-data, targets: [local], rpo: 1h}\n",
+        ),
+        [
+            "policy.yaml:9 sources[0].consistency.post: post must not be empty; give a command "
+            'such as ["/usr/bin/db-flush", "--all"] or remove it'
+        ],
         id="empty-argv-hook",
     ),
     # ------------------------------------------------------- numbers and enums
@@ -395,66 +476,92 @@ CASES = [
         id="negative-retention",
     ),
     pytest.param(
-        with_mirror("  - {name: web, source: web-data, targets: [local], rpo: 15m, "
-                    "mode: eventually}\n"),
+        with_mirror(
+            "  - {name: web, source: web-data, targets: [local], rpo: 15m, mode: eventually}\n"
+        ),
         ["policy.yaml:10 mirrors[0].mode: invalid value 'eventually'; use 'sync' or 'async'"],
         id="bad-mode",
     ),
     pytest.param(
         head("sources:\n  - {name: web-data, type: folder, path: data}\n", TARGETS, MIRRORS),
-        ["policy.yaml:6 sources[0].type: invalid value 'folder'; "
-         "use 'directory', 'image' or 'volume'"],
+        [
+            "policy.yaml:6 sources[0].type: invalid value 'folder'; "
+            "use 'directory', 'image' or 'volume'"
+        ],
         id="bad-source-type",
     ),
     pytest.param(
-        head(SOURCES, TARGETS, """\
+        head(
+            SOURCES,
+            TARGETS,
+            """\
               - name: s3-dr
                 url: s3://acme-dr/shop
                 immutable_days: 30
                 object_lock_mode: STRICT
             mirrors:
               - {name: web, source: web-data, targets: [local, s3-dr], rpo: 15m}
-        """),
-        ["policy.yaml:12 targets[1].object_lock_mode: invalid value 'STRICT'; "
-         "use 'GOVERNANCE' or 'COMPLIANCE'"],
+        """,
+        ),
+        [
+            "policy.yaml:12 targets[1].object_lock_mode: invalid value 'STRICT'; "
+            "use 'GOVERNANCE' or 'COMPLIANCE'"
+        ],
         id="bad-object-lock-mode",
     ),
     pytest.param(
-        head(SOURCES + "targets:\n  - {name: local, url: file://repo, immutable_days: 30}\n"
-             "mirrors:\n  - {name: web, source: web-data, targets: [local], rpo: 15m}\n"),
-        ["policy.yaml:8 targets[0].immutable_days: file:// targets have no object lock; "
-         "remove immutable_days or use an object store that supports it"],
+        head(
+            SOURCES + "targets:\n  - {name: local, url: file://repo, immutable_days: 30}\n"
+            "mirrors:\n  - {name: web, source: web-data, targets: [local], rpo: 15m}\n"
+        ),
+        [
+            "policy.yaml:8 targets[0].immutable_days: file:// targets have no object lock; "
+            "remove immutable_days or use an object store that supports it"
+        ],
         id="object-lock-on-file-target",
     ),
     pytest.param(
-        head(SOURCES + "targets:\n  - {name: local, url: 'ftp://backup/shop'}\n"
-             "mirrors:\n  - {name: web, source: web-data, targets: [local], rpo: 15m}\n"),
-        ["policy.yaml:8 targets[0].url: unsupported scheme 'ftp'; use file:///path, "
-         "s3://bucket/prefix, gs://bucket/prefix, az://container/prefix or "
-         "libcloud://DRIVER/container"],
+        head(
+            SOURCES + "targets:\n  - {name: local, url: 'ftp://backup/shop'}\n"
+            "mirrors:\n  - {name: web, source: web-data, targets: [local], rpo: 15m}\n"
+        ),
+        [
+            "policy.yaml:8 targets[0].url: unsupported scheme 'ftp'; use file:///path, "
+            "s3://bucket/prefix, gs://bucket/prefix, az://container/prefix or "
+            "libcloud://DRIVER/container"
+        ],
         id="bad-url-scheme",
     ),
     pytest.param(
-        head(SOURCES + "targets:\n  - {name: cloud, url: 's3:///shop'}\n"
-             "mirrors:\n  - {name: web, source: web-data, targets: [cloud], rpo: 15m}\n"),
+        head(
+            SOURCES + "targets:\n  - {name: cloud, url: 's3:///shop'}\n"
+            "mirrors:\n  - {name: web, source: web-data, targets: [cloud], rpo: 15m}\n"
+        ),
         ["policy.yaml:8 targets[0].url: s3:// needs a bucket, e.g. s3://acme-dr/shop"],
         id="s3-without-bucket",
     ),
     pytest.param(
-        head(BODY, """\
+        head(
+            BODY,
+            """\
             recovery:
               - name: web-vm
                 provider: openstack
                 from: web
                 instance: {type: m1.small, image: base}
                 rto: 30m
-        """),
-        ["policy.yaml:13 recovery[0].provider: unknown provider 'openstack'; use aws, gcp, "
-         "azure or libcloud:DRIVER (e.g. libcloud:openstack)"],
+        """,
+        ),
+        [
+            "policy.yaml:13 recovery[0].provider: unknown provider 'openstack'; use aws, gcp, "
+            "azure or libcloud:DRIVER (e.g. libcloud:openstack)"
+        ],
         id="bad-provider",
     ),
     pytest.param(
-        head(BODY, """\
+        head(
+            BODY,
+            """\
             runbooks: {failover: failover.yaml}
             drills:
               - name: weekly
@@ -463,41 +570,56 @@ CASES = [
                   - {http: "http://web/health", tcp: "web:80"}
                   - {tcp: "db"}
                   - {command: ["true"], expect: 204}
-        """),
-        ['policy.yaml:16 drills[0].verify[0]: a check needs exactly one of http, tcp or '
-         'command (found http and tcp); e.g. {http: "http://web/health"}',
-         "policy.yaml:17 drills[0].verify[1].tcp: invalid tcp check 'db'; use host:port, "
-         "e.g. db.internal:5432",
-         "policy.yaml:18 drills[0].verify[2]: expect applies only to http checks; remove it"],
+        """,
+        ),
+        [
+            "policy.yaml:16 drills[0].verify[0]: a check needs exactly one of http, tcp or "
+            'command (found http and tcp); e.g. {http: "http://web/health"}',
+            "policy.yaml:17 drills[0].verify[1].tcp: invalid tcp check 'db'; use host:port, "
+            "e.g. db.internal:5432",
+            "policy.yaml:18 drills[0].verify[2]: expect applies only to http checks; remove it",
+        ],
         id="bad-checks",
     ),
     pytest.param(
-        head(BODY, """\
+        head(
+            BODY,
+            """\
             runbooks: {failover: failover.yaml}
             drills:
               - {name: weekly, runbook: failover}
-        """),
+        """,
+        ),
         ["policy.yaml:13 drills[0]: missing required key 'verify'"],
         id="drill-without-verify",
     ),
     # ------------------------------------------------------- environment, files
     pytest.param(
-        head(SOURCES + "targets:\n  - {name: local, url: file://repo}\n"
-             "  - {name: minio, url: s3://dr/shop, endpoint: '${DRORCH_TEST_UNSET}'}\n"
-             "mirrors:\n  - {name: web, source: web-data, targets: [local], rpo: 15m}\n"),
-        ["policy.yaml:9 targets[1].endpoint: environment variable DRORCH_TEST_UNSET is not "
-         "set; export it or remove the reference"],
+        head(
+            SOURCES + "targets:\n  - {name: local, url: file://repo}\n"
+            "  - {name: minio, url: s3://dr/shop, endpoint: '${DRORCH_TEST_UNSET}'}\n"
+            "mirrors:\n  - {name: web, source: web-data, targets: [local], rpo: 15m}\n"
+        ),
+        [
+            "policy.yaml:9 targets[1].endpoint: environment variable DRORCH_TEST_UNSET is not "
+            "set; export it or remove the reference"
+        ],
         id="unset-env",
     ),
     pytest.param(
         head(BODY + "runbooks: {failover: runbooks/missing.yaml}\n"),
-        ["policy.yaml:11 runbooks.failover: runbook file 'runbooks/missing.yaml' does not "
-         "exist (looked for {dir}/runbooks/missing.yaml); create it or fix the path"],
+        [
+            "policy.yaml:11 runbooks.failover: runbook file 'runbooks/missing.yaml' does not "
+            "exist (looked for {dir}/runbooks/missing.yaml); create it or fix the path"
+        ],
         id="missing-runbook-file",
     ),
     # ----------------------------------------------------------- many at once
     pytest.param(
-        head(SOURCES, TARGETS, """\
+        head(
+            SOURCES,
+            TARGETS,
+            """\
             mirrors:
               - name: web
                 source: web-data
@@ -505,14 +627,17 @@ CASES = [
                 rpo: 15x
                 retension: {daily: 7}
               - {name: web, source: web-data, targets: [local], rpo: 1h, mode: fast}
-        """),
-        ["policy.yaml:12 mirrors[0].targets[1]: unknown target 's3-d'; known: local",
-         "policy.yaml:13 mirrors[0].rpo: invalid duration '15x'; use a number with s, m, h, "
-         "d or w, e.g. 15m",
-         "policy.yaml:14 mirrors[0]: unknown key 'retension'; did you mean 'retention'?",
-         "policy.yaml:15 mirrors[1].mode: invalid value 'fast'; use 'sync' or 'async'",
-         "policy.yaml:15 mirrors[1].name: duplicate name 'web'; names must be unique "
-         "within mirrors (first at line 10)"],
+        """,
+        ),
+        [
+            "policy.yaml:12 mirrors[0].targets[1]: unknown target 's3-d'; known: local",
+            "policy.yaml:13 mirrors[0].rpo: invalid duration '15x'; use a number with s, m, h, "
+            "d or w, e.g. 15m",
+            "policy.yaml:14 mirrors[0]: unknown key 'retension'; did you mean 'retention'?",
+            "policy.yaml:15 mirrors[1].mode: invalid value 'fast'; use 'sync' or 'async'",
+            "policy.yaml:15 mirrors[1].name: duplicate name 'web'; names must be unique "
+            "within mirrors (first at line 10)",
+        ],
         id="many-errors-together",
     ),
 ]
