@@ -4,13 +4,17 @@ These run over the raw document (plain dicts and lists), not the validated
 model, so they still report when some other part of the policy fails field
 validation: the operator sees a dangling target and a misspelt key in the same
 run instead of fixing one, re-running, and meeting the next. Anything that is
-not the expected shape is skipped here; field validation reports it.
+not the expected shape is skipped here; field validation reports it. Items
+given as model instances (a ``Policy`` built in Python) are read through their
+YAML aliases, so the guarantees hold however a policy was made.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from typing import Any
+
+from pydantic import BaseModel
 
 from drorch.policy.document import KeyPath, Problem, YamlDocument, render_path
 
@@ -29,6 +33,7 @@ def policy_problems(data: Any, context: Mapping[str, Any] | None) -> list[Proble
         problems += _duplicates(data, section, document)
     problems += _mirror_references(data)
     problems += _references(data, "recovery", "from", "mirrors", "mirror")
+    problems += _references(data, "recovery", "from_", "mirrors", "mirror")  # Python spelling
     problems += _runbook_references(data)
     return problems
 
@@ -37,6 +42,8 @@ def _items(data: Mapping[str, Any], section: str) -> Iterator[tuple[int, Mapping
     items = data.get(section)
     if isinstance(items, list | tuple):
         for index, item in enumerate(items):
+            if isinstance(item, BaseModel):
+                item = item.model_dump(by_alias=True)
             if isinstance(item, Mapping):
                 yield index, item
 
@@ -57,10 +64,8 @@ def _duplicates(
             first[name] = (section, index, "name")
             continue
         where = _where(first[name], document)
-        yield (
-            (section, index, "name"),
-            (f"duplicate name '{name}'; names must be unique within {section} (first at {where})"),
-        )
+        message = f"duplicate name '{name}'; names must be unique within {section}"
+        yield (section, index, "name"), f"{message} (first at {where})"
 
 
 def _where(loc: KeyPath, document: YamlDocument | None) -> str:

@@ -29,8 +29,8 @@ __all__ = [
     "Duration",
     "Name",
     "NonEmpty",
-    "StrictModel",
     "Schedule",
+    "StrictModel",
     "base_dir",
     "resolve_path",
 ]
@@ -41,10 +41,13 @@ class StrictModel(BaseModel):
 
     Unknown keys are errors because a misspelt key (``retension``) would otherwise
     be ignored and its protection silently lost. Python callers may use field
-    names (``from_``) as well as the YAML aliases (``from``).
+    names (``from_``) as well as the YAML aliases (``from``). Input values are
+    kept out of ``str(ValidationError)``: a refused value may be a secret.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_by_name=True)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", validate_by_name=True, hide_input_in_errors=True
+    )
 
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
@@ -154,7 +157,8 @@ def resolve_path(raw: str, info: ValidationInfo) -> Path:
     """``raw`` as an absolute path: kept as written if absolute, else joined to ``base_dir``.
 
     Relative paths are resolved (``..`` and symlinks followed, as ``cd`` would),
-    so a policy means the same thing whichever directory drorch runs from.
+    so a policy means the same thing whichever directory drorch runs from; a
+    leading ``~`` is the user's home, as in a shell.
     """
     path = Path(raw).expanduser()
     if path.is_absolute():

@@ -88,6 +88,8 @@ class Source(StrictModel):
     path: Path
     # Nothing excluded by default: an unlisted file is protected, never silently skipped.
     exclude: tuple[str, ...] = ()
+    # No snapshot and no hooks unless asked: drorch never freezes or snapshots a host's
+    # volumes on its own initiative.
     consistency: Consistency = Field(default_factory=lambda: Consistency())
 
     @field_validator("path", mode="before")
@@ -178,6 +180,8 @@ class Policy(StrictModel):
     sources: Annotated[tuple[Source, ...], NonEmpty]
     targets: Annotated[tuple[Target, ...], NonEmpty]
     mirrors: Annotated[tuple[Mirror, ...], NonEmpty]
+    # Optional: a policy may only replicate. Nothing is protected less by leaving them
+    # out, and `drorch status` shows when no drill has ever run.
     recovery: tuple[Recovery, ...] = ()
     runbooks: dict[Name, RunbookFile] = Field(default_factory=dict)
     drills: tuple[Drill, ...] = ()

@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives.poly1305 import Poly1305
 IV_SIZE = 16
 MAC_SIZE = 16
 OVERHEAD = IV_SIZE + MAC_SIZE
+# update_into wants room for one more block than it writes; CTR never uses it.
+_CTR_SLACK = 15
 
 
 class AuthenticationFailed(Exception):
@@ -58,23 +60,36 @@ class Key:
 
     def _mac(self, nonce: bytes, ciphertext: bytes | memoryview) -> bytes:
         aes_k = Cipher(algorithms.AES(self.mac_k), modes.ECB()).encryptor()
-        s = aes_k.update(nonce) + aes_k.finalize()
-        return Poly1305.generate_tag(self.mac_r + s, bytes(ciphertext))
+        return Poly1305.generate_tag(self.mac_r + aes_k.update(nonce), ciphertext)
 
-    def seal(self, plaintext: bytes | memoryview) -> bytes:
-        """Encrypt and authenticate; returns IV || ciphertext || MAC."""
+    def seal(self, plaintext: bytes | bytearray | memoryview) -> bytearray:
+        """Encrypt and authenticate; returns IV || ciphertext || MAC.
+
+        Written into one preallocated buffer: fresh multi-megabyte allocations
+        (and their page faults) cost more than AES and Poly1305 themselves.
+        """
+        size = len(plaintext)
         iv = os.urandom(IV_SIZE)
-        enc = Cipher(algorithms.AES(self.encrypt), modes.CTR(iv)).encryptor()
-        ciphertext = enc.update(plaintext) + enc.finalize()
-        return iv + ciphertext + self._mac(iv, ciphertext)
+        out = bytearray(IV_SIZE + size + _CTR_SLACK)
+        out[:IV_SIZE] = iv
+        with memoryview(out) as view:
+            enc = Cipher(algorithms.AES(self.encrypt), modes.CTR(iv)).encryptor()
+            enc.update_into(plaintext, view[IV_SIZE:])
+            tag = self._mac(iv, view[IV_SIZE : IV_SIZE + size])
+        out[IV_SIZE + size :] = tag
+        return out
 
-    def open(self, sealed: bytes | memoryview) -> bytes:
+    def open(self, sealed: bytes | bytearray | memoryview) -> bytearray:
         """Check the MAC, then decrypt; raises AuthenticationFailed on any mismatch."""
-        view = memoryview(sealed)
-        if len(view) < OVERHEAD:
-            raise AuthenticationFailed("ciphertext shorter than IV and MAC")
-        iv, ciphertext, tag = bytes(view[:IV_SIZE]), view[IV_SIZE:-MAC_SIZE], view[-MAC_SIZE:]
-        if not hmac.compare_digest(self._mac(iv, ciphertext), tag):
-            raise AuthenticationFailed("MAC mismatch")
-        dec = Cipher(algorithms.AES(self.encrypt), modes.CTR(iv)).decryptor()
-        return dec.update(ciphertext) + dec.finalize()
+        with memoryview(sealed) as view:
+            if len(view) < OVERHEAD:
+                raise AuthenticationFailed("ciphertext shorter than IV and MAC")
+            iv, ciphertext, tag = bytes(view[:IV_SIZE]), view[IV_SIZE:-MAC_SIZE], view[-MAC_SIZE:]
+            if not hmac.compare_digest(self._mac(iv, ciphertext), tag):
+                raise AuthenticationFailed("MAC mismatch")
+            size = len(ciphertext)
+            out = bytearray(size + _CTR_SLACK)
+            dec = Cipher(algorithms.AES(self.encrypt), modes.CTR(iv)).decryptor()
+            dec.update_into(ciphertext, out)
+        del out[size:]
+        return out

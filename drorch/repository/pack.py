@@ -56,7 +56,7 @@ class PackBuilder:
         self.buffer = bytearray()
         self.blobs: list[PackedBlob] = []
 
-    def add(self, blob_id: str, sealed: bytes, uncompressed_length: int) -> None:
+    def add(self, blob_id: str, sealed: bytes | bytearray, uncompressed_length: int) -> None:
         self.blobs.append(
             PackedBlob(self.type, blob_id, len(self.buffer), len(sealed), uncompressed_length)
         )
@@ -86,7 +86,7 @@ def encode_header(blobs: list[PackedBlob]) -> bytes:
     return b"".join(parts)
 
 
-def decode_header(plain: bytes) -> list[PackedBlob]:
+def decode_header(plain: bytes | bytearray) -> list[PackedBlob]:
     blobs: list[PackedBlob] = []
     pos = offset = 0
     while pos < len(plain):

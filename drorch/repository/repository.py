@@ -55,7 +55,7 @@ def compress(data: bytes | memoryview) -> bytes:
     return _compressor().compress(data)
 
 
-def decompress(data: bytes, size: int) -> bytes:
+def decompress(data: bytes | bytearray, size: int) -> bytes:
     return _decompressor().decompress(data, max_output_size=size)
 
 
@@ -167,7 +167,7 @@ class Repository:
 
     # -- blobs -----------------------------------------------------------------------------
 
-    def load_blob(self, blob_type: str, blob_id: str) -> bytes:
+    def load_blob(self, blob_type: str, blob_id: str) -> bytes | bytearray:
         """A blob's plaintext, authenticated and checked against its ID."""
         found = self.index.lookup(blob_type, blob_id)
         if found is None:
@@ -177,10 +177,11 @@ class Repository:
         sealed = self.store.get(object_name(FileType.PACK, pack_id), blob.offset, blob.length)
         return self.open_blob(pack_id, blob, sealed)
 
-    def open_blob(self, pack_id: str, blob: PackedBlob, sealed: bytes | memoryview) -> bytes:
+    def open_blob(self, pack_id: str, blob: PackedBlob, sealed: bytes | memoryview
+                  ) -> bytes | bytearray:
         """Authenticate, decrypt, decompress and hash-check one blob read from a pack."""
         try:
-            plain = self.key.open(sealed)
+            plain: bytes | bytearray = self.key.open(sealed)
         except AuthenticationFailed as err:
             raise IntegrityError(f"pack {pack_id} on target {self.name!r} is damaged: blob "
                                  f"{blob.id[:12]} does not authenticate") from err
@@ -215,7 +216,7 @@ def _unlock(store: ObjectStore, password: bytes, name: str) -> Key:
     )
 
 
-def _decode_unpacked(plain: bytes) -> dict:
+def _decode_unpacked(plain: bytes | bytearray) -> dict:
     if plain[:1] in (b"{", b"["):
         return json.loads(plain)  # type: ignore[no-any-return]
     if plain[:1] == bytes([_ENCODING_ZSTD_JSON]):

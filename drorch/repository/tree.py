@@ -122,7 +122,7 @@ def encode_tree(nodes: list[dict[str, Any]]) -> bytes:
     return json.dumps({"nodes": ordered}, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
 
 
-def decode_tree(blob: bytes) -> list[dict[str, Any]]:
+def decode_tree(blob: bytes | bytearray) -> list[dict[str, Any]]:
     return list(json.loads(blob).get("nodes") or [])
 
 

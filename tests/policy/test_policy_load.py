@@ -6,12 +6,14 @@ import shutil
 import textwrap
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 import drorch.policy
 from drorch.errors import PolicyError, UsageError
-from drorch.policy import Policy, load_policy
+from drorch.policy import Encryption, Mirror, Policy, load_policy
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -262,23 +264,55 @@ def test_key_references(tmp_path: Path, key: str, scheme: str, reference: str):
 # --------------------------------------------------------------- from Python
 
 
+PYTHON_POLICY: dict[str, Any] = {
+    "apiVersion": "drorch/v1",
+    "kind": "MirrorPolicy",
+    "metadata": {"name": "shop"},
+    "encryption": {"key": "env:K"},
+    "sources": [{"name": "a", "type": "directory", "path": "/srv/a"}],
+    "targets": [{"name": "t", "url": "file:///r"}],
+    "mirrors": [{"name": "m", "source": "a", "targets": ["t"], "rpo": timedelta(hours=1)}],
+}
+
+
+def messages(exc: ValidationError) -> list[str]:
+    return [err["msg"] for err in exc.errors()]
+
+
 def test_policy_built_in_python_gets_the_same_checks():
-    data = {
-        "apiVersion": "drorch/v1",
-        "kind": "MirrorPolicy",
-        "metadata": {"name": "shop"},
-        "encryption": {"key": "env:K"},
-        "sources": [{"name": "a", "type": "directory", "path": "/srv/a"}],
-        "targets": [{"name": "t", "url": "file:///r"}, {"name": "t", "url": "file:///s"}],
-        "mirrors": [{"name": "m", "source": "a", "targets": ["t"], "rpo": timedelta(hours=1)}],
+    policy = Policy.model_validate(PYTHON_POLICY)
+    assert policy.mirror("m").rpo == timedelta(hours=1)
+    twice = [*PYTHON_POLICY["targets"], {"name": "t", "url": "file:///s"}]
+    with pytest.raises(ValidationError) as caught:
+        Policy.model_validate({**PYTHON_POLICY, "targets": twice})
+    assert messages(caught.value) == [
+        "duplicate name 't'; names must be unique within targets (first at targets[0])"
+    ]
+
+
+def test_model_instances_and_field_names_are_checked_too():
+    policy = Policy.model_validate(PYTHON_POLICY)
+    dangling = Mirror(name="m", source="a", targets=("nope",), rpo=timedelta(hours=1))
+    with pytest.raises(ValidationError) as caught:
+        Policy(**{**dict(policy), "mirrors": (dangling,)})
+    assert messages(caught.value) == ["unknown target 'nope'; known: t"]
+    vm = {
+        "name": "vm",
+        "provider": "aws",
+        "from_": "x",
+        "rto": "1h",
+        "instance": {"type": "t3.small", "image": "ami"},
     }
+    with pytest.raises(ValidationError) as caught:
+        Policy.model_validate({**PYTHON_POLICY, "recovery": [vm]})
+    assert messages(caught.value) == ["unknown mirror 'x'; known: m"]
+
+
+def test_python_validation_errors_hide_the_refused_value():
     with pytest.raises(Exception) as caught:
-        Policy.model_validate(data)
-    assert "duplicate name 't'; names must be unique within targets (first at targets[0])" in str(
-        caught.value
-    )
-    data["targets"] = data["targets"][:1]
-    assert Policy.model_validate(data).mirror("m").rpo == timedelta(hours=1)
+        Encryption(key="hunter2")
+    assert "hunter2" not in str(caught.value)
+    assert "inline secret" in str(caught.value)
 
 
 def test_retention_null_keeps_everything(tmp_path: Path):

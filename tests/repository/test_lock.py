@@ -16,9 +16,9 @@ def _locks(repo: Repository) -> list[str]:
 
 
 def test_exclusive_lock_refuses_a_second_holder_with_a_clear_sentence(repo: Repository) -> None:
-    with RepositoryLock(repo, exclusive=True).acquire():
-        with pytest.raises(RepositoryLocked, match=f"busy: an exclusive lock held by PID {os.getpid()}"):
-            RepositoryLock(repo, exclusive=False).acquire()
+    expected = f"busy: an exclusive lock held by PID {os.getpid()}"
+    with RepositoryLock(repo, exclusive=True).acquire(), pytest.raises(RepositoryLocked, match=expected):
+        RepositoryLock(repo, exclusive=False).acquire()
     assert _locks(repo) == []
 
 
