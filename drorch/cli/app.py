@@ -6,20 +6,28 @@ with the exit code of SPEC §3; the traceback only with ``--debug``.
 
 from __future__ import annotations
 
-import functools
-import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from drorch.apply import Applier
 from drorch.cli import render
+from drorch.cli.common import (
+    JsonOpt,
+    MirrorOpt,
+    PolicyArg,
+    QuietOpt,
+    debug,
+    emit_json,
+    err,
+    handles_errors,
+    out,
+)
 from drorch.cli.progress import progress_for
-from drorch.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, DrorchError, SecretError
+from drorch.cli.runbooks import register as register_runbook_commands
+from drorch.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, SecretError
 from drorch.operations import list_snapshots, restore, verify
 from drorch.plan import build_plan
 from drorch.policy import Policy, load_policy
@@ -34,54 +42,12 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-_debug = {"on": False}
-
-PolicyArg = Annotated[Path, typer.Argument(help="Policy file (apiVersion: drorch/v1, kind: MirrorPolicy).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
-MirrorOpt = Annotated[str | None, typer.Option("--mirror", "-m", help="Only this mirror.")]
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _emit_json(doc: Any) -> None:
-    sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
-
-
-def handles_errors(command: F) -> F:
-    """Turn expected errors into one sentence and an exit code; unexpected ones too."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except typer.Exit:
-            raise
-        except DrorchError as error:
-            if _debug["on"]:
-                err.print_exception()
-            err.print(f"[red]error:[/] {error}")
-            raise typer.Exit(error.exit_code) from None
-        except KeyboardInterrupt:
-            err.print("[red]interrupted[/]; nothing half-written is visible, the next run resumes")
-            raise typer.Exit(130) from None
-        except Exception as error:  # noqa: BLE001 - the last line of defence for operators
-            if _debug["on"]:
-                err.print_exception()
-            err.print(f"[red]internal error:[/] {type(error).__name__}: {error} "
-                      "(run again with --debug for the traceback and report it)")
-            raise typer.Exit(EXIT_FAILED) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
 @app.callback()
 def main_options(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    debug_flag: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
 ) -> None:
     """Exit codes: 0 ok, 1 failed, 2 usage or invalid policy, 3 ran but objectives missed."""
-    _debug["on"] = debug
+    debug["on"] = debug_flag
 
 
 def _password(policy: Policy) -> bytes:
@@ -94,7 +60,7 @@ def validate(policy_file: PolicyArg, as_json: JsonOpt = False) -> None:
     """Check a policy file; every problem is listed with file:line, key path and the fix."""
     policy = load_policy(policy_file)
     if as_json:
-        _emit_json({"valid": True, "policy": policy.metadata.name})
+        emit_json({"valid": True, "policy": policy.metadata.name})
     else:
         out.print(f"{policy_file}: valid policy {policy.metadata.name!r} "
                   f"({len(policy.mirrors)} mirror(s), {len(policy.targets)} target(s))")
@@ -112,7 +78,7 @@ def plan(policy_file: PolicyArg, mirror: MirrorOpt = None, as_json: JsonOpt = Fa
         password = None
     the_plan = build_plan(policy, mirror=mirror, password=password)
     if as_json:
-        _emit_json(the_plan.to_json())
+        emit_json(the_plan.to_json())
     else:
         render.plan(out, the_plan)
     if the_plan.problems:
@@ -128,7 +94,7 @@ def apply(
                                       "forgets snapshots.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show the plan.")] = False,
     lock_wait: Annotated[float, typer.Option(help="Seconds to wait for another run's lock.")] = 0,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Make every mirror current now: snapshot, dedup, compress, encrypt, upload, retention.
@@ -141,7 +107,7 @@ def apply(
     password = _password(policy)
     the_plan = build_plan(policy, mirror=mirror, password=password)
     if dry_run:
-        _emit_json(the_plan.to_json()) if as_json else render.plan(out, the_plan)
+        emit_json(the_plan.to_json()) if as_json else render.plan(out, the_plan)
         return
     if the_plan.snapshots_to_forget and not yes and sys.stdin.isatty() and not as_json:
         render.plan(out, the_plan)
@@ -150,7 +116,7 @@ def apply(
     result = Applier(policy, password, progress=progress, state=StateStore(),
                      lock_wait_s=lock_wait).apply(the_plan)
     if as_json:
-        _emit_json(result.to_json())
+        emit_json(result.to_json())
     else:
         render.apply_result(out, result)
     raise typer.Exit(result.exit_code)
@@ -163,7 +129,7 @@ def snapshots(policy_file: PolicyArg, mirror: MirrorOpt = None, as_json: JsonOpt
     policy = load_policy(policy_file)
     listing = list_snapshots(policy, _password(policy), mirror)
     if as_json:
-        _emit_json({e.target: [s.to_json() | {"id": s.id} for s in e.snapshots] for e in listing})
+        emit_json({e.target: [s.to_json() | {"id": s.id} for s in e.snapshots] for e in listing})
     else:
         render.snapshots(out, listing)
 
@@ -178,7 +144,7 @@ def restore_command(
         help="Only paths matching this glob (relative to the source), repeatable.")] = None,
     target: Annotated[str | None, typer.Option(help="Target to restore from; default: the "
                                                "first target of the policy.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Restore a snapshot's source directory into --to, byte-identical, with metadata."""
@@ -186,7 +152,7 @@ def restore_command(
     snap, stats = restore(policy, _password(policy), snapshot, to, target=target,
                           include=include, progress=progress_for(err, quiet or as_json))
     if as_json:
-        _emit_json({"snapshot": snap.id, "to": str(to), **stats.__dict__})
+        emit_json({"snapshot": snap.id, "to": str(to), **stats.__dict__})
     else:
         out.print(f"restored snapshot {snap.id[:8]} into {to}: {stats.files} files, "
                   f"{stats.dirs} dirs, {stats.symlinks} symlinks, {render.size(stats.bytes)}")
@@ -199,7 +165,7 @@ def verify_command(
     read_data: Annotated[bool, typer.Option("--read-data", help="Read and check every byte.")] = False,
     sample: Annotated[float, typer.Option(help="With --read-data: percent of packs to read.",
                                           min=0.01, max=100)] = 100.0,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Check every target's repository; exit 3 naming each damaged pack."""
@@ -207,12 +173,15 @@ def verify_command(
     reports = verify(policy, _password(policy), read_data=read_data, sample_pct=sample,
                      progress=progress_for(err, quiet or as_json or not read_data))
     if as_json:
-        _emit_json({t: r.__dict__ | {"ok": r.ok} for t, r in reports.items()})
+        emit_json({t: r.__dict__ | {"ok": r.ok} for t, r in reports.items()})
     else:
         for target, report in reports.items():
             render.check_report(out, target, report, read_data)
     if not all(r.ok for r in reports.values()):
         raise typer.Exit(EXIT_OBJECTIVES_MISSED)
+
+
+register_runbook_commands(app)
 
 
 def main() -> None:
