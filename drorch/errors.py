@@ -12,7 +12,10 @@ it to an exit code (SPEC §3). Tracebacks are shown only with ``--debug``.
     ├── StoreError              the object store failed
     │   ├── ObjectNotFound      a named object does not exist
     │   ├── ObjectExists        create-if-absent found the name taken
-    │   └── StoreFull           no space left (disk full, quota)
+    │   ├── StoreFull           no space left (disk full, quota)
+    │   ├── AccessDenied        credentials missing, expired or not allowed
+    │   ├── ObjectLocked        deletion refused: the object is under retention
+    │   └── TransientStoreError throttled or briefly unavailable; retried
     └── RepositoryError         the repository cannot be used
         ├── RepositoryNotFound  no repository at the target
         ├── WrongPassword       no key file opens with the given key
@@ -96,6 +99,18 @@ class ObjectExists(StoreError):
 
 class StoreFull(StoreError):
     pass
+
+
+class AccessDenied(StoreError):
+    pass
+
+
+class ObjectLocked(StoreError):
+    pass
+
+
+class TransientStoreError(StoreError):
+    """Throttling, timeouts, 5xx: the retry wrapper tries again before giving up."""
 
 
 class RepositoryError(DrorchError):

@@ -58,7 +58,10 @@ class ObjectStore(Protocol):
 
 StoreFactory = Callable[["Target"], ObjectStore]
 
-_BUILTIN_SCHEMES = {"file": "drorch.providers.local:open_store"}
+_BUILTIN_SCHEMES = {
+    "file": "drorch.providers.local:open_store",
+    "s3": "drorch.providers.s3:open_store",
+}
 
 
 def _load(ref: str) -> StoreFactory:
@@ -67,7 +70,13 @@ def _load(ref: str) -> StoreFactory:
 
 
 def open_store(target: Target) -> ObjectStore:
-    """Open the adapter for a target's URL scheme; the SDK is imported only now."""
+    """Open the adapter for a target's URL scheme, wrapped in retries; the SDK is imported now."""
+    from drorch.retry import RetryingStore
+
+    return RetryingStore(_open_adapter(target))
+
+
+def _open_adapter(target: Target) -> ObjectStore:
     scheme = target.url.split("://", 1)[0]
     refs = dict(_BUILTIN_SCHEMES)
     refs.update({ep.name: ep.value for ep in entry_points(group="drorch.providers")})

@@ -420,3 +420,19 @@ def scratch_dir() -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def e2e() -> Any:
+    """Every helper of this module in one namespace, for tests that need several."""
+    import types
+
+    return types.SimpleNamespace(
+        MiB=MiB, make_policy=make_policy, run_drorch=run_drorch, start_drorch=start_drorch,
+        describe=describe, drorch_json=drorch_json, apply_ok=apply_ok,
+        assert_one_error=assert_one_error, drorch_environment=drorch_environment,
+        random_bytes=random_bytes, build_dataset=build_dataset, stamp_mtimes=stamp_mtimes,
+        tree_state=tree_state, assert_same_tree=assert_same_tree,
+        restic_restored_root=restic_restored_root, pack_files=pack_files,
+        regular_files=regular_files,
+    )
