@@ -1,19 +1,25 @@
 """Executing a plan: make every mirror current on every target.
 
-Per target, in this order, under an exclusive repository lock:
-1. adopt packs an interrupted run left unindexed (so they are not uploaded again);
-2. archive the source against the mirror's latest snapshot (unchanged files are
-   not re-read, known blobs not re-uploaded);
-3. flush packs, write their index, and only then write the snapshot — an
-   interrupted run leaves no snapshot, only reusable packs;
-4. apply retention: forget, then prune what no snapshot needs.
-If archiving fails after some packs were uploaded, they are still indexed so
-the next run reuses them.
+A mirror's first target is its primary: the source is archived into it once.
+Its other targets get the primary's master key when they are created, so the
+new snapshot reaches them as verbatim copies of packs, index and snapshot file
+(``repository.replicate``), never re-read or re-chunked.
+
+- ``sync``: the snapshot file is published on every secondary first and on the
+  primary last; if any target fails, the primary publishes nothing and the
+  apply fails naming the target. A snapshot counts only once all have it.
+- ``async``: the primary commits; secondaries are copied afterwards, and a
+  failing one is reported with its lag, never undoing the primary's commit.
+
+Per repository, under an exclusive lock: adopt packs an interrupted run left
+unindexed, archive against the mirror's latest snapshot, flush packs, write
+their index, and only then the snapshot; then retention (forget, prune).
 """
 
 from __future__ import annotations
 
 import contextlib
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,12 +29,14 @@ from drorch.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, EXIT_OK, DrorchEr
 from drorch.plan import MirrorPlan, Plan, TargetPlan, mirror_snapshots
 from drorch.policy import Policy
 from drorch.progress import NoProgress, Progress
+from drorch.repository.crypto import Key
 from drorch.repository.lock import RepositoryLock
 from drorch.repository.orphans import adopt_orphan_packs
 from drorch.repository.prune import forget, prune
+from drorch.repository.replicate import copy_snapshot_data, copy_snapshot_file, same_master_key
 from drorch.repository.repository import Repository
 from drorch.repository.retention import apply_retention
-from drorch.repository.snapshot import MIRROR_TAG_PREFIX, Snapshot, load_snapshots, save_snapshot
+from drorch.repository.snapshot import MIRROR_TAG_PREFIX, Snapshot, load_snapshots
 from drorch.repository.timefmt import now_ns
 from drorch.repository.uploader import PackUploader
 from drorch.state import StateStore
@@ -39,6 +47,7 @@ from drorch.store import open_store
 class TargetResult:
     target: str
     ok: bool
+    role: str = "primary"  # primary: archived from the source; secondary: copied from it
     snapshot: str | None = None
     error: str | None = None
     files_new: int = 0
@@ -48,6 +57,9 @@ class TargetResult:
     bytes_added: int = 0  # plaintext bytes of new blobs
     bytes_stored: int = 0  # what those took in the repository (compressed, encrypted)
     packs_adopted: int = 0
+    packs_copied: int = 0
+    lag_s: float | None = None  # age of this target's newest snapshot of the mirror
+    lag_over_rpo: bool = False
     skipped: list[str] = field(default_factory=list)
     forgotten: list[str] = field(default_factory=list)
     packs_deleted: int = 0
@@ -56,6 +68,7 @@ class TargetResult:
 @dataclass
 class MirrorResult:
     mirror: str
+    mode: str
     targets: list[TargetResult]
     error: str | None = None
 
@@ -67,15 +80,29 @@ class ApplyResult:
 
     @property
     def exit_code(self) -> int:
+        """1 if a mirror failed (primary, or any target in sync mode); 3 if an async copy is
+        behind its RPO or files were skipped; else 0."""
+        for mirror in self.mirrors:
+            primary_failed = bool(mirror.targets) and not mirror.targets[0].ok
+            sync_failed = mirror.mode == "sync" and any(not t.ok for t in mirror.targets)
+            if mirror.error or primary_failed or sync_failed:
+                return EXIT_FAILED
         outcomes = [t for m in self.mirrors for t in m.targets]
-        if any(m.error for m in self.mirrors) or any(not t.ok for t in outcomes):
-            return EXIT_FAILED
-        if any(t.skipped for t in outcomes):
+        if any(t.skipped or t.lag_over_rpo for t in outcomes):
             return EXIT_OBJECTIVES_MISSED
         return EXIT_OK
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self) | {"exit_code": self.exit_code}
+
+
+@dataclass
+class _Opened:
+    """A target's repository, open and locked for the duration of one mirror."""
+
+    step: TargetPlan
+    repo: Repository
+    result: TargetResult
 
 
 class Applier:
@@ -90,52 +117,88 @@ class Applier:
     def apply(self, plan: Plan) -> ApplyResult:
         return ApplyResult(plan.policy, [self._apply_mirror(m) for m in plan.mirrors])
 
-    def _apply_mirror(self, step: MirrorPlan) -> MirrorResult:
-        if step.problem:
-            return MirrorResult(step.mirror, [], error=step.problem)
-        results = []
-        for target_step in step.targets:
-            results.append(self._record(step, target_step))
-            if not results[-1].ok and step.mode == "sync":
-                break  # sync: a failed target fails the mirror; do not pretend the rest count
-        return MirrorResult(step.mirror, results)
+    # -- one mirror ------------------------------------------------------------------------
 
-    def _record(self, step: MirrorPlan, target_step: TargetPlan) -> TargetResult:
-        run_id = self.state.start_run("apply", self.policy.metadata.name, step.mirror,
-                                      target_step.target) if self.state else 0
-        try:
-            result = self._mirror_to_target(step, target_step)
-        except DrorchError as err:
-            result = TargetResult(target_step.target, ok=False, error=str(err))
+    def _apply_mirror(self, step: MirrorPlan) -> MirrorResult:
+        result = MirrorResult(step.mirror, step.mode, [])
+        if step.problem:
+            result.error = step.problem
+            return result
+        run_id = self.state.start_run("apply", self.policy.metadata.name, step.mirror) if self.state else 0
+        with ExitStack() as stack:
+            try:
+                primary = self._open(step.targets[0], None, stack)
+            except DrorchError as err:
+                result.targets.append(TargetResult(step.targets[0].target, ok=False, error=str(err)))
+            else:
+                result.targets = self._fan_out(step, primary, stack)
         if self.state:
-            status = "ok" if result.ok else "failed"
-            self.state.finish_run(run_id, status, result.snapshot, asdict(result))
+            status = "failed" if ApplyResult("", [result]).exit_code == EXIT_FAILED else "ok"
+            self.state.finish_run(run_id, status, result.targets[0].snapshot, asdict(result))
         return result
 
-    def _open(self, target_step: TargetPlan) -> Repository:
-        store = open_store(self.policy.target(target_step.target))
-        if target_step.create_repository and not store.exists("config"):
-            return Repository.init(store, self.password, target_step.target)
-        return Repository.open(store, self.password, target_step.target)
+    def _fan_out(self, step: MirrorPlan, primary: _Opened, stack: ExitStack) -> list[TargetResult]:
+        secondaries: list[_Opened | TargetResult] = []
+        for target_step in step.targets[1:]:
+            try:
+                secondaries.append(self._open(target_step, primary.repo.key, stack))
+            except DrorchError as err:
+                secondaries.append(TargetResult(target_step.target, ok=False, role="secondary",
+                                                error=str(err)))
+        try:
+            snapshot, sealed = self._archive(step, primary)
+        except DrorchError as err:
+            primary.result.error = str(err)
+            return [primary.result, *(_result_of(s) for s in secondaries)]
+        if step.mode == "sync":
+            return self._commit_sync(step, primary, secondaries, snapshot, sealed)
+        return self._commit_async(step, primary, secondaries, snapshot, sealed)
 
-    def _mirror_to_target(self, step: MirrorPlan, target_step: TargetPlan) -> TargetResult:
+    def _commit_sync(self, step: MirrorPlan, primary: _Opened, secondaries: list[_Opened | TargetResult],
+                     snapshot: Snapshot, sealed: bytes) -> list[TargetResult]:
+        copies = [self._copy(step, s, primary, snapshot, sealed) if isinstance(s, _Opened) else s
+                  for s in secondaries]
+        failed = [c.target for c in copies if not c.ok]
+        if failed:
+            primary.result.error = (f"snapshot not committed: sync mode needs every target and "
+                                    f"{', '.join(failed)} failed")
+            return [primary.result, *copies]
+        self._publish(step, primary, snapshot, sealed)
+        return [primary.result, *copies]
+
+    def _commit_async(self, step: MirrorPlan, primary: _Opened, secondaries: list[_Opened | TargetResult],
+                      snapshot: Snapshot, sealed: bytes) -> list[TargetResult]:
+        self._publish(step, primary, snapshot, sealed)
+        copies = [self._copy(step, s, primary, snapshot, sealed) if isinstance(s, _Opened) else s
+                  for s in secondaries]
+        for copy in copies:
+            if not copy.ok:
+                self._measure_lag(step, copy)
+        return [primary.result, *copies]
+
+    # -- repositories ----------------------------------------------------------------------
+
+    def _open(self, target_step: TargetPlan, master: Key | None, stack: ExitStack) -> _Opened:
+        """Open (or create) and lock a target; secondaries are created with the primary's key."""
         if target_step.problem:
             raise UsageError(target_step.problem)
-        repo = self._open(target_step)
-        result = TargetResult(target_step.target, ok=False)
-        with RepositoryLock(repo, exclusive=True).acquire(self.lock_wait_s):
-            existing = load_snapshots(repo)
-            repo.load_index()
-            result.packs_adopted, _ = adopt_orphan_packs(repo)
-            parent = _latest(mirror_snapshots(existing, step.mirror), step.source_path)
-            snapshot = self._snapshot(repo, step, parent, result)
-            result.snapshot = save_snapshot(repo, snapshot)
-            result.ok = True
-            self._retain(repo, step, mirror_snapshots([*existing, snapshot], step.mirror), result)
-        return result
+        store = open_store(self.policy.target(target_step.target))
+        name = target_step.target
+        if not store.exists("config"):
+            repo = Repository.init(store, self.password, name, master=master)
+        else:
+            repo = Repository.open(store, self.password, name)
+        stack.enter_context(RepositoryLock(repo, exclusive=True).acquire(self.lock_wait_s))
+        repo.load_index()
+        role = "primary" if master is None else "secondary"
+        result = TargetResult(name, ok=False, role=role)
+        result.packs_adopted, _ = adopt_orphan_packs(repo)
+        return _Opened(target_step, repo, result)
 
-    def _snapshot(self, repo: Repository, step: MirrorPlan, parent: Snapshot | None,
-                  result: TargetResult) -> Snapshot:
+    def _archive(self, step: MirrorPlan, primary: _Opened) -> tuple[Snapshot, bytes]:
+        """Archive the source into the primary: packs and index durable, snapshot not yet."""
+        repo, result = primary.repo, primary.result
+        parent = _latest(mirror_snapshots(load_snapshots(repo), step.mirror), step.source_path)
         uploader = PackUploader(repo)
         archiver = Archiver(repo, uploader, excludes=list(step.excludes), progress=self.progress)
         self.progress.start(f"{step.mirror} → {repo.name}")
@@ -157,17 +220,57 @@ class Applier:
         summary = {"files": stats.files_new + stats.files_changed + stats.files_unmodified,
                    "dirs": stats.dirs, "bytes": stats.bytes_total, "bytes_added": uploader.new_bytes,
                    "skipped": len(stats.skipped)}
-        return Snapshot(now_ns(), tree, [step.source_path], parent=parent.id if parent else None,
-                        tags=[MIRROR_TAG_PREFIX + step.mirror], excludes=list(step.excludes),
-                        summary=summary)
+        snapshot = Snapshot(now_ns(), tree, [step.source_path], parent=parent.id if parent else None,
+                            tags=[MIRROR_TAG_PREFIX + step.mirror], excludes=list(step.excludes),
+                            summary=summary)
+        snapshot.id, sealed = repo.seal_unpacked(snapshot.to_json())
+        return snapshot, sealed
 
-    def _retain(self, repo: Repository, step: MirrorPlan, snapshots: list[Snapshot],
-                result: TargetResult) -> None:
+    def _publish(self, step: MirrorPlan, opened: _Opened, snapshot: Snapshot, sealed: bytes) -> None:
+        """Make the snapshot visible on one target, then apply the mirror's retention there."""
+        copy_snapshot_file(sealed, snapshot.id, opened.repo)
+        opened.result.snapshot = snapshot.id
+        opened.result.ok = True
+        opened.result.lag_s = 0.0
+        self._retain(step, opened)
+
+    def _copy(self, step: MirrorPlan, secondary: _Opened, primary: _Opened, snapshot: Snapshot,
+              sealed: bytes) -> TargetResult:
+        """Bring one secondary up to date; failures are recorded on its result, not raised."""
+        try:
+            if same_master_key(primary.repo, secondary.repo):
+                stats = copy_snapshot_data(primary.repo, secondary.repo, [snapshot])
+                secondary.result.packs_copied = stats.packs_copied
+                self._publish(step, secondary, snapshot, sealed)
+            else:
+                self.progress.note(f"target {secondary.repo.name!r} has its own master key; "
+                                   "archiving the source into it separately")
+                own, own_sealed = self._archive(step, secondary)
+                self._publish(step, secondary, own, own_sealed)
+        except DrorchError as err:
+            secondary.result.error = str(err)
+        return secondary.result
+
+    def _retain(self, step: MirrorPlan, opened: _Opened) -> None:
+        snapshots = mirror_snapshots(load_snapshots(opened.repo), step.mirror)
         decision = apply_retention(snapshots, step.retention)
-        if not decision.forget:
-            return
-        result.forgotten = forget(repo, decision.forget)
-        result.packs_deleted = prune(repo).packs_deleted
+        if decision.forget:
+            opened.result.forgotten = forget(opened.repo, decision.forget)
+            opened.result.packs_deleted = prune(opened.repo).packs_deleted
+
+    def _measure_lag(self, step: MirrorPlan, result: TargetResult) -> None:
+        """How far behind a failed async copy is: age of its newest snapshot of the mirror."""
+        with contextlib.suppress(DrorchError):
+            store = open_store(self.policy.target(result.target))
+            snapshots = mirror_snapshots(load_snapshots(Repository.open(store, self.password,
+                                                                        result.target)), step.mirror)
+            newest = max((s.time_ns for s in snapshots), default=None)
+            result.lag_s = None if newest is None else (now_ns() - newest) / 1e9
+        result.lag_over_rpo = result.lag_s is None or result.lag_s > step.rpo_s
+
+
+def _result_of(item: _Opened | TargetResult) -> TargetResult:
+    return item.result if isinstance(item, _Opened) else item
 
 
 def _latest(snapshots: list[Snapshot], path: str) -> Snapshot | None:
@@ -180,3 +283,4 @@ def _index_what_was_uploaded(repo: Repository, uploader: PackUploader) -> None:
     if uploader.written:
         with contextlib.suppress(DrorchError):  # else the next run adopts them from their headers
             repo.save_index(dict(uploader.written))
+

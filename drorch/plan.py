@@ -41,6 +41,7 @@ class MirrorPlan:
     source_path: str
     excludes: tuple[str, ...]
     retention: dict[str, int]
+    rpo_s: float
     targets: tuple[TargetPlan, ...]
     problem: str | None = None
 
@@ -91,7 +92,7 @@ def _plan_mirror(policy: Policy, mirror: Mirror, password: bytes | None) -> Mirr
     targets = tuple(_plan_target(policy, mirror, t.name, retention, password)
                     for t in policy.targets_of(mirror))
     return MirrorPlan(mirror.name, mirror.mode, source.name, source.type, str(source.path),
-                      tuple(source.exclude), retention, targets, problem)
+                      tuple(source.exclude), retention, mirror.rpo.total_seconds(), targets, problem)
 
 
 def _plan_target(policy: Policy, mirror: Mirror, name: str, retention: dict[str, int],

@@ -7,6 +7,7 @@ ignores ``tmp/``; a crash can leave stray files there and nothing else.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import uuid
@@ -60,7 +61,8 @@ class LocalStore:
             self._publish(tmp, final, exclusive)
             _fsync_dir(final.parent)
         except OSError as err:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
             raise self._fail("write", name, err) from err
 
     def _publish(self, tmp: Path, final: Path, exclusive: bool) -> None:

@@ -49,17 +49,27 @@ def plan(console: Console, p: Plan) -> None:
 
 def _target_result(mirror: str, t: TargetResult) -> str:
     if not t.ok:
-        return f"[red]✗[/] {mirror} → {t.target}: {t.error}"
+        lag = f" (newest copy there is {t.lag_s / 60:.0f} min old)" if t.lag_s else ""
+        return f"[red]✗[/] {mirror} → {t.target}: {t.error}{lag}"
+    if t.role == "secondary" and not t.files_new + t.files_changed + t.files_unmodified:
+        copied = f"copied ({t.packs_copied} pack(s))"
+        return f"[green]✓[/] {mirror} → {t.target}: snapshot {(t.snapshot or '')[:8]} {copied}" + (
+            _retention_note(t))
     files = t.files_new + t.files_changed + t.files_unmodified
     line = (f"[green]✓[/] {mirror} → {t.target}: snapshot {(t.snapshot or '')[:8]}, {files} files "
             f"({t.files_new} new, {t.files_changed} changed, {t.files_unmodified} unchanged), "
             f"{size(t.bytes_read)} read, {size(t.bytes_added)} added "
             f"({size(t.bytes_stored)} stored)")
-    if t.forgotten:
-        line += f"; retention forgot {len(t.forgotten)}, deleted {t.packs_deleted} pack(s)"
+    line += _retention_note(t)
     if t.skipped:
         line += f"; [yellow]{len(t.skipped)} skipped[/]"
     return line
+
+
+def _retention_note(t: TargetResult) -> str:
+    if not t.forgotten:
+        return ""
+    return f"; retention forgot {len(t.forgotten)}, deleted {t.packs_deleted} pack(s)"
 
 
 def apply_result(console: Console, result: ApplyResult) -> None:

@@ -79,11 +79,16 @@ class Repository:
     # -- opening ---------------------------------------------------------------------------
 
     @classmethod
-    def init(cls, store: ObjectStore, password: bytes, name: str) -> Repository:
-        """Create a new repository; refuses if one already exists there."""
+    def init(cls, store: ObjectStore, password: bytes, name: str, *, master: Key | None = None
+             ) -> Repository:
+        """Create a new repository; refuses if one already exists there.
+
+        ``master`` reuses another repository's master key: targets of one mirror
+        share it so packs and snapshots can be copied between them verbatim.
+        """
         if store.exists(CONFIG):
             raise RepositoryError(f"target {name!r} already holds a repository at {store.location}")
-        master = Key.random()
+        master = master or Key.random()
         key_id, key_raw = keys.new_key_file(master, password)
         # restic picks an irreducible polynomial for its Rabin chunker; drorch chunks with
         # FastCDC, but restic requires the field, so store a fixed valid one.
@@ -122,13 +127,17 @@ class Repository:
 
     # -- unpacked files (index, snapshots, locks) -------------------------------------------
 
-    def save_unpacked(self, kind: FileType, doc: dict, *, exclusive: bool = False) -> str:
-        """Seal a JSON document (zstd-compressed, format 2) and store it under its hash."""
+    def seal_unpacked(self, doc: dict) -> tuple[str, bytes]:
+        """A JSON document sealed as a repository file (zstd-compressed in format 2): (id, bytes)."""
         body = json.dumps(doc, separators=(",", ":")).encode()
         if self.config.version >= 2:
             body = bytes([_ENCODING_ZSTD_JSON]) + compress(body)
-        sealed = self.key.seal(body)
-        file_id = hashlib.sha256(sealed).hexdigest()
+        sealed = bytes(self.key.seal(body))
+        return hashlib.sha256(sealed).hexdigest(), sealed
+
+    def save_unpacked(self, kind: FileType, doc: dict, *, exclusive: bool = False) -> str:
+        """Seal a JSON document and store it under its hash; returns the storage ID."""
+        file_id, sealed = self.seal_unpacked(doc)
         self.store.put(object_name(kind, file_id), sealed, exclusive=exclusive)
         return file_id
 
