@@ -33,6 +33,7 @@ from drorch.plan import build_plan
 from drorch.policy import Policy, load_policy
 from drorch.secrets import resolve_password
 from drorch.state import StateStore
+from drorch.status import policy_status
 
 app = typer.Typer(
     name="drorch",
@@ -178,6 +179,27 @@ def verify_command(
         for target, report in reports.items():
             render.check_report(out, target, report, read_data)
     if not all(r.ok for r in reports.values()):
+        raise typer.Exit(EXIT_OBJECTIVES_MISSED)
+
+
+@app.command()
+@handles_errors
+def status(
+    policy_file: PolicyArg,
+    output: Annotated[str, typer.Option("--format", help="text, json or prometheus.")] = "text",
+    as_json: JsonOpt = False,
+) -> None:
+    """RPO compliance per mirror and target: newest snapshot, its age, async lag; exit 3 on breach."""
+    policy = load_policy(policy_file)
+    report = policy_status(policy, _password(policy))
+    fmt = "json" if as_json else output
+    if fmt == "json":
+        emit_json(report.to_json())
+    elif fmt == "prometheus":
+        sys.stdout.write(report.to_prometheus())
+    else:
+        render.status(out, report)
+    if report.breach:
         raise typer.Exit(EXIT_OBJECTIVES_MISSED)
 
 

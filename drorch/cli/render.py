@@ -10,6 +10,7 @@ from drorch.operations import TargetSnapshots
 from drorch.plan import Plan, TargetPlan
 from drorch.repository.check import CheckReport
 from drorch.repository.timefmt import to_datetime
+from drorch.status import StatusReport
 
 
 def size(nbytes: int | float) -> str:
@@ -107,3 +108,30 @@ def check_report(console: Console, target: str, report: CheckReport, read_data: 
     if report.unreferenced_packs:
         console.print(f"  {len(report.unreferenced_packs)} pack(s) in no index (harmless; "
                       "the next apply adopts them)", highlight=False)
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "never"
+    for unit, width in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= width:
+            return f"{seconds / width:.1f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def status(console: Console, report: StatusReport) -> None:
+    table = Table(title=f"policy {report.policy}", title_justify="left")
+    for column in ("Mirror", "Target", "Role", "Newest snapshot", "Age", "RPO", "Lag", "State"):
+        table.add_column(column)
+    for m in report.mirrors:
+        for t in m.targets:
+            state = "[red]BREACH[/]" if t.breach else "[green]ok[/]"
+            if t.error:
+                state = "[red]unreadable[/]"
+            table.add_row(m.mirror, t.target, t.role, (t.snapshot or "-")[:8], _age(t.age_s),
+                          _age(m.rpo_s), "-" if t.lag_s is None else _age(t.lag_s), state)
+    console.print(table)
+    for m in report.mirrors:
+        for t in m.targets:
+            if t.error:
+                console.print(f"[red]{m.mirror} → {t.target}:[/] {t.error}", highlight=False)
