@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from drorch.archiver.archiver import Archiver
+from drorch.connect import open_repository
 from drorch.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, EXIT_OK, DrorchError, UsageError
 from drorch.plan import MirrorPlan, Plan, TargetPlan, mirror_snapshots
 from drorch.policy import Policy
@@ -39,6 +40,7 @@ from drorch.repository.retention import apply_retention
 from drorch.repository.snapshot import MIRROR_TAG_PREFIX, Snapshot, load_snapshots
 from drorch.repository.timefmt import now_ns
 from drorch.repository.uploader import PackUploader
+from drorch.secrets import KeySource
 from drorch.state import StateStore
 from drorch.store import open_store
 
@@ -106,10 +108,10 @@ class _Opened:
 
 
 class Applier:
-    def __init__(self, policy: Policy, password: bytes, *, progress: Progress | None = None,
+    def __init__(self, policy: Policy, keys: KeySource, *, progress: Progress | None = None,
                  state: StateStore | None = None, lock_wait_s: float = 0.0) -> None:
         self.policy = policy
-        self.password = password
+        self.keys = keys
         self.progress = progress or NoProgress()
         self.state = state
         self.lock_wait_s = lock_wait_s
@@ -185,9 +187,9 @@ class Applier:
         store = open_store(self.policy.target(target_step.target))
         name = target_step.target
         if not store.exists("config"):
-            repo = Repository.init(store, self.password, name, master=master)
+            repo = Repository.init(store, self.keys.password(store, create=True), name, master=master)
         else:
-            repo = Repository.open(store, self.password, name)
+            repo = Repository.open(store, self.keys.password(store), name)
         stack.enter_context(RepositoryLock(repo, exclusive=True).acquire(self.lock_wait_s))
         repo.load_index()
         role = "primary" if master is None else "secondary"
@@ -261,9 +263,8 @@ class Applier:
     def _measure_lag(self, step: MirrorPlan, result: TargetResult) -> None:
         """How far behind a failed async copy is: age of its newest snapshot of the mirror."""
         with contextlib.suppress(DrorchError):
-            store = open_store(self.policy.target(result.target))
-            snapshots = mirror_snapshots(load_snapshots(Repository.open(store, self.password,
-                                                                        result.target)), step.mirror)
+            repo = open_repository(self.policy, result.target, self.keys)
+            snapshots = mirror_snapshots(load_snapshots(repo), step.mirror)
             newest = max((s.time_ns for s in snapshots), default=None)
             result.lag_s = None if newest is None else (now_ns() - newest) / 1e9
         result.lag_over_rpo = result.lag_s is None or result.lag_s > step.rpo_s

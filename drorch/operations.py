@@ -8,19 +8,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from drorch.connect import open_repository
 from drorch.errors import UsageError
 from drorch.policy import Policy
 from drorch.progress import Progress
 from drorch.repository.check import Checker, CheckReport
 from drorch.repository.lock import RepositoryLock
-from drorch.repository.repository import Repository
 from drorch.repository.snapshot import Snapshot, find_snapshot, load_snapshots
 from drorch.restorer import Restorer, RestoreStats
-from drorch.store import open_store
-
-
-def open_repository(policy: Policy, target: str, password: bytes) -> Repository:
-    return Repository.open(open_store(policy.target(target)), password, target)
+from drorch.secrets import KeySource
 
 
 def target_names(policy: Policy, mirror: str | None = None) -> list[str]:
@@ -35,23 +31,23 @@ class TargetSnapshots:
     snapshots: list[Snapshot]
 
 
-def list_snapshots(policy: Policy, password: bytes, mirror: str | None = None
+def list_snapshots(policy: Policy, keys: KeySource, mirror: str | None = None
                    ) -> list[TargetSnapshots]:
     out = []
     for target in target_names(policy, mirror):
-        snapshots = load_snapshots(open_repository(policy, target, password))
+        snapshots = load_snapshots(open_repository(policy, target, keys))
         if mirror:
             snapshots = [s for s in snapshots if s.mirror == mirror]
         out.append(TargetSnapshots(target, snapshots))
     return out
 
 
-def restore(policy: Policy, password: bytes, snapshot_ref: str, dest: Path, *,
+def restore(policy: Policy, keys: KeySource, snapshot_ref: str, dest: Path, *,
             target: str | None = None, include: list[str] | None = None,
             progress: Progress | None = None) -> tuple[Snapshot, RestoreStats]:
     """Restore a snapshot's source directory into ``dest`` (its contents, not its full path)."""
     target = target or target_names(policy)[0]
-    repo = open_repository(policy, target, password)
+    repo = open_repository(policy, target, keys)
     snapshot = find_snapshot(load_snapshots(repo), snapshot_ref)
     if snapshot is None:
         raise UsageError(f"target {target!r} has no snapshot {snapshot_ref!r}",
@@ -77,11 +73,11 @@ def _common_parts(paths: list[str]) -> tuple[str, ...]:
     return tuple(common)
 
 
-def verify(policy: Policy, password: bytes, *, read_data: bool = False, sample_pct: float = 100.0,
+def verify(policy: Policy, keys: KeySource, *, read_data: bool = False, sample_pct: float = 100.0,
            progress: Progress | None = None) -> dict[str, CheckReport]:
     reports = {}
     for target in target_names(policy):
-        repo = open_repository(policy, target, password)
+        repo = open_repository(policy, target, keys)
         with RepositoryLock(repo, exclusive=False).acquire():
             reports[target] = Checker(repo, progress).run(read_data, sample_pct)
     return reports

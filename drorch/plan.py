@@ -17,6 +17,7 @@ from drorch.repository.repository import Repository
 from drorch.repository.retention import apply_retention
 from drorch.repository.snapshot import MIRROR_TAG_PREFIX, Snapshot, load_snapshots
 from drorch.repository.timefmt import now_ns
+from drorch.secrets import KeySource
 from drorch.store import open_store
 
 SUPPORTED_SOURCE_TYPES = ("directory",)
@@ -75,13 +76,13 @@ def mirror_snapshots(snapshots: list[Snapshot], mirror: str) -> list[Snapshot]:
 
 
 def build_plan(policy: Policy, *, mirror: str | None = None,
-               password: bytes | None = None) -> Plan:
-    """The plan for every mirror (or the one named); ``password`` lets it count snapshots."""
+               keys: KeySource | None = None) -> Plan:
+    """The plan for every mirror (or the one named); ``keys`` lets it count snapshots."""
     mirrors = [policy.mirror(mirror)] if mirror else list(policy.mirrors)
-    return Plan(policy.metadata.name, tuple(_plan_mirror(policy, m, password) for m in mirrors))
+    return Plan(policy.metadata.name, tuple(_plan_mirror(policy, m, keys) for m in mirrors))
 
 
-def _plan_mirror(policy: Policy, mirror: Mirror, password: bytes | None) -> MirrorPlan:
+def _plan_mirror(policy: Policy, mirror: Mirror, keys: KeySource | None) -> MirrorPlan:
     source = policy.source_of(mirror)
     retention = {k: v for k, v in mirror.retention.model_dump().items() if v}
     problem = None
@@ -89,22 +90,22 @@ def _plan_mirror(policy: Policy, mirror: Mirror, password: bytes | None) -> Mirr
         problem = f"source type {source.type!r} is not supported by this version"
     elif not source.path.is_dir():
         problem = f"source path {source.path} does not exist or is not a directory"
-    targets = tuple(_plan_target(policy, mirror, t.name, retention, password)
+    targets = tuple(_plan_target(policy, mirror, t.name, retention, keys)
                     for t in policy.targets_of(mirror))
     return MirrorPlan(mirror.name, mirror.mode, source.name, source.type, str(source.path),
                       tuple(source.exclude), retention, mirror.rpo.total_seconds(), targets, problem)
 
 
 def _plan_target(policy: Policy, mirror: Mirror, name: str, retention: dict[str, int],
-                 password: bytes | None) -> TargetPlan:
+                 keys: KeySource | None) -> TargetPlan:
     target = policy.target(name)
     try:
         store = open_store(target)
         if not store.exists("config"):
             return TargetPlan(name, store.location, True, 0, 0)
-        if password is None:
+        if keys is None:
             return TargetPlan(name, store.location, False, None, None)
-        repo = Repository.open(store, password, name)
+        repo = Repository.open(store, keys.password(store), name)
         existing = mirror_snapshots(load_snapshots(repo), mirror.name)
     except RepositoryNotFound:
         return TargetPlan(name, target.url, True, 0, 0)

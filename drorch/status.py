@@ -10,12 +10,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from drorch.connect import open_repository
 from drorch.errors import DrorchError
-from drorch.operations import open_repository
 from drorch.plan import mirror_snapshots
 from drorch.policy import Mirror, Policy
 from drorch.repository.snapshot import load_snapshots
 from drorch.repository.timefmt import format_ns, now_ns
+from drorch.secrets import KeySource
 
 
 @dataclass(frozen=True)
@@ -80,18 +81,18 @@ def _gauge(value: float | None) -> str:
     return "-1" if value is None else f"{value:.3f}"
 
 
-def policy_status(policy: Policy, password: bytes) -> StatusReport:
-    return StatusReport(policy.metadata.name, tuple(_mirror_status(policy, m, password)
+def policy_status(policy: Policy, keys: KeySource) -> StatusReport:
+    return StatusReport(policy.metadata.name, tuple(_mirror_status(policy, m, keys)
                                                     for m in policy.mirrors))
 
 
-def _mirror_status(policy: Policy, mirror: Mirror, password: bytes) -> MirrorStatus:
+def _mirror_status(policy: Policy, mirror: Mirror, keys: KeySource) -> MirrorStatus:
     rpo_s = mirror.rpo.total_seconds()
     now = now_ns()
     newest: list[tuple[str, int | None, str | None]] = []
     for name in mirror.targets:
         try:
-            snapshots = mirror_snapshots(load_snapshots(open_repository(policy, name, password)),
+            snapshots = mirror_snapshots(load_snapshots(open_repository(policy, name, keys)),
                                          mirror.name)
             latest = max(snapshots, key=lambda s: s.time_ns) if snapshots else None
             newest.append((latest.id if latest else "", latest.time_ns if latest else None, None))

@@ -31,7 +31,7 @@ from drorch.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, SecretError
 from drorch.operations import list_snapshots, restore, verify
 from drorch.plan import build_plan
 from drorch.policy import Policy, load_policy
-from drorch.secrets import resolve_password
+from drorch.secrets import KeySource, key_source
 from drorch.state import StateStore
 from drorch.status import policy_status
 
@@ -51,8 +51,8 @@ def main_options(
     debug["on"] = debug_flag
 
 
-def _password(policy: Policy) -> bytes:
-    return resolve_password(policy.encryption)
+def _keys(policy: Policy) -> KeySource:
+    return key_source(policy.encryption)
 
 
 @app.command()
@@ -73,11 +73,11 @@ def plan(policy_file: PolicyArg, mirror: MirrorOpt = None, as_json: JsonOpt = Fa
     """Show what `apply` would do: repositories to create, snapshots to take and forget."""
     policy = load_policy(policy_file)
     try:
-        password: bytes | None = _password(policy)
+        keys: KeySource | None = _keys(policy)
     except SecretError as error:
         err.print(f"[yellow]note:[/] {error}; snapshot counts are not shown")
-        password = None
-    the_plan = build_plan(policy, mirror=mirror, password=password)
+        keys = None
+    the_plan = build_plan(policy, mirror=mirror, keys=keys)
     if as_json:
         emit_json(the_plan.to_json())
     else:
@@ -105,8 +105,8 @@ def apply(
     when some files could not be read (they are listed).
     """
     policy = load_policy(policy_file)
-    password = _password(policy)
-    the_plan = build_plan(policy, mirror=mirror, password=password)
+    keys = _keys(policy)
+    the_plan = build_plan(policy, mirror=mirror, keys=keys)
     if dry_run:
         emit_json(the_plan.to_json()) if as_json else render.plan(out, the_plan)
         return
@@ -114,7 +114,7 @@ def apply(
         render.plan(out, the_plan)
         typer.confirm("Retention will forget snapshots. Proceed?", abort=True)
     progress = progress_for(err, quiet or as_json)
-    result = Applier(policy, password, progress=progress, state=StateStore(),
+    result = Applier(policy, keys, progress=progress, state=StateStore(),
                      lock_wait_s=lock_wait).apply(the_plan)
     if as_json:
         emit_json(result.to_json())
@@ -128,7 +128,7 @@ def apply(
 def snapshots(policy_file: PolicyArg, mirror: MirrorOpt = None, as_json: JsonOpt = False) -> None:
     """List snapshots per target: ID, time, mirror, paths, files and size."""
     policy = load_policy(policy_file)
-    listing = list_snapshots(policy, _password(policy), mirror)
+    listing = list_snapshots(policy, _keys(policy), mirror)
     if as_json:
         emit_json({e.target: [s.to_json() | {"id": s.id} for s in e.snapshots] for e in listing})
     else:
@@ -150,7 +150,7 @@ def restore_command(
 ) -> None:
     """Restore a snapshot's source directory into --to, byte-identical, with metadata."""
     policy = load_policy(policy_file)
-    snap, stats = restore(policy, _password(policy), snapshot, to, target=target,
+    snap, stats = restore(policy, _keys(policy), snapshot, to, target=target,
                           include=include, progress=progress_for(err, quiet or as_json))
     if as_json:
         emit_json({"snapshot": snap.id, "to": str(to), **stats.__dict__})
@@ -171,7 +171,7 @@ def verify_command(
 ) -> None:
     """Check every target's repository; exit 3 naming each damaged pack."""
     policy = load_policy(policy_file)
-    reports = verify(policy, _password(policy), read_data=read_data, sample_pct=sample,
+    reports = verify(policy, _keys(policy), read_data=read_data, sample_pct=sample,
                      progress=progress_for(err, quiet or as_json or not read_data))
     if as_json:
         emit_json({t: r.__dict__ | {"ok": r.ok} for t, r in reports.items()})
@@ -191,7 +191,7 @@ def status(
 ) -> None:
     """RPO compliance per mirror and target: newest snapshot, its age, async lag; exit 3 on breach."""
     policy = load_policy(policy_file)
-    report = policy_status(policy, _password(policy))
+    report = policy_status(policy, _keys(policy))
     fmt = "json" if as_json else output
     if fmt == "json":
         emit_json(report.to_json())
