@@ -64,6 +64,7 @@ class TargetResult:
     lag_over_rpo: bool = False
     skipped: list[str] = field(default_factory=list)
     forgotten: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # what retention wanted gone but had to keep, and why
     packs_deleted: int = 0
 
 
@@ -191,6 +192,7 @@ class Applier:
         else:
             repo = Repository.open(store, self.keys.password(store), name)
         stack.enter_context(RepositoryLock(repo, exclusive=True).acquire(self.lock_wait_s))
+        repo.immutable_days = self.policy.target(name).immutable_days
         repo.load_index()
         role = "primary" if master is None else "secondary"
         result = TargetResult(name, ok=False, role=role)
@@ -257,8 +259,10 @@ class Applier:
         snapshots = mirror_snapshots(load_snapshots(opened.repo), step.mirror)
         decision = apply_retention(snapshots, step.retention)
         if decision.forget:
-            opened.result.forgotten = forget(opened.repo, decision.forget)
-            opened.result.packs_deleted = prune(opened.repo).packs_deleted
+            opened.result.forgotten, opened.result.kept = forget(opened.repo, decision.forget)
+            report = prune(opened.repo)
+            opened.result.packs_deleted = report.packs_deleted
+            opened.result.kept += report.kept_reasons
 
     def _measure_lag(self, step: MirrorPlan, result: TargetResult) -> None:
         """How far behind a failed async copy is: age of its newest snapshot of the mirror."""

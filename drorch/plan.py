@@ -18,7 +18,7 @@ from drorch.repository.retention import apply_retention
 from drorch.repository.snapshot import MIRROR_TAG_PREFIX, Snapshot, load_snapshots
 from drorch.repository.timefmt import now_ns
 from drorch.secrets import KeySource
-from drorch.store import open_store
+from drorch.store import immutability_problem, open_store
 
 SUPPORTED_SOURCE_TYPES = ("directory",)
 
@@ -101,6 +101,10 @@ def _plan_target(policy: Policy, mirror: Mirror, name: str, retention: dict[str,
     target = policy.target(name)
     try:
         store = open_store(target)
+        if target.immutable_days:
+            problem = immutability_problem(store, target.immutable_days)
+            if problem:
+                return TargetPlan(name, store.location, False, None, None, problem=problem)
         if not store.exists("config"):
             return TargetPlan(name, store.location, True, 0, 0)
         if keys is None:

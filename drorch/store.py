@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 class ObjectInfo:
     name: str
     size: int
+    modified: float | None = None  # seconds since the epoch, when the store reports it
 
 
 class ObjectStore(Protocol):
@@ -54,6 +55,23 @@ class ObjectStore(Protocol):
     def list(self, prefix: str) -> Iterator[ObjectInfo]: ...
 
     def delete(self, name: str) -> None: ...
+
+
+class SupportsImmutability(Protocol):
+    """Stores that can keep objects undeletable for a number of days (object lock, retention)."""
+
+    def immutability_problem(self, days: int) -> str | None:
+        """Why objects written now would *not* be kept for ``days`` (None when they will be)."""
+        ...
+
+
+def immutability_problem(store: ObjectStore, days: int) -> str | None:
+    """Check a store can honour ``immutable_days``; stores without the capability cannot."""
+    inner = getattr(store, "inner", store)
+    check = getattr(inner, "immutability_problem", None)
+    if check is None:
+        return f"{store.location} cannot keep objects immutable; remove immutable_days or use S3"
+    return check(days)  # type: ignore[no-any-return]
 
 
 StoreFactory = Callable[["Target"], ObjectStore]

@@ -101,7 +101,8 @@ class LocalStore:
             for file in files:
                 name = file if rel == "." else f"{rel}/{file}"
                 if name.startswith(prefix):
-                    yield ObjectInfo(name, os.stat(os.path.join(dirpath, file)).st_size)
+                    st = os.stat(os.path.join(dirpath, file))
+                    yield ObjectInfo(name, st.st_size, st.st_mtime)
 
     def delete(self, name: str) -> None:
         try:

@@ -101,6 +101,18 @@ class S3Store:
             self.client.abort_multipart_upload(Bucket=self.bucket, Key=args["Key"], UploadId=upload_id)
             raise
 
+    def immutability_problem(self, days: int) -> str | None:
+        try:
+            reply = self.client.get_object_lock_configuration(Bucket=self.bucket)
+        except (ClientError, BotoCoreError) as err:
+            if _code(err) == "ObjectLockConfigurationNotFoundError":
+                return (f"bucket {self.bucket!r} has no object lock, so immutable_days cannot be "
+                        "enforced; create the bucket with object lock enabled (terraform/aws does)")
+            raise self._fail("read the object lock configuration of", self.bucket, err) from err
+        if reply.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") != "Enabled":
+            return f"bucket {self.bucket!r} has object lock disabled; enable it for immutable_days"
+        return None
+
     def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(name)}
         if offset or length is not None:
@@ -129,7 +141,8 @@ class S3Store:
         try:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
                 for item in page.get("Contents", []):
-                    yield ObjectInfo(item["Key"][len(self.prefix):], item["Size"])
+                    yield ObjectInfo(item["Key"][len(self.prefix):], item["Size"],
+                                     item["LastModified"].timestamp())
         except (ClientError, BotoCoreError) as err:
             raise self._fail("list", prefix or "objects", err) from err
 

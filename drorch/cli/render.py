@@ -68,9 +68,10 @@ def _target_result(mirror: str, t: TargetResult) -> str:
 
 
 def _retention_note(t: TargetResult) -> str:
-    if not t.forgotten:
-        return ""
-    return f"; retention forgot {len(t.forgotten)}, deleted {t.packs_deleted} pack(s)"
+    note = f"; retention forgot {len(t.forgotten)}, deleted {t.packs_deleted} pack(s)" if t.forgotten else ""
+    if t.kept:
+        note += f"; kept {len(t.kept)} under object lock ({t.kept[0]})"
+    return note
 
 
 def apply_result(console: Console, result: ApplyResult) -> None:

@@ -11,10 +11,11 @@ Safety rules (restic's design.rst, "Read and Write Ordering"), in this order:
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from drorch.errors import DrorchError
-from drorch.repository.layout import FileType, object_name
+from drorch.repository.layout import FileType, file_id_of, object_name
 from drorch.repository.pack import DATA, TREE, PackedBlob, pack_size
 from drorch.repository.repository import Repository
 from drorch.repository.snapshot import Snapshot, load_snapshots
@@ -31,10 +32,30 @@ class PruneReport:
     kept_reasons: list[str] = field(default_factory=list)
 
 
-def forget(repo: Repository, snapshots: list[Snapshot]) -> list[str]:
+def _retained_until(repo: Repository, written_s: float | None) -> float | None:
+    """When an object written at ``written_s`` leaves object-lock retention (None: deletable)."""
+    if not repo.immutable_days or written_s is None:
+        return None
+    until = written_s + repo.immutable_days * 86400
+    return until if until > time.time() else None
+
+
+def forget(repo: Repository, snapshots: list[Snapshot]) -> tuple[list[str], list[str]]:
+    """Delete snapshot files; returns (forgotten IDs, why others were kept)."""
+    forgotten: list[str] = []
+    kept: list[str] = []
     for snapshot in snapshots:
+        until = _retained_until(repo, snapshot.time_ns / 1e9)
+        if until:
+            kept.append(f"snapshot {snapshot.id[:8]} is immutable until {_day(until)}")
+            continue
         repo.store.delete(object_name(FileType.SNAPSHOT, snapshot.id))
-    return [s.id for s in snapshots]
+        forgotten.append(snapshot.id)
+    return forgotten, kept
+
+
+def _day(epoch_s: float) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(epoch_s))
 
 
 def used_blobs(repo: Repository, snapshots: list[Snapshot]) -> set[tuple[str, str]]:
@@ -62,6 +83,12 @@ def prune(repo: Repository) -> PruneReport:
     used = used_blobs(repo, snapshots)
     packs = repo.index.packs()
     unused = {p for p, blobs in packs.items() if not any((b.type, b.id) in used for b in blobs)}
+    written = dict(_pack_times(repo))
+    for pack_id in sorted(unused):
+        until = _retained_until(repo, written.get(pack_id))
+        if until:
+            unused.discard(pack_id)
+            report.kept_reasons.append(f"pack {pack_id[:12]} is unused but immutable until {_day(until)}")
     if not unused:
         _count_kept(report, packs, used)
         return report
@@ -81,6 +108,12 @@ def prune(repo: Repository) -> PruneReport:
     _count_kept(report, kept, used)
     repo.load_index()
     return report
+
+
+def _pack_times(repo: Repository) -> list[tuple[str, float | None]]:
+    if not repo.immutable_days:
+        return []
+    return [(file_id_of(info.name), info.modified) for info in repo.store.list(FileType.PACK.prefix)]
 
 
 def _count_kept(report: PruneReport, kept: dict[str, list[PackedBlob]],

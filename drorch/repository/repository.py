@@ -75,6 +75,8 @@ class Repository:
         self.config = config
         self.name = name  # the target name, for messages
         self.index = Index()
+        # Objects younger than this cannot be deleted (object lock); prune and forget keep them.
+        self.immutable_days: int | None = None
 
     # -- opening ---------------------------------------------------------------------------
 
