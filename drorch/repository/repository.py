@@ -29,10 +29,11 @@ from drorch.repository import keys
 from drorch.repository.crypto import AuthenticationFailed, Key
 from drorch.repository.index import Index, index_documents
 from drorch.repository.layout import CONFIG, FileType, file_id_of, object_name
-from drorch.repository.pack import EAGER_TAIL, PackedBlob, PackFormatError, parse_tail
+from drorch.repository.pack import EAGER_TAIL, TREE, PackedBlob, PackFormatError, parse_tail
 from drorch.store import ObjectStore
 
 FORMAT_VERSION = 2
+TREE_PACKS_CACHED = 8  # at most 8 x 16 MiB
 _ENCODING_ZSTD_JSON = 2
 
 _local = threading.local()
@@ -77,6 +78,8 @@ class Repository:
         self.index = Index()
         # Objects younger than this cannot be deleted (object lock); prune and forget keep them.
         self.immutable_days: int | None = None
+        self._tree_packs: dict[str, bytes] = {}  # insertion-ordered: oldest first
+        self._tree_packs_lock = threading.Lock()
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -185,8 +188,24 @@ class Repository:
             raise IntegrityError(f"{blob_type} blob {blob_id[:12]} is not in the index of target "
                                  f"{self.name!r}", hint="run `drorch verify` to see what is damaged")
         pack_id, blob = found
+        if blob_type == TREE:
+            pack = self._tree_pack(pack_id)
+            return self.open_blob(pack_id, blob, memoryview(pack)[blob.offset:blob.offset + blob.length])
         sealed = self.store.get(object_name(FileType.PACK, pack_id), blob.offset, blob.length)
         return self.open_blob(pack_id, blob, sealed)
+
+    def _tree_pack(self, pack_id: str) -> bytes:
+        """A whole tree pack, kept in memory: walking a snapshot reads many small trees from
+        few packs, and one request per tree is slow on object stores."""
+        with self._tree_packs_lock:
+            cached = self._tree_packs.pop(pack_id, None)
+        if cached is None:
+            cached = self.store.get(object_name(FileType.PACK, pack_id))
+        with self._tree_packs_lock:
+            self._tree_packs[pack_id] = cached
+            while len(self._tree_packs) > TREE_PACKS_CACHED:
+                self._tree_packs.pop(next(iter(self._tree_packs)))
+        return cached
 
     def open_blob(self, pack_id: str, blob: PackedBlob, sealed: bytes | memoryview
                   ) -> bytes | bytearray:
