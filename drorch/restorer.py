@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
@@ -94,6 +95,8 @@ class Restorer:
             path, node_rel = into / name, f"{rel}/{name}" if rel else name
             included = ancestors_included or any(fnmatch(node_rel, p) for p in include)
             if node["type"] == "dir":
+                if path.is_symlink() or (path.exists() and not path.is_dir()):
+                    _clear_the_way(path)
                 path.mkdir(parents=True, exist_ok=True)
                 if self._walk(node["subtree"], path, node_rel, include, plan, included) or included:
                     plan.metadata.append((path, node))
@@ -108,8 +111,7 @@ class Restorer:
 
     def _create(self, node: Node, path: Path, plan: _Plan) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        if path.is_symlink() or (path.exists() and not path.is_file()):
-            path.unlink()
+        _clear_the_way(path)
         if node["type"] == "symlink":
             os.symlink(node.get("linktarget", ""), path)
             self.stats.symlinks += 1
@@ -149,6 +151,16 @@ class Restorer:
                     os.close(fd)
                 self.stats.bytes += len(plain)
                 self.progress.advance(len(plain))
+
+
+def _clear_the_way(path: Path) -> None:
+    """Remove what sits where the snapshot has something else: the snapshot is what --to asked for."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()  # fifo, socket, device node
 
 
 def _remove_if_empty(path: Path) -> None:

@@ -79,6 +79,9 @@ StoreFactory = Callable[["Target"], ObjectStore]
 _BUILTIN_SCHEMES = {
     "file": "drorch.providers.local:open_store",
     "s3": "drorch.providers.s3:open_store",
+    "gs": "drorch.providers.gcs:open_store",
+    "az": "drorch.providers.azure:open_store",
+    "libcloud": "drorch.providers.libcloud_store:open_store",
 }
 
 

@@ -49,9 +49,9 @@ def drorch_environment(home: Path, key: str | None) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def drorch_key() -> str:
-    """The repository password of this test; distinctive, so a leak is easy to spot."""
+    """The repository password of this session; distinctive, so a leak is easy to spot."""
     return "pw-" + secrets.token_hex(16)
 
 
@@ -119,18 +119,22 @@ def make_policy_fixture() -> Callable[..., Path]:
 DRORCH = shutil.which("drorch")
 
 
+def drorch_argv() -> list[str]:
+    """How to start the CLI: the ``drorch`` console script, else ``python -m drorch``."""
+    return [DRORCH] if DRORCH else [sys.executable, "-m", "drorch"]
+
+
 def run_drorch(*args: str | os.PathLike[str], env: dict[str, str],
                timeout: float = 180, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``drorch ARGS`` to completion; never raises on a non-zero exit."""
-    argv = [DRORCH] if DRORCH else [sys.executable, "-m", "drorch"]
-    return subprocess.run([*argv, *map(str, args)], env=env, cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run([*drorch_argv(), *map(str, args)], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
 
 
 def start_drorch(*args: str | os.PathLike[str], env: dict[str, str]) -> subprocess.Popen[str]:
     """Start ``drorch ARGS`` in the background (for kill -9 and races)."""
-    argv = [DRORCH] if DRORCH else [sys.executable, "-m", "drorch"]
-    return subprocess.Popen([*argv, *map(str, args)], env=env, stdout=subprocess.PIPE,
+    return subprocess.Popen([*drorch_argv(), *map(str, args)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
 
 
@@ -219,14 +223,13 @@ class Restic:
 
     binary: str
     password: str
-    cache: Path
+    templates: Path  # freshly initialised repositories, copied instead of re-initialised
 
     def __call__(self, *args: str | os.PathLike[str], repo: Path, check: bool = True,
                  password: str | None = None, timeout: float = 180
                  ) -> subprocess.CompletedProcess[str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("RESTIC_")}
         env["RESTIC_PASSWORD"] = password or self.password
-        env["RESTIC_CACHE_DIR"] = str(self.cache)
         proc = subprocess.run([self.binary, "--no-cache", "-r", str(repo), *map(str, args)],
                               env=env, capture_output=True, text=True, timeout=timeout,
                               stdin=subprocess.DEVNULL)
@@ -234,9 +237,29 @@ class Restic:
             assert proc.returncode == 0, f"restic failed{describe(proc)}"
         return proc
 
-    def check(self, repo: Path, read_data: bool = True) -> subprocess.CompletedProcess[str]:
-        """``restic check`` must pass; packs in no index (left by a crash) are only a hint."""
-        proc = self("check", *(["--read-data"] if read_data else []), repo=repo, check=False)
+    def init(self, repo: Path, version: str = "2") -> None:
+        """``restic init --repository-version VERSION`` at ``repo``.
+
+        restic calibrates scrypt for seconds on every init, so each version is
+        initialised once per session and copied; copies share a repository ID,
+        which is harmless for repositories that never meet.
+        """
+        template = self.templates / f"v{version}"
+        if not template.exists():
+            self("init", "--repository-version", version, repo=template)
+        shutil.copytree(template, repo)
+
+    def check(self, repo: Path, read_data: bool = True, lock: bool = True
+              ) -> subprocess.CompletedProcess[str]:
+        """``restic check`` must pass; packs in no index (left by a crash) are only a hint.
+
+        ``lock=False`` checks without taking restic's exclusive lock: restic 0.14
+        refuses to lock while any lock file exists, even one of a dead process,
+        until ``restic unlock`` removes it.
+        """
+        args = [*(["--no-lock"] if not lock else []), "check",
+                *(["--read-data"] if read_data else [])]
+        proc = self(*args, repo=repo, check=False)
         assert proc.returncode == 0, f"restic check found errors{describe(proc)}"
         assert "no errors were found" in proc.stdout, describe(proc)
         return proc
@@ -245,14 +268,14 @@ class Restic:
         return json.loads(self("snapshots", "--json", repo=repo).stdout or "[]")
 
 
-@pytest.fixture
-def restic(tmp_path: Path, drorch_key: str) -> Restic:
-    """The stock ``restic`` with this test's password; skips the test when it is not installed."""
+@pytest.fixture(scope="session")
+def restic(tmp_path_factory: pytest.TempPathFactory, drorch_key: str) -> Restic:
+    """The stock ``restic`` with the session's password; skips the test when it is missing."""
     binary = shutil.which("restic")
     if binary is None:
         pytest.skip("the stock `restic` binary is not on PATH; it is the interop oracle "
                     "(install restic >= 0.14 to run these tests)")
-    return Restic(binary, drorch_key, tmp_path / "restic-cache")
+    return Restic(binary, drorch_key, tmp_path_factory.mktemp("restic-templates"))
 
 
 # ----------------------------------------------------------------------------- data sets
@@ -287,7 +310,7 @@ def build_dataset(root: Path, *, seed: int = 0, big_size: int = 3 * MiB) -> Path
         "run.sh": b"#!/bin/sh\necho hello\n",
         "readonly.txt": b"read only\n",
         "with space.txt": b"spaces in the name\n",
-        "\u00fcn\u00efc\u00f8d\u00e9 \u2713.txt": "unicode name\n".encode(),
+        "\u00fcn\u00efc\u00f8d\u00e9 \u2713.txt": b"unicode name\n",
         "-dash [x] *.txt": b"glob characters in the name\n",
     }
     for rel, data in files.items():
@@ -428,7 +451,8 @@ def e2e() -> Any:
     import types
 
     return types.SimpleNamespace(
-        MiB=MiB, make_policy=make_policy, run_drorch=run_drorch, start_drorch=start_drorch,
+        MiB=MiB, drorch_argv=drorch_argv, make_policy=make_policy, run_drorch=run_drorch,
+        start_drorch=start_drorch,
         describe=describe, drorch_json=drorch_json, apply_ok=apply_ok,
         assert_one_error=assert_one_error, drorch_environment=drorch_environment,
         random_bytes=random_bytes, build_dataset=build_dataset, stamp_mtimes=stamp_mtimes,

@@ -119,7 +119,7 @@ def apply(
     if as_json:
         emit_json(result.to_json())
     else:
-        render.apply_result(out, result)
+        render.apply_result(out, err, result)
     raise typer.Exit(result.exit_code)
 
 

@@ -74,14 +74,15 @@ def _retention_note(t: TargetResult) -> str:
     return note
 
 
-def apply_result(console: Console, result: ApplyResult) -> None:
+def apply_result(console: Console, errors: Console, result: ApplyResult) -> None:
+    """Outcomes on ``console``; failures (one sentence each) on ``errors``, i.e. stderr."""
     for m in result.mirrors:
         if m.error:
-            console.print(f"[red]✗[/] {m.mirror}: {m.error}", highlight=False)
+            errors.print(f"[red]✗[/] {m.mirror}: {m.error}", highlight=False)
         for t in m.targets:
-            console.print(_target_result(m.mirror, t), highlight=False)
+            (console if t.ok else errors).print(_target_result(m.mirror, t), highlight=False)
             for skipped in t.skipped:
-                console.print(f"    [yellow]{skipped}[/]", highlight=False)
+                errors.print(f"    [yellow]{skipped}[/]", highlight=False)
 
 
 def snapshots(console: Console, listing: list[TargetSnapshots]) -> None:

@@ -119,7 +119,9 @@ def encode_tree(nodes: list[dict[str, Any]]) -> bytes:
         node = dict(node)
         node.setdefault("content", None)
         ordered.append(node)
-    return json.dumps({"nodes": ordered}, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    # ASCII escapes keep names that are not valid UTF-8 (held as surrogates) intact for drorch;
+    # Go's decoder, like restic's own encoder, turns those into U+FFFD.
+    return json.dumps({"nodes": ordered}, separators=(",", ":")).encode() + b"\n"
 
 
 def decode_tree(blob: bytes | bytearray) -> list[dict[str, Any]]:

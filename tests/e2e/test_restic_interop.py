@@ -85,7 +85,7 @@ def test_incremental_apply_stays_restic_readable(tmp_path, dataset, drorch_env, 
 def test_drorch_lists_and_restores_what_restic_wrote(
         tmp_path, dataset, drorch_env, restic, e2e, repo_version):
     repo = tmp_path / "restic-repo"
-    restic("init", "--repository-version", repo_version, repo=repo)
+    restic.init(repo, repo_version)
     restic("backup", dataset, repo=repo)
     [made] = restic.snapshots(repo)
     snapshot_id = made["id"]
@@ -114,7 +114,7 @@ def test_drorch_lists_and_restores_what_restic_wrote(
 def test_drorch_apply_into_a_restic_repository(tmp_path, dataset, drorch_env, restic, e2e):
     """A repository restic created (format 2) takes drorch snapshots next to restic's own."""
     repo = tmp_path / "restic-repo"
-    restic("init", "--repository-version", "2", repo=repo)
+    restic.init(repo, "2")
     restic("backup", dataset, repo=repo)
     policy = e2e.make_policy(tmp_path, dataset, repo)
     result = e2e.apply_ok(policy, drorch_env)

@@ -33,12 +33,40 @@ if TYPE_CHECKING:
     from drorch.policy import Policy
     from drorch.runbook.protocols import Backends
 
-__all__ = ["Action", "Approvals", "StepContext", "is_template"]
+__all__ = ["Action", "Approvals", "StepContext", "is_template", "sandbox_keys", "sandboxed"]
 
 
 def is_template(value: Any) -> bool:
     """True for a string that still holds ``{{ ... }}`` (checked again once rendered)."""
     return isinstance(value, str) and "{{" in value
+
+
+def sandboxed(policy: Policy, sandbox: Path, names: set[str]) -> Policy:
+    """``policy`` with the targets ``names`` moved to scratch repositories under ``sandbox``.
+
+    Under ``drorch test`` steps never write production repositories: ``reverse``
+    writes scratch copies, and ``restore`` reads a scratch copy when this run
+    wrote one, else the real target, read-only.
+    """
+    targets = []
+    for target in policy.targets:
+        scratch = sandbox / "repos" / target.name
+        targets.append(target.model_copy(update={"url": f"file://{scratch}", "immutable_days": None})
+                       if target.name in names else target)
+    return policy.model_copy(update={"targets": tuple(targets)})
+
+
+def sandbox_keys(sandbox: Path) -> Any:
+    """The password of scratch repositories: made once per sandbox, never a production key."""
+    import secrets
+
+    from drorch.secrets import StaticPassword
+
+    key_file = sandbox / "repos" / "key"
+    if not key_file.exists():
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_hex(16))
+    return StaticPassword(key_file.read_text().encode())
 
 
 class Approvals:
@@ -65,7 +93,8 @@ class StepContext:
     approvals: Approvals = field(default_factory=Approvals)
     log: Callable[[str], None] = lambda line: None  # lines for the step's output tail
     on_pid: Callable[[int], None] = lambda pid: None  # a child process started (journalled)
-    sandbox: bool = False  # drorch test: never touch production repositories
+    # drorch test: a scratch directory; steps write there instead of production paths/repos.
+    sandbox: Path | None = None
 
     def require_policy(self, why: str) -> Policy:
         from drorch.runbook.errors import StepFailed

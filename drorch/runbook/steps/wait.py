@@ -44,7 +44,7 @@ class Wait(Action):
     @field_validator("http")
     @classmethod
     def _check_http(cls, url: str | None) -> str | None:
-        if url is not None and not is_template(url[:8]) and not url.startswith(("http://", "https://")):
+        if url is not None and not url.startswith(("http://", "https://", "{{")):
             reject('http must be a URL starting with http:// or https://, e.g. "http://web/health"')
         return url
 

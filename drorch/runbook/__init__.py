@@ -1,0 +1,51 @@
+"""Runbooks (SPEC §5): typed steps that bring service back, journalled and undoable.
+
+    load_runbook(path, policy=None)      parse and validate a ``kind: Runbook`` file
+    run_runbook(path, ...)               start a run; returns a ``RunResult``
+    resume_run(run_id, ...)              continue a crashed or stopped run
+    approve_run(run_id, step=None)       issue a one-time token for an ``approve`` gate
+    plan_runbook(path, policy, vars)     ``--dry-run``: the resolved plan, nothing touched
+    show_run(run_id)                     the journal's record of a run
+
+Modules: ``model`` (the file), ``checks`` (references), ``templating``,
+``steps/`` (one module per action), ``attempts`` (deadline, retries),
+``engine`` (order, journal, undo), ``journal`` (SQLite), ``results`` (RTO),
+``protocols`` / ``backends`` (providers), ``testing`` (``drorch test``).
+"""
+
+from __future__ import annotations
+
+from drorch.runbook.engine import Engine, RunOptions
+from drorch.runbook.journal import Journal
+from drorch.runbook.model import Runbook, Step, StepBody, load_runbook
+from drorch.runbook.plan import RunPlan
+from drorch.runbook.results import RunResult, StepResult
+from drorch.runbook.runner import (
+    approve_run,
+    discover_policy,
+    parse_vars,
+    plan_runbook,
+    resume_run,
+    run_runbook,
+    show_run,
+)
+
+__all__ = [
+    "Engine",
+    "Journal",
+    "RunOptions",
+    "RunPlan",
+    "RunResult",
+    "Runbook",
+    "Step",
+    "StepBody",
+    "StepResult",
+    "approve_run",
+    "discover_policy",
+    "load_runbook",
+    "parse_vars",
+    "plan_runbook",
+    "resume_run",
+    "run_runbook",
+    "show_run",
+]
