@@ -35,14 +35,14 @@ from drorch.repository.lock import RepositoryLock
 from drorch.repository.orphans import adopt_orphan_packs
 from drorch.repository.prune import forget, prune
 from drorch.repository.replicate import copy_snapshot_data, copy_snapshot_file, same_master_key
-from drorch.repository.repository import Repository
+from drorch.repository.repository import Repository, RepositoryCreatedMeanwhile
 from drorch.repository.retention import apply_retention
 from drorch.repository.snapshot import MIRROR_TAG_PREFIX, Snapshot, load_snapshots
 from drorch.repository.timefmt import now_ns
 from drorch.repository.uploader import PackUploader
 from drorch.secrets import KeySource
 from drorch.state import StateStore
-from drorch.store import open_store
+from drorch.store import ObjectStore, open_store
 
 
 @dataclass
@@ -187,10 +187,7 @@ class Applier:
             raise UsageError(target_step.problem)
         store = open_store(self.policy.target(target_step.target))
         name = target_step.target
-        if not store.exists("config"):
-            repo = Repository.init(store, self.keys.password(store, create=True), name, master=master)
-        else:
-            repo = Repository.open(store, self.keys.password(store), name)
+        repo = self._open_or_init(store, name, master)
         stack.enter_context(RepositoryLock(repo, exclusive=True).acquire(self.lock_wait_s))
         repo.immutable_days = self.policy.target(name).immutable_days
         repo.load_index()
@@ -198,6 +195,14 @@ class Applier:
         result = TargetResult(name, ok=False, role=role)
         result.packs_adopted, _ = adopt_orphan_packs(repo)
         return _Opened(target_step, repo, result)
+
+    def _open_or_init(self, store: ObjectStore, name: str, master: Key | None) -> Repository:
+        if not store.exists("config"):
+            try:
+                return Repository.init(store, self.keys.password(store, create=True), name, master=master)
+            except RepositoryCreatedMeanwhile:
+                pass  # another run created it first: open theirs, then wait for its lock
+        return Repository.open(store, self.keys.password(store), name)
 
     def _archive(self, step: MirrorPlan, primary: _Opened) -> tuple[Snapshot, bytes]:
         """Archive the source into the primary: packs and index durable, snapshot not yet."""

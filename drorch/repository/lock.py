@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import random
 import socket
 import threading
 import time
@@ -23,6 +24,7 @@ from drorch.repository.timefmt import format_ns, now_ns, parse_ns
 
 STALE_AFTER_NS = 30 * 60 * 1_000_000_000
 REFRESH_EVERY_S = 5 * 60
+RACE_RETRIES = 3
 
 
 @dataclass(frozen=True)
@@ -96,12 +98,17 @@ class RepositoryLock:
     def acquire(self, wait_s: float = 0.0) -> RepositoryLock:
         """Take the lock, waiting up to ``wait_s`` seconds for conflicting holders to finish."""
         deadline = time.monotonic() + wait_s
+        races = 0
         while True:
             if not self._conflicts():
                 self._write()
                 if not self._conflicts():
                     break
                 self.release()
+                races += 1
+                if races <= RACE_RETRIES:  # both wrote at once: back off randomly, try again
+                    time.sleep(random.uniform(0.05, 0.5))
+                    continue
             if time.monotonic() >= deadline:
                 holder = self._conflicts()
                 detail = holder[0].describe() if holder else "a lock that just appeared"

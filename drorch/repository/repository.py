@@ -60,6 +60,10 @@ def decompress(data: bytes | bytearray, size: int) -> bytes:
     return _decompressor().decompress(data, max_output_size=size)
 
 
+class RepositoryCreatedMeanwhile(RepositoryError):
+    """``init`` lost a race: another process created the repository a moment earlier."""
+
+
 @dataclass(frozen=True)
 class Config:
     id: str
@@ -105,7 +109,7 @@ class Repository:
             store.put(CONFIG, master.seal(json.dumps(doc).encode()), exclusive=True)
         except ObjectExists as err:
             store.delete(object_name(FileType.KEY, key_id))
-            raise RepositoryError(f"another process initialised target {name!r} first") from err
+            raise RepositoryCreatedMeanwhile(f"another process initialised target {name!r} first") from err
         return cls(store, master, config, name)
 
     @classmethod
