@@ -22,6 +22,7 @@ from drorch.runbook import (
     RunPlan,
     RunResult,
     approve_run,
+    list_runs,
     parse_vars,
     plan_runbook,
     resume_run,
@@ -236,6 +237,23 @@ def approve_command(run_id: RunIdArg, step: Annotated[str | None, typer.Option(
     out.print(f"approved step '{gate}' of run {run} (one-time token {token}); a waiting run "
               f"continues within seconds, a stopped one with `drorch runbook resume {run}`",
               markup=False)
+
+
+@runbook_app.command("list")
+@handles_errors
+def list_command(limit: Annotated[int, typer.Option(help="How many runs, newest first.")] = 20,
+                 as_json: JsonOpt = False) -> None:
+    """List recent runbook runs from the journal: ID, runbook, status, start, measured RTO."""
+    runs = list_runs(limit)
+    if as_json:
+        emit_json([{"id": r.id, "runbook": r.runbook, "status": r.status, "started": r.started,
+                    "rto_s": r.rto_s, "failed_step": r.failed_step, "file": r.file} for r in runs])
+        return
+    for r in runs:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.started))
+        rto = f"RTO {r.rto_s:.1f}s" if r.rto_s is not None else ""
+        rto = rto or (f"at {r.failed_step}" if r.failed_step else "")
+        out.print(f"{r.id}  {when}  {r.runbook:<20} {r.status:<12} {rto}", markup=False)
 
 
 @runbook_app.command("show")

@@ -5,7 +5,7 @@
     resume_run(run_id, ...)              continue a crashed or stopped run
     approve_run(run_id, step=None)       issue a one-time token for an ``approve`` gate
     plan_runbook(path, policy, vars)     ``--dry-run``: the resolved plan, nothing touched
-    show_run(run_id)                     the journal's record of a run
+    show_run(run_id) / list_runs()       the journal's record of runs
 
 Modules: ``model`` (the file), ``checks`` (references), ``templating``,
 ``steps/`` (one module per action), ``attempts`` (deadline, retries),
@@ -23,6 +23,7 @@ from drorch.runbook.results import RunResult, StepResult
 from drorch.runbook.runner import (
     approve_run,
     discover_policy,
+    list_runs,
     parse_vars,
     plan_runbook,
     resume_run,
@@ -42,6 +43,7 @@ __all__ = [
     "StepResult",
     "approve_run",
     "discover_policy",
+    "list_runs",
     "load_runbook",
     "parse_vars",
     "plan_runbook",

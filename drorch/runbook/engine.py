@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -240,7 +241,7 @@ class Engine:
     def _succeed(self, run_id: str) -> RunResult:
         rto = measure_rto(self.journal.steps(run_id))
         objective = self._rto_objective()
-        self.journal.update_run(run_id, status="succeeded", finished=_now(), rto_s=rto,
+        self.journal.update_run(run_id, status="succeeded", finished=time.time(), rto_s=rto,
                                 rto_objective_s=objective)
         detail = f"RTO {rto:.1f}s" if rto is not None else ""
         self.journal.event(run_id, "run-succeeded", detail=detail)
@@ -251,14 +252,14 @@ class Engine:
               ) -> RunResult:
         self.journal.update_run(run_id, failed_step=step, error=error)
         if self.options.no_undo and not resumed:
-            self.journal.update_run(run_id, status="stopped", finished=_now())
+            self.journal.update_run(run_id, status="stopped", finished=time.time())
             self.journal.event(run_id, "run-stopped", step=step, detail="--no-undo: nothing undone")
             self.report("run-stopped", step, f"resume with: drorch runbook resume {run_id}")
             return self.result(run_id)
         self.journal.update_run(run_id, status="undoing")
         undo_failed = self._undo(run_id, scope)
         status = "failed-undo" if undo_failed else "failed"
-        self.journal.update_run(run_id, status=status, finished=_now())
+        self.journal.update_run(run_id, status=status, finished=time.time())
         self.journal.event(run_id, "run-failed", step=step, detail=error)
         self.report("run-failed", step, error)
         return self.result(run_id)
@@ -294,12 +295,6 @@ class Engine:
 
     def result(self, run_id: str) -> RunResult:
         return load_result(self.journal, run_id, [s.name for s in self.runbook.steps])
-
-
-def _now() -> float:
-    import time
-
-    return time.time()
 
 
 def _brief(outputs: dict[str, Any]) -> str:

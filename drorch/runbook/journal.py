@@ -286,8 +286,10 @@ class Journal:
                              (run_id, step)).fetchone()
             if row is None:
                 return None
-            db.execute("UPDATE runbook_approvals SET consumed = ?, consumed_step = ? WHERE token = ? "
-                       "AND consumed IS NULL", (time.time(), step, row[0]))
+            taken = db.execute("UPDATE runbook_approvals SET consumed = ?, consumed_step = ? WHERE "
+                               "token = ? AND consumed IS NULL", (time.time(), step, row[0])).rowcount
+        if not taken:
+            return None  # another gate took it first; a token passes one gate only
         return f"{row[1]} (token {row[0][:4]}…)"
 
     # ------------------------------------------------------------------------ lock

@@ -14,7 +14,7 @@ from drorch.policy import Policy, load_policy, load_yaml
 from drorch.runbook.backends import RegistryBackends
 from drorch.runbook.engine import Engine, Reporter, RunOptions
 from drorch.runbook.errors import RunNotResumable
-from drorch.runbook.journal import Journal
+from drorch.runbook.journal import Journal, RunRow
 from drorch.runbook.model import Runbook, load_runbook
 from drorch.runbook.plan import RunPlan, plan_run
 from drorch.runbook.protocols import Backends
@@ -23,6 +23,7 @@ from drorch.runbook.results import RESUMABLE, RunResult, load_result
 __all__ = [
     "approve_run",
     "discover_policy",
+    "list_runs",
     "load_for_run",
     "parse_vars",
     "plan_runbook",
@@ -134,6 +135,10 @@ def approve_run(run_id: str, step: str | None = None, *, journal: Journal | None
         raise UsageError(f"run {run.id} has no approve step left to pass")
     gate = step or gates[0]
     return run.id, gate, journal.issue_approval(run.id, step)
+
+
+def list_runs(limit: int = 20, *, journal: Journal | None = None) -> list[RunRow]:
+    return (journal or Journal()).runs(limit)
 
 
 def show_run(run_id: str, *, journal: Journal | None = None) -> RunResult:

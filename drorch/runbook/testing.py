@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from drorch.errors import UsageError
 from drorch.runbook.engine import Engine, Reporter, RunOptions
 from drorch.runbook.journal import Journal
 from drorch.runbook.results import RunResult, StepResult
@@ -101,7 +102,11 @@ def run_test(file: Path, *, policy_path: Path | None = None, overrides: Mapping[
              faults: list[str] | None = None, report: Reporter | None = None,
              backoff_base: float = 1.0) -> TestReport:
     """Run ``file`` inside moto; the policy is found next to the runbook when not given."""
-    from drorch.providers.aws_mock import mock_aws_for, parse_faults
+    try:
+        from drorch.providers.aws_mock import mock_aws_for, parse_faults
+    except ImportError as err:
+        raise UsageError(f"drorch test --mock aws needs {err.name}, which is not installed",
+                         hint="pip install 'drorch[aws]' 'moto[server]>=5'") from None
 
     faults = list(faults or [])
     parse_faults(faults)  # a typo in --fault is a usage error before anything starts
