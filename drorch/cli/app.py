@@ -25,6 +25,8 @@ from drorch.cli.common import (
     handles_errors,
     out,
 )
+from drorch.cli.drills import register as register_drill_commands
+from drorch.cli.exports import register as register_export_commands
 from drorch.cli.progress import progress_for
 from drorch.cli.runbooks import register as register_runbook_commands
 from drorch.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, SecretError
@@ -204,6 +206,8 @@ def status(
 
 
 register_runbook_commands(app)
+register_drill_commands(app)
+register_export_commands(app)
 
 
 def main() -> None:
