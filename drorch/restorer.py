@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
@@ -27,6 +28,7 @@ from drorch.repository.repository import Repository
 from drorch.repository.tree import atime_ns, decode_tree, mtime_ns, posix_permissions
 
 Node = dict[str, Any]
+FILES_PER_TASK = 256
 
 
 @dataclass
@@ -42,6 +44,7 @@ class _Plan:
     """What to write: per pack, the blobs needed and the (file, offset) places they go."""
 
     writes: dict[str, dict[PackedBlob, list[tuple[Path, int]]]] = field(default_factory=dict)
+    files: list[tuple[Path, int]] = field(default_factory=list)  # created at full size first
     metadata: list[tuple[Path, Node]] = field(default_factory=list)
 
 
@@ -64,11 +67,15 @@ class Restorer:
                     for blobs in plan.writes.values() for b, places in blobs.items())
         self.progress.start(f"restoring into {dest}", total)
         with ThreadPoolExecutor(self.workers, thread_name_prefix="restore") as pool:
+            batches = [plan.files[i:i + FILES_PER_TASK] for i in range(0, len(plan.files), FILES_PER_TASK)]
+            list(pool.map(_create_files, batches))
             for future in [pool.submit(self._restore_pack, pack_id, blobs)
                            for pack_id, blobs in plan.writes.items()]:
                 future.result()
+        as_root = os.geteuid() == 0
         for path, node in plan.metadata:  # children before their directory
-            _apply_metadata(path, node)
+            _apply_metadata(path, node, as_root)
+        self.stats.bytes = total
         self.progress.finish()
         return self.stats
 
@@ -95,9 +102,7 @@ class Restorer:
             path, node_rel = into / name, f"{rel}/{name}" if rel else name
             included = ancestors_included or any(fnmatch(node_rel, p) for p in include)
             if node["type"] == "dir":
-                if path.is_symlink() or (path.exists() and not path.is_dir()):
-                    _clear_the_way(path)
-                path.mkdir(parents=True, exist_ok=True)
+                _ensure_dir(path)
                 if self._walk(node["subtree"], path, node_rel, include, plan, included) or included:
                     plan.metadata.append((path, node))
                     self.stats.dirs += 1
@@ -110,7 +115,6 @@ class Restorer:
         return anything
 
     def _create(self, node: Node, path: Path, plan: _Plan) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         _clear_the_way(path)
         if node["type"] == "symlink":
             os.symlink(node.get("linktarget", ""), path)
@@ -132,35 +136,78 @@ class Restorer:
             pack_id, blob = found
             plan.writes.setdefault(pack_id, {}).setdefault(blob, []).append((path, offset))
             offset += blob.plain_length
-        with open(path, "wb") as fh:
-            fh.truncate(offset)
+        plan.files.append((path, offset))
         self.stats.files += 1
 
     def _restore_pack(self, pack_id: str, blobs: dict[PackedBlob, list[tuple[Path, int]]]) -> None:
         start = min(b.offset for b in blobs)
         end = max(b.offset + b.length for b in blobs)
         data = memoryview(self.repo.store.get(object_name(FileType.PACK, pack_id), start, end - start))
-        for blob, places in blobs.items():
-            sealed = data[blob.offset - start : blob.offset - start + blob.length]
-            plain = self.repo.open_blob(pack_id, blob, sealed)
-            for path, offset in places:
-                fd = os.open(path, os.O_WRONLY)
-                try:
-                    os.pwrite(fd, plain, offset)
-                finally:
-                    os.close(fd)
-                self.stats.bytes += len(plain)
-                self.progress.advance(len(plain))
+        with _OpenFiles() as files:
+            for blob in sorted(blobs, key=lambda b: b.offset):
+                sealed = data[blob.offset - start : blob.offset - start + blob.length]
+                plain = self.repo.open_blob(pack_id, blob, sealed)
+                for path, offset in blobs[blob]:
+                    os.pwrite(files.fd(path), plain, offset)
+                    self.progress.advance(len(plain))
+
+
+class _OpenFiles:
+    """Keeps the last written file open: a pack's blobs of one file are usually adjacent."""
+
+    def __init__(self) -> None:
+        self._path: Path | None = None
+        self._fd = -1
+
+    def fd(self, path: Path) -> int:
+        if path != self._path:
+            self.close()
+            self._fd, self._path = os.open(path, os.O_WRONLY | os.O_CLOEXEC), path
+        return self._fd
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd, self._path = -1, None
+
+    def __enter__(self) -> _OpenFiles:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _create_files(files: list[tuple[Path, int]]) -> None:
+    """Create (or truncate) files at their final size; holes until their blobs arrive."""
+    for path, size in files:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            if size:
+                os.ftruncate(fd, size)
+        finally:
+            os.close(fd)
 
 
 def _clear_the_way(path: Path) -> None:
     """Remove what sits where the snapshot has something else: the snapshot is what --to asked for."""
-    if path.is_symlink() or path.is_file():
-        path.unlink()
-    elif path.is_dir():
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode):
         shutil.rmtree(path)
-    elif path.exists():
-        path.unlink()  # fifo, socket, device node
+    else:
+        os.unlink(path)  # file, symlink, fifo, socket, device node
+
+
+def _ensure_dir(path: Path) -> None:
+    try:
+        if stat.S_ISDIR(os.lstat(path).st_mode):
+            return
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    os.mkdir(path)
 
 
 def _remove_if_empty(path: Path) -> None:
@@ -169,9 +216,9 @@ def _remove_if_empty(path: Path) -> None:
         path.rmdir()
 
 
-def _apply_metadata(path: Path, node: Node) -> None:
+def _apply_metadata(path: Path, node: Node, as_root: bool) -> None:
     is_link = node["type"] == "symlink"
-    if os.geteuid() == 0:
+    if as_root:
         with contextlib.suppress(OSError):
             os.chown(path, node.get("uid", 0), node.get("gid", 0), follow_symlinks=False)
     if not is_link:

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, TypeVar
 
-from drorch.archiver.chunker import chunks
+from drorch.archiver.chunker import MIN_CHUNK, chunks
 from drorch.errors import DrorchError, SourceError
 from drorch.progress import NoProgress, Progress
 from drorch.repository.pack import DATA, TREE
@@ -31,6 +32,7 @@ from drorch.repository.tree import decode_tree, encode_tree, node_from_stat, nod
 from drorch.repository.uploader import PackUploader
 
 Node = dict[str, Any]
+T = TypeVar("T")
 
 
 @dataclass
@@ -113,11 +115,23 @@ class Archiver:
             node = self._save_entry(entry, entry_rel, parent.get(entry.name))
             if node is not None:
                 nodes.append(node)
-        for node in nodes:
-            if node["type"] == "file":
-                node["content"] = [c.result() if isinstance(c, Future) else c
-                                   for c in node["content"]]
-        return self.uploader.save(TREE, encode_tree(nodes))
+        return self.uploader.save(TREE, encode_tree([n for n in nodes if self._resolve(n)]))
+
+    def _resolve(self, node: Node) -> bool:
+        """Wait for a file's blobs; False when the file turned unreadable while being read."""
+        if node["type"] != "file":
+            return True
+        try:
+            if isinstance(node["content"], Future):
+                node["content"], node["size"] = node["content"].result()
+                self.stats.bytes_read += node["size"]
+            else:
+                node["content"] = [c.result() if isinstance(c, Future) else c for c in node["content"]]
+        except OSError as err:
+            self._skip(Path(node.pop("_path")), err)
+            return False
+        node.pop("_path", None)
+        return True
 
     def _entries(self, path: Path) -> list[os.DirEntry[str]]:
         try:
@@ -143,7 +157,8 @@ class Archiver:
             elif kind == "symlink":
                 node["linktarget"] = os.readlink(entry.path)
             elif kind == "file":
-                node["content"], node["size"] = self._file_content(entry.path, st, old)
+                node["_path"] = entry.path
+                node["content"], node["size"] = self._file_content(entry.path, st, node, old)
             return node
         except OSError as err:
             self._skip(Path(entry.path), err)
@@ -151,18 +166,24 @@ class Archiver:
 
     # -- files ----------------------------------------------------------------------------
 
-    def _unchanged(self, st: os.stat_result, old: Node | None) -> bool:
+    def _unchanged(self, st: os.stat_result, node: Node, old: Node | None) -> bool:
         if not old or old.get("type") != "file" or old.get("content") is None:
             return False
         same = (old.get("size", 0) == st.st_size and old.get("inode") == st.st_ino
-                and old.get("mtime") == node_from_stat("", st, "file")["mtime"])
+                and old.get("mtime") == node["mtime"])
         return same and all(self.repo.index.has(DATA, blob) for blob in old["content"])
 
-    def _file_content(self, path: str, st: os.stat_result, old: Node | None
-                      ) -> tuple[list[Any], int]:
-        """The file's blob IDs (or futures of them) and the number of bytes they hold."""
+    def _file_content(self, path: str, st: os.stat_result, node: Node, old: Node | None
+                      ) -> tuple[Any, int]:
+        """The file's blob IDs, or futures of them, and the size they hold.
+
+        Small files (one chunk) are read, hashed and stored entirely on a worker; the
+        walk only stats them. Larger files are chunked here as they are read and each
+        chunk goes to a worker. The content is a Future of (IDs, size) for the first,
+        a list of Futures of IDs for the second.
+        """
         self.stats.bytes_total += st.st_size
-        if self._unchanged(st, old):
+        if self._unchanged(st, node, old):
             assert old is not None
             self.stats.files_unmodified += 1
             self.progress.advance(st.st_size, files=1)
@@ -171,19 +192,22 @@ class Archiver:
             self.stats.files_new += 1
         else:
             self.stats.files_changed += 1
+        if st.st_size < MIN_CHUNK:
+            return self._submit(self._store_small_file, path), st.st_size
         content: list[Any] = []
         size = 0
-        with open(path, "rb") as stream:
+        with open_source(path) as stream:
             for chunk in chunks(stream, st.st_size):
                 size += len(chunk)
-                content.append(self._submit(chunk))
+                content.append(self._submit(self._store_chunk, chunk))
         self.stats.bytes_read += size
         self.progress.advance(0, files=1)
         return content, size
 
-    def _submit(self, chunk: bytes) -> Future[str]:
+    def _submit(self, job: Callable[[Any], T], arg: Any) -> Future[T]:
+        """Run ``job(arg)`` on a worker once one of the bounded in-flight slots is free."""
         self._slots.acquire()
-        future = self._pool.submit(self._store_chunk, chunk)
+        future = self._pool.submit(job, arg)
         future.add_done_callback(lambda _f: self._slots.release())
         return future
 
@@ -192,10 +216,29 @@ class Archiver:
         self.progress.advance(len(chunk))
         return blob_id
 
+    def _store_small_file(self, path: str) -> tuple[list[str], int]:
+        """Read and store a file expected to be one chunk (it may have grown meanwhile)."""
+        content, size = [], 0
+        with open_source(path) as stream:
+            for chunk in chunks(stream, 0):
+                size += len(chunk)
+                content.append(self._store_chunk(chunk))
+        self.progress.advance(0, files=1)
+        return content, size
+
     def _skip(self, path: Path, err: OSError) -> None:
         message = f"skipped {path}: {err.strerror or err}"
         self.stats.skipped.append(message)
         self.progress.note(message)
+
+
+def open_source(path: str) -> BinaryIO:
+    """Open a source file for reading without updating its atime where the OS allows."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOATIME | os.O_CLOEXEC)
+    except PermissionError:  # O_NOATIME needs ownership (or CAP_FOWNER)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    return os.fdopen(fd, "rb")
 
 
 def _subtree_id(node: Node | None) -> str | None:

@@ -14,6 +14,7 @@ import base64
 import hmac
 import os
 from dataclasses import dataclass
+from functools import cached_property
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.poly1305 import Poly1305
@@ -58,8 +59,16 @@ class Key:
         b64 = lambda raw: base64.b64encode(raw).decode()  # noqa: E731
         return {"mac": {"k": b64(self.mac_k), "r": b64(self.mac_r)}, "encrypt": b64(self.encrypt)}
 
+    @cached_property
+    def _aes(self) -> algorithms.AES:
+        return algorithms.AES(self.encrypt)
+
+    @cached_property
+    def _aes_mac(self) -> algorithms.AES:
+        return algorithms.AES(self.mac_k)
+
     def _mac(self, nonce: bytes, ciphertext: bytes | memoryview) -> bytes:
-        aes_k = Cipher(algorithms.AES(self.mac_k), modes.ECB()).encryptor()
+        aes_k = Cipher(self._aes_mac, modes.ECB()).encryptor()
         return Poly1305.generate_tag(self.mac_r + aes_k.update(nonce), ciphertext)
 
     def seal(self, plaintext: bytes | bytearray | memoryview) -> bytearray:
@@ -73,7 +82,7 @@ class Key:
         out = bytearray(IV_SIZE + size + _CTR_SLACK)
         out[:IV_SIZE] = iv
         with memoryview(out) as view:
-            enc = Cipher(algorithms.AES(self.encrypt), modes.CTR(iv)).encryptor()
+            enc = Cipher(self._aes, modes.CTR(iv)).encryptor()
             enc.update_into(plaintext, view[IV_SIZE:])
             tag = self._mac(iv, view[IV_SIZE : IV_SIZE + size])
         out[IV_SIZE + size :] = tag
@@ -89,7 +98,7 @@ class Key:
                 raise AuthenticationFailed("MAC mismatch")
             size = len(ciphertext)
             out = bytearray(size + _CTR_SLACK)
-            dec = Cipher(algorithms.AES(self.encrypt), modes.CTR(iv)).decryptor()
+            dec = Cipher(self._aes, modes.CTR(iv)).decryptor()
             dec.update_into(ciphertext, out)
         del out[size:]
         return out

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import socket
+from functools import lru_cache
 
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
@@ -25,7 +26,10 @@ SCRYPT_R = 8
 SCRYPT_P = 1
 
 
+@lru_cache(maxsize=16)
 def _derive(password: bytes, salt: bytes, n: int, r: int, p: int) -> Key:
+    """Cached: plan, apply and verify open the same key file in one process; scrypt is slow
+    on purpose (~0.1 s), and paying it once per key file is enough."""
     return Key.from_kdf_output(Scrypt(salt=salt, length=64, n=n, r=r, p=p).derive(password))
 
 

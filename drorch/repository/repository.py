@@ -56,6 +56,25 @@ def compress(data: bytes | memoryview) -> bytes:
     return _compressor().compress(data)
 
 
+_PROBE = 8 * 1024
+
+
+def worth_compressing(data: bytes | memoryview) -> bool:
+    """False when samples from the start, middle and end of a large blob do not shrink:
+    already compressed or encrypted data is then stored as is, saving a full zstd pass."""
+    if len(data) < 16 * _PROBE:
+        return True
+    middle = len(data) // 2
+    samples = (data[:_PROBE], data[middle:middle + _PROBE], data[-_PROBE:])
+    return any(len(_fast_compressor().compress(s)) < 0.95 * _PROBE for s in samples)
+
+
+def _fast_compressor() -> zstandard.ZstdCompressor:
+    if not hasattr(_local, "probe"):
+        _local.probe = zstandard.ZstdCompressor(level=1)
+    return _local.probe  # type: ignore[no-any-return]
+
+
 def decompress(data: bytes | bytearray, size: int) -> bytes:
     return _decompressor().decompress(data, max_output_size=size)
 

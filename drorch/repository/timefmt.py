@@ -5,16 +5,22 @@ from __future__ import annotations
 import re
 import time
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 _RFC3339 = re.compile(
     r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d+))?(Z|z|[+-]\d\d:\d\d)$"
 )
 
 
+@lru_cache(maxsize=4096)
+def _format_seconds(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def format_ns(ns: int) -> str:
     """Nanoseconds since the epoch as UTC RFC 3339, trailing zeros trimmed like Go."""
     seconds, frac = divmod(ns, 1_000_000_000)
-    stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    stamp = _format_seconds(seconds)
     if frac:
         stamp += "." + f"{frac:09d}".rstrip("0")
     return stamp + "Z"

@@ -97,7 +97,9 @@ def node_from_stat(name: str, st: os.stat_result, kind: str) -> dict[str, Any]:
         "type": kind,
         "mode": go_mode(st.st_mode),
         "mtime": format_ns(st.st_mtime_ns),
-        "atime": format_ns(st.st_atime_ns),
+        # Like restic: atime changes on every read, so storing it would make every
+        # directory look changed on each run and defeat tree deduplication.
+        "atime": format_ns(st.st_mtime_ns),
         "ctime": format_ns(st.st_ctime_ns),
         "uid": st.st_uid,
         "gid": st.st_gid,

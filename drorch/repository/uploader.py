@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from drorch.repository.layout import FileType, object_name
 from drorch.repository.pack import DATA, TREE, PackBuilder, PackedBlob
-from drorch.repository.repository import Repository, compress
+from drorch.repository.repository import Repository, compress, worth_compressing
 
 
 class PackUploader:
@@ -43,7 +43,7 @@ class PackUploader:
             if self.repo.index.has(blob_type, blob_id) or handle in self._in_flight:
                 return blob_id
             self._in_flight.add(handle)
-        compressed = compress(data)
+        compressed = compress(data) if worth_compressing(data) else data
         if len(compressed) < len(data):
             sealed, uncompressed_length = self.repo.key.seal(compressed), len(data)
         else:
