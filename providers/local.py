@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from drorch.errors import ObjectExists, ObjectNotFound, StoreError, StoreFull
+from drorch.errors import AccessDenied, ObjectExists, ObjectNotFound, StoreError, StoreFull
 from drorch.store import ObjectInfo
 
 if TYPE_CHECKING:
@@ -40,6 +40,9 @@ class LocalStore:
         if err.errno in _NO_SPACE:
             return StoreFull(f"no space left on the device while trying to {where}",
                              hint="free space on the target or point it at a larger disk")
+        if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return AccessDenied(f"cannot {where}: {err.strerror}",
+                                hint="check the ownership and permissions of the target directory")
         return StoreError(f"cannot {where}: {err.strerror or err}")
 
     def put(self, name: str, data: bytes | bytearray | memoryview, *, exclusive: bool = False

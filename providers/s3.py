@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ReadTimeoutError,
+)
 
 from drorch.errors import (
     AccessDenied,
@@ -53,6 +61,8 @@ class S3Store:
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.lock_days = lock_days
         self.lock_mode = lock_mode
+        self.multipart_threshold = MULTIPART_THRESHOLD
+        self.part_size = PART_SIZE
 
     @property
     def location(self) -> str:
@@ -75,7 +85,7 @@ class S3Store:
         if exclusive:
             args["IfNoneMatch"] = "*"
         try:
-            if len(data) > MULTIPART_THRESHOLD:
+            if len(data) > self.multipart_threshold:
                 self._put_multipart(args, memoryview(data))
             else:
                 self.client.put_object(Body=bytes(data), **args)
@@ -90,9 +100,10 @@ class S3Store:
         upload_id = upload["UploadId"]
         try:
             parts = []
-            for number, start in enumerate(range(0, len(data), PART_SIZE), start=1):
+            size = self.part_size
+            for number, start in enumerate(range(0, len(data), size), start=1):
                 part = self.client.upload_part(Bucket=self.bucket, Key=args["Key"], UploadId=upload_id,
-                                               PartNumber=number, Body=bytes(data[start:start + PART_SIZE]))
+                                               PartNumber=number, Body=bytes(data[start:start + size]))
                 parts.append({"PartNumber": number, "ETag": part["ETag"]})
             extra = {"IfNoneMatch": "*"} if "IfNoneMatch" in args else {}
             self.client.complete_multipart_upload(Bucket=self.bucket, Key=args["Key"], UploadId=upload_id,
@@ -172,6 +183,9 @@ def s3_error(err: Exception, doing: str, bucket: str) -> StoreError:
     if isinstance(err, EndpointConnectionError):
         return TransientStoreError(f"cannot {doing}: the endpoint is unreachable ({err})",
                                    hint="check the network and the target's endpoint")
+    if isinstance(err, (ConnectionClosedError, ReadTimeoutError, ConnectTimeoutError)):
+        return TransientStoreError(f"cannot {doing}: the connection to the endpoint broke "
+                                   f"({type(err).__name__})", hint="check the network; the run resumes")
     if code == "NoSuchBucket":
         return StoreError(f"cannot {doing}: bucket {bucket!r} does not exist",
                           hint="create it (see terraform/aws) or fix the target URL")
@@ -191,7 +205,7 @@ def s3_error(err: Exception, doing: str, bucket: str) -> StoreError:
 
 def client_for(target: Target) -> Any:
     session = boto3.session.Session(region_name=target.region)
-    config = Config(retries={"max_attempts": 1, "mode": "standard"}, max_pool_connections=16,
+    config = Config(retries={"total_max_attempts": 1, "mode": "standard"}, max_pool_connections=16,
                     s3={"addressing_style": "path"} if target.endpoint else None,
                     connect_timeout=10, read_timeout=60)
     return session.client("s3", endpoint_url=target.endpoint, config=config)

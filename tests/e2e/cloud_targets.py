@@ -2,7 +2,7 @@
 
 The emulators and the fault proxy live in tests/conformance/cloud_emulators.py
 (loaded here by path, once, so both folders share one server per session).
-Test modules import the emulator fixtures from here by name.
+Test modules import the emulator fixtures (``*_fixture``) from here.
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ def _load_emulators() -> Any:
 
 
 emulators = _load_emulators()
-moto_server = emulators.moto_server
-gcs_server = emulators.gcs_server
-azurite_server = emulators.azurite_server
+moto_server_fixture = emulators.moto_server_fixture
+gcs_server_fixture = emulators.gcs_server_fixture
+azurite_server_fixture = emulators.azurite_server_fixture
 FaultProxy = emulators.FaultProxy
 s3_error = emulators.s3_error
 closed_port = emulators.closed_port

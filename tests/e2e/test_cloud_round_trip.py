@@ -9,38 +9,47 @@ byte-identical, with metadata, to the source.
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
-from cloud_targets import (  # noqa: F401 - fixtures, used by name
-    CloudTarget,
-    azure_target,
-    azurite_server,
-    gcs_server,
-    gcs_target,
-    libcloud_target,
-    moto_server,
-    s3_target,
-    write_policy,
-)
+
+
+def _load_beside(name: str) -> Any:
+    """A helper module next to this file (pytest's importlib mode puts no test folder on sys.path)."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+targets = _load_beside("cloud_targets")
+moto_server_fixture = targets.moto_server_fixture
+gcs_server_fixture = targets.gcs_server_fixture
+azurite_server_fixture = targets.azurite_server_fixture
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(params=["s3", "gs", "az", "libcloud"])
-def cloud(request: pytest.FixtureRequest, tmp_path: Path) -> CloudTarget:
+def cloud(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     if request.param == "s3":
-        return s3_target(request.getfixturevalue("moto_server"))
+        return targets.s3_target(request.getfixturevalue("moto_server"))
     if request.param == "gs":
-        return gcs_target(request.getfixturevalue("gcs_server"))
+        return targets.gcs_target(request.getfixturevalue("gcs_server"))
     if request.param == "az":
-        return azure_target(request.getfixturevalue("azurite_server"))
-    return libcloud_target(tmp_path / "libcloud")
+        return targets.azure_target(request.getfixturevalue("azurite_server"))
+    return targets.libcloud_target(tmp_path / "libcloud")
 
 
 def test_apply_restore_verify_round_trip(cloud, tmp_path, dataset, drorch_env, e2e):
     env = drorch_env | cloud.env
-    policy = write_policy(e2e, tmp_path, dataset, cloud)
+    policy = targets.write_policy(e2e, tmp_path, dataset, cloud)
 
     first = e2e.apply_ok(policy, env)
     assert first["files_new"] == len(e2e.regular_files(dataset))
