@@ -66,6 +66,7 @@ class Archiver:
         workers = workers or os.cpu_count() or 2
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="blob")
         self._slots = threading.BoundedSemaphore(workers * 3)
+        self._stats_lock = threading.Lock()
 
     # -- entry point ----------------------------------------------------------------------
 
@@ -80,11 +81,11 @@ class Archiver:
                               hint="create it or fix the source's path in the policy")
         try:
             parts = source.parts[1:]
-            return self._save_chain(Path(source.anchor), parts, self._subtree(parent_tree))
+            return self._save_chain(Path(source.anchor), parts, self._subtree(parent_tree)).result()
         finally:
             self._pool.shutdown(wait=True)
 
-    def _save_chain(self, base: Path, parts: tuple[str, ...], parent: dict[str, Node]) -> str:
+    def _save_chain(self, base: Path, parts: tuple[str, ...], parent: dict[str, Node]) -> Future[str]:
         """The tree of ``base`` holding only the next path component, down to the source."""
         if not parts:
             return self._save_dir(base, "", parent)
@@ -92,7 +93,7 @@ class Archiver:
         node = node_from_stat(parts[0], path.stat(), "dir")
         old = parent.get(parts[0])
         node["subtree"] = self._save_chain(path, parts[1:], self._subtree(_subtree_id(old)))
-        return self.uploader.save(TREE, encode_tree([node]))
+        return self._tree_when_done([node])
 
     # -- directories ----------------------------------------------------------------------
 
@@ -105,7 +106,8 @@ class Archiver:
             self.progress.note(f"parent tree {tree_id[:12]} unreadable, rereading files: {err}")
             return {}
 
-    def _save_dir(self, path: Path, rel: str, parent: dict[str, Node]) -> str:
+    def _save_dir(self, path: Path, rel: str, parent: dict[str, Node]) -> Future[str]:
+        """The directory's tree ID, as a Future: the walk moves on while its files are stored."""
         self.stats.dirs += 1
         nodes: list[Node] = []
         for entry in self._entries(path):
@@ -115,16 +117,51 @@ class Archiver:
             node = self._save_entry(entry, entry_rel, parent.get(entry.name))
             if node is not None:
                 nodes.append(node)
-        return self.uploader.save(TREE, encode_tree([n for n in nodes if self._resolve(n)]))
+        return self._tree_when_done(nodes)
+
+    def _tree_when_done(self, nodes: list[Node]) -> Future[str]:
+        """Store the tree of ``nodes`` once every Future they hold (blobs, subtrees) is done.
+
+        Waiting here instead would drain the worker pool at the end of every
+        directory; the callback runs on whichever thread finishes last.
+        """
+        pending = [f for node in nodes for f in _futures_of(node)]
+        tree: Future[str] = Future()
+        remaining = [len(pending)]
+        lock = threading.Lock()
+
+        def finish() -> None:
+            try:
+                kept = [node for node in nodes if self._resolve(node)]
+                tree.set_result(self.uploader.save(TREE, encode_tree(kept)))
+            except BaseException as err:  # noqa: BLE001 - handed to whoever waits on the tree
+                tree.set_exception(err)
+
+        def one_done(_future: Future[Any]) -> None:
+            with lock:
+                remaining[0] -= 1
+                last = remaining[0] == 0
+            if last:
+                finish()
+
+        if not pending:
+            finish()
+        for future in pending:
+            future.add_done_callback(one_done)
+        return tree
 
     def _resolve(self, node: Node) -> bool:
-        """Wait for a file's blobs; False when the file turned unreadable while being read."""
+        """Replace finished Futures by their values; False when the file turned unreadable."""
+        if node["type"] == "dir":
+            node["subtree"] = node["subtree"].result()
+            return True
         if node["type"] != "file":
             return True
         try:
             if isinstance(node["content"], Future):
                 node["content"], node["size"] = node["content"].result()
-                self.stats.bytes_read += node["size"]
+                with self._stats_lock:
+                    self.stats.bytes_read += node["size"]
             else:
                 node["content"] = [c.result() if isinstance(c, Future) else c for c in node["content"]]
         except OSError as err:
@@ -200,7 +237,8 @@ class Archiver:
             for chunk in chunks(stream, st.st_size):
                 size += len(chunk)
                 content.append(self._submit(self._store_chunk, chunk))
-        self.stats.bytes_read += size
+        with self._stats_lock:
+            self.stats.bytes_read += size
         self.progress.advance(0, files=1)
         return content, size
 
@@ -239,6 +277,17 @@ def open_source(path: str) -> BinaryIO:
     except PermissionError:  # O_NOATIME needs ownership (or CAP_FOWNER)
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     return os.fdopen(fd, "rb")
+
+
+def _futures_of(node: Node) -> list[Future[Any]]:
+    if node["type"] == "dir":
+        return [node["subtree"]]
+    content = node.get("content")
+    if isinstance(content, Future):
+        return [content]
+    if node["type"] == "file":
+        return [c for c in content or [] if isinstance(c, Future)]
+    return []
 
 
 def _subtree_id(node: Node | None) -> str | None:
