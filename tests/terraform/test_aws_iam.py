@@ -1,0 +1,221 @@
+"""The AWS module grants the agent exactly what drorch's AWS adapters call, and no more.
+
+Calls are collected statically with ``ast`` from every module in providers/ that
+imports boto3: the services come from the string literals given to ``client(...)``
+(``session.client("s3")``, ``boto3.client("kms")``, ``client(session, "ec2", ...)``),
+and an operation is any attribute of that service's botocore model that the module
+names (``self.client.put_object(...)``, ``self._call(..., self.ec2.run_instances)``)
+or any ``get_paginator("list_objects_v2")``. Each (service, operation) maps to IAM
+actions through the explicit table below; an operation missing from the table fails
+the test, so a new boto3 call cannot ship without its permission.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .hcl import ROOT, TERRAFORM, parse_module, typed_blocks
+
+botocore_session = pytest.importorskip("botocore.session", reason="botocore is needed to list operations")
+from botocore import xform_name  # noqa: E402
+
+PROVIDERS = ROOT / "providers"
+
+# Modules that import boto3 but never talk to AWS on the agent's behalf.
+NOT_ADAPTERS = {
+    "aws_mock.py": "seeds an in-process moto account for `drorch test --mock aws`; never reaches AWS",
+}
+
+# (service, boto3 operation) -> the IAM actions it needs.
+IAM_ACTIONS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("s3", "put_object"): ("s3:PutObject",),
+    ("s3", "create_multipart_upload"): ("s3:PutObject",),
+    ("s3", "upload_part"): ("s3:PutObject",),
+    ("s3", "complete_multipart_upload"): ("s3:PutObject",),
+    ("s3", "abort_multipart_upload"): ("s3:AbortMultipartUpload",),
+    ("s3", "get_object"): ("s3:GetObject",),
+    ("s3", "head_object"): ("s3:GetObject",),
+    ("s3", "list_objects_v2"): ("s3:ListBucket",),
+    ("s3", "delete_object"): ("s3:DeleteObject",),
+    ("s3", "get_object_lock_configuration"): ("s3:GetBucketObjectLockConfiguration",),
+    ("kms", "generate_data_key"): ("kms:GenerateDataKey",),
+    ("kms", "decrypt"): ("kms:Decrypt",),
+    ("ec2", "run_instances"): ("ec2:RunInstances",),
+    ("ec2", "stop_instances"): ("ec2:StopInstances",),
+    ("ec2", "terminate_instances"): ("ec2:TerminateInstances",),
+    ("ec2", "describe_instances"): ("ec2:DescribeInstances",),
+    ("ec2", "describe_images"): ("ec2:DescribeImages",),
+    ("ec2", "describe_subnets"): ("ec2:DescribeSubnets",),
+    ("ec2", "describe_security_groups"): ("ec2:DescribeSecurityGroups",),
+    ("ec2", "describe_snapshots"): ("ec2:DescribeSnapshots",),
+    ("ec2", "describe_volumes"): ("ec2:DescribeVolumes",),
+    ("ec2", "copy_snapshot"): ("ec2:CopySnapshot",),
+    ("route53", "list_hosted_zones_by_name"): ("route53:ListHostedZonesByName",),
+    ("route53", "list_resource_record_sets"): ("route53:ListResourceRecordSets",),
+    ("route53", "change_resource_record_sets"): ("route53:ChangeResourceRecordSets",),
+    ("route53", "get_change"): ("route53:GetChange",),
+    ("sns", "publish"): ("sns:Publish",),
+}
+
+# Needed by those calls' arguments rather than by the calls themselves (listed in the README).
+DOCUMENTED_EXTRAS = {
+    "s3:PutObjectRetention": "PutObject/CreateMultipartUpload with ObjectLockMode and "
+                             "ObjectLockRetainUntilDate",
+    "ec2:CreateTags": "RunInstances and CopySnapshot with TagSpecifications",
+}
+
+# Actions AWS cannot scope to a resource: the only ones allowed on Resource "*".
+UNSCOPED = {"ec2:DescribeImages", "ec2:DescribeInstances", "ec2:DescribeSecurityGroups",
+            "ec2:DescribeSnapshots", "ec2:DescribeSubnets", "ec2:DescribeVolumes",
+            "route53:ListHostedZonesByName"}
+
+
+@cache
+def operations(service: str) -> frozenset[str]:
+    model = botocore_session.get_session().get_service_model(service)
+    return frozenset(xform_name(name) for name in model.operation_names)
+
+
+@cache
+def service_names() -> frozenset[str]:
+    return frozenset(botocore_session.get_session().get_available_services())
+
+
+def _imports_boto3(tree: ast.AST) -> bool:
+    return any(isinstance(node, ast.Import) and any(a.name == "boto3" for a in node.names)
+               or isinstance(node, ast.ImportFrom) and (node.module or "").startswith("boto3")
+               for node in ast.walk(tree))
+
+
+def _callee(node: ast.Call) -> str:
+    return node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+
+
+def calls_in(path: Path) -> set[tuple[str, str]]:
+    """(service, operation) pairs one module makes through boto3 clients."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    literal_calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call)]
+    services = {arg.value for node in literal_calls if _callee(node) == "client" for arg in node.args
+                if isinstance(arg, ast.Constant) and arg.value in service_names()}
+    named = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+    named |= {arg.value for node in literal_calls if _callee(node) == "get_paginator" for arg in node.args
+              if isinstance(arg, ast.Constant) and isinstance(arg.value, str)}
+    return {(service, op) for service in services for op in named & operations(service)}
+
+
+def adapter_modules() -> list[Path]:
+    return sorted(p for p in PROVIDERS.glob("*.py")
+                  if p.name not in NOT_ADAPTERS and _imports_boto3(ast.parse(p.read_text())))
+
+
+@cache
+def boto3_calls() -> frozenset[tuple[str, str]]:
+    return frozenset(call for path in adapter_modules() for call in calls_in(path))
+
+
+# ------------------------------------------------------------------------ the policy documents
+
+
+def statements(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """Static and ``dynamic "statement"`` blocks of an aws_iam_policy_document."""
+    found = list(document.get("statement", []))
+    for dynamic in document.get("dynamic", []):
+        for body in dynamic.get("statement", {}).get("content", []) if "statement" in dynamic else []:
+            found.append(body)
+    return found
+
+
+def document(name: str) -> dict[str, Any]:
+    return typed_blocks(parse_module("aws"), "data", "aws_iam_policy_document")[name]  # type: ignore[no-any-return]
+
+
+def allowed_actions(name: str) -> set[str]:
+    actions: set[str] = set()
+    for statement in statements(document(name)):
+        if statement.get("effect", "Allow") == "Allow":
+            actions.update(statement["actions"])
+    return actions
+
+
+# ------------------------------------------------------------------------------------ tests
+
+
+def test_the_collector_sees_the_adapters() -> None:
+    names = {p.name for p in adapter_modules()}
+    assert {"s3.py", "aws_kms.py", "aws_compute.py", "aws_dns.py", "aws_notify.py"} <= names
+    calls = boto3_calls()
+    for expected in [("s3", "put_object"), ("s3", "list_objects_v2"), ("kms", "decrypt"),
+                     ("ec2", "run_instances"), ("route53", "change_resource_record_sets"),
+                     ("sns", "publish")]:
+        assert expected in calls, f"collector missed {expected}"
+
+
+def test_excluded_modules_really_stay_in_moto() -> None:
+    for name in NOT_ADAPTERS:
+        assert "mock_aws" in (PROVIDERS / name).read_text(), f"{name} no longer looks like a moto-only module"
+
+
+def test_every_boto3_call_is_in_the_mapping_table() -> None:
+    unmapped = sorted(boto3_calls() - set(IAM_ACTIONS))
+    assert not unmapped, f"boto3 calls with no IAM mapping (add them to IAM_ACTIONS and iam.tf): {unmapped}"
+
+
+def test_mapping_table_has_no_stale_rows() -> None:
+    stale = sorted(set(IAM_ACTIONS) - boto3_calls())
+    assert not stale, f"IAM_ACTIONS maps calls no adapter makes any more: {stale}"
+
+
+def test_agent_gets_exactly_the_actions_drorch_calls() -> None:
+    needed = {action for call in boto3_calls() for action in IAM_ACTIONS[call]}
+    granted = allowed_actions("agent")
+    assert granted - needed - set(DOCUMENTED_EXTRAS) == set(), "granted but never called"
+    assert needed | set(DOCUMENTED_EXTRAS) <= granted, "called but not granted"
+    print("agent actions:", ", ".join(sorted(granted)))
+
+
+def test_failover_only_widens_scopes() -> None:
+    needed = {action for call in boto3_calls() for action in IAM_ACTIONS[call]} | set(DOCUMENTED_EXTRAS)
+    assert allowed_actions("failover") <= needed
+
+
+def test_extras_are_documented_in_the_readme() -> None:
+    readme = (TERRAFORM / "aws" / "README.md").read_text()
+    for action in DOCUMENTED_EXTRAS:
+        assert f"`{action}`" in readme, f"{action} is granted beyond the boto3 calls; say why in the README"
+
+
+def test_wildcard_resources_only_for_unscopable_actions() -> None:
+    for name in ("agent", "failover"):
+        for statement in statements(document(name)):
+            if statement.get("resources") == ["*"]:
+                assert set(statement["actions"]) <= UNSCOPED, statement["sid"]
+            assert not any("*" in action for action in statement["actions"]), statement["sid"]
+
+
+def test_deletes_only_lock_files_where_object_lock_applies() -> None:
+    agent = statements(document("agent"))
+    deletes = [str(s["resources"]) for s in agent if "s3:DeleteObject" in s["actions"]]
+    assert len(deletes) == 2, deletes
+    assert any("lock_file_arns" in r for r in deletes), "lock files must always be deletable"
+    assert any("unlocked_repo_arns" in r for r in deletes), "prune needs delete where no lock applies"
+    assert not any("locked_repo_arns" in r.replace("unlocked_repo_arns", "") for r in deletes), \
+        "delete granted on object-locked data"
+    main = (TERRAFORM / "aws" / "main.tf").read_text()
+    assert re.search(r'lock_file_arns\s*=.*\$\{r\.path\}locks/\*"', main)
+    assert re.search(r"unlocked_repo_arns\s*=.*if !r\.locked\]", main)
+
+
+def test_ec2_writes_are_conditioned_on_drorch_tags() -> None:
+    for statement in statements(document("agent")):
+        actions = statement["actions"]
+        writes = {a for a in actions if a.startswith("ec2:") and not a.startswith("ec2:Describe")}
+        if not writes or statement["sid"] == "LaunchFromImagesAndSnapshots":  # only read by a launch
+            continue
+        conditions = statement.get("condition", [])
+        assert conditions, f"{statement['sid']}: EC2 writes without a condition"
