@@ -1,14 +1,20 @@
-"""RPO compliance, read from the repositories themselves (the truth), not from local state.
+"""RPO compliance, read from the repositories themselves (the truth), and the last drills.
 
 A target breaches its mirror's RPO when its newest snapshot of the mirror is
 older than the RPO, or when it has none or cannot be read: an unknown copy is
 never reported as a good one.
+
+Drills come from the state database (their history lives nowhere else): the
+last result of each drill of the policy, its measured RTO against the
+objective. A drill whose last run failed, was interrupted or missed its RTO or
+RPO is a breach. A drill that never ran is shown as such but is not a breach
+(a new installation would otherwise fail its first status).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drorch.connect import open_repository
 from drorch.errors import DrorchError
@@ -17,6 +23,9 @@ from drorch.policy import Mirror, Policy
 from drorch.repository.snapshot import load_snapshots
 from drorch.repository.timefmt import format_ns, now_ns
 from drorch.secrets import KeySource
+
+if TYPE_CHECKING:
+    from drorch.drill.history import DrillHistory
 
 
 @dataclass(frozen=True)
@@ -44,16 +53,45 @@ class MirrorStatus:
 
 
 @dataclass(frozen=True)
-class StatusReport:
-    policy: str
-    mirrors: tuple[MirrorStatus, ...]
+class DrillStatus:
+    drill: str
+    schedule: str | None
+    verdict: str  # passed, failed, interrupted, never
+    last_run: float | None  # epoch seconds the last drill started
+    drill_id: str | None = None
+    rto_s: float | None = None
+    rto_objective_s: float | None = None
+    rpo_s: float | None = None
+    rpo_objective_s: float | None = None
+    checks_passed: int = 0
+    checks: int = 0
+    reason: str | None = None  # why the last drill failed
 
     @property
     def breach(self) -> bool:
-        return any(m.breach for m in self.mirrors)
+        return self.verdict in ("failed", "interrupted")
+
+    @property
+    def rto_met(self) -> bool | None:
+        if self.rto_s is None or self.rto_objective_s is None:
+            return None
+        return self.rto_s <= self.rto_objective_s
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    policy: str
+    mirrors: tuple[MirrorStatus, ...]
+    drills: tuple[DrillStatus, ...] = ()
+
+    @property
+    def breach(self) -> bool:
+        return any(m.breach for m in self.mirrors) or any(d.breach for d in self.drills)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self) | {"breach": self.breach}
+        doc = asdict(self) | {"breach": self.breach}
+        doc["drills"] = [asdict(d) | {"breach": d.breach, "rto_met": d.rto_met} for d in self.drills]
+        return doc
 
     def to_prometheus(self) -> str:
         """Prometheus text exposition of the same figures."""
@@ -74,16 +112,65 @@ class StatusReport:
                 lines.append(f"drorch_snapshot_age_seconds{{{labels}}} {_gauge(t.age_s)}")
                 lines.append(f"drorch_replication_lag_seconds{{{labels}}} {_gauge(t.lag_s)}")
                 lines.append(f"drorch_rpo_breach{{{labels}}} {int(t.breach)}")
+        lines += _drill_lines(self.policy, self.drills)
         return "\n".join(lines) + "\n"
+
+
+_DRILL_HELP = (
+    ("drorch_drill_last_run_timestamp_seconds", "When the last drill started (-1: never ran)."),
+    ("drorch_drill_passed", "1 when the last drill passed, 0 when it did not, -1 when it never ran."),
+    ("drorch_drill_rto_seconds", "Recovery time measured by the last drill (-1: not measured)."),
+    ("drorch_drill_rto_objective_seconds", "RTO objective of the drill (-1: none)."),
+    ("drorch_drill_rpo_seconds", "Age of the data the last drill restored (-1: not measured)."),
+    ("drorch_drill_rpo_objective_seconds", "RPO objective of the data the drill restores (-1: none)."),
+    ("drorch_drill_breach", "1 when the last drill failed, was interrupted or missed an objective."),
+)
+
+
+def _drill_lines(policy: str, drills: tuple[DrillStatus, ...]) -> list[str]:
+    lines = []
+    for name, text in _DRILL_HELP:
+        lines += [f"# HELP {name} {text}", f"# TYPE {name} gauge"]
+    for d in drills:
+        labels = f'policy="{policy}",drill="{d.drill}"'
+        passed = -1 if d.verdict == "never" else int(d.verdict == "passed")
+        values = (_gauge(d.last_run), str(passed), _gauge(d.rto_s), _gauge(d.rto_objective_s),
+                  _gauge(d.rpo_s), _gauge(d.rpo_objective_s), str(int(d.breach)))
+        lines += [f"{name}{{{labels}}} {value}" for (name, _), value in zip(_DRILL_HELP, values, strict=True)]
+    return lines
 
 
 def _gauge(value: float | None) -> str:
     return "-1" if value is None else f"{value:.3f}"
 
 
-def policy_status(policy: Policy, keys: KeySource) -> StatusReport:
-    return StatusReport(policy.metadata.name, tuple(_mirror_status(policy, m, keys)
-                                                    for m in policy.mirrors))
+def policy_status(policy: Policy, keys: KeySource, *, history: DrillHistory | None = None) -> StatusReport:
+    """Mirrors from their repositories; drills from ``history`` (default: the state database)."""
+    return StatusReport(policy.metadata.name,
+                        tuple(_mirror_status(policy, m, keys) for m in policy.mirrors),
+                        _drill_status(policy, history))
+
+
+def _drill_status(policy: Policy, history: DrillHistory | None) -> tuple[DrillStatus, ...]:
+    if not policy.drills:
+        return ()
+    if history is None:
+        from drorch.drill.history import DrillHistory
+
+        history = DrillHistory()
+    latest = history.latest(policy.metadata.name)
+    out = []
+    for drill in policy.drills:
+        last = latest.get(drill.name)
+        if last is None:
+            out.append(DrillStatus(drill.name, drill.schedule, "never", None))
+            continue
+        reasons = last.reasons()
+        out.append(DrillStatus(drill.name, drill.schedule, last.verdict, last.started, last.drill_id,
+                               last.rto_s, last.rto_objective_s, last.rpo_s, last.rpo_objective_s,
+                               sum(c.passed for c in last.checks), len(last.checks),
+                               "; ".join(reasons) if reasons else None))
+    return tuple(out)
 
 
 def _mirror_status(policy: Policy, mirror: Mirror, keys: KeySource) -> MirrorStatus:

@@ -137,3 +137,24 @@ def status(console: Console, report: StatusReport) -> None:
         for t in m.targets:
             if t.error:
                 console.print(f"[red]{m.mirror} → {t.target}:[/] {t.error}", highlight=False)
+    if not report.drills:
+        return
+    drills = Table(title="drills", title_justify="left")
+    for column in ("Drill", "Schedule", "Last run (UTC)", "Result", "RTO", "RTO objective", "RPO", "Checks"):
+        drills.add_column(column)
+    for d in report.drills:
+        when = "never" if d.last_run is None else \
+            to_datetime(int(d.last_run * 1e9)).strftime("%Y-%m-%d %H:%M")
+        shown = {"passed": "[green]passed[/]", "never": "[yellow]never run[/]"}
+        verdict = shown.get(d.verdict, f"[red]{d.verdict.upper()}[/]")
+        rto = "-" if d.rto_s is None else _age(d.rto_s)
+        if d.rto_met is False:
+            rto = f"[red]{rto}[/]"
+        drills.add_row(d.drill, d.schedule or "manual", when, verdict, rto,
+                       "-" if d.rto_objective_s is None else _age(d.rto_objective_s),
+                       "-" if d.rpo_s is None else _age(d.rpo_s),
+                       f"{d.checks_passed}/{d.checks}" if d.checks else "-")
+    console.print(drills)
+    for d in report.drills:
+        if d.breach and d.reason:
+            console.print(f"[red]drill {d.drill}:[/] {d.reason}", highlight=False)

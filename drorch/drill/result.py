@@ -122,7 +122,8 @@ class DrillResult:
         """Why the drill failed, one short sentence each (empty when it passed)."""
         out = []
         if self.interrupted:
-            out.append(f"interrupted by {self.interrupted}")
+            during = f" during step '{self.failed_step}'" if self.failed_step else ""
+            return [f"interrupted by {self.interrupted}{during}; the sandbox was cleaned up"]
         if self.runbook_status != "succeeded":
             where = f" at step '{self.failed_step}'" if self.failed_step else ""
             out.append(f"runbook {self.runbook} {self.runbook_status}{where}: {self.error or 'no detail'}")

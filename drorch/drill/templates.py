@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from drorch.errors import Diagnostic, PolicyError
-from drorch.policy import Policy, load_yaml, render_path
-from drorch.policy.document import KeyPath, YamlDocument
+from drorch.policy import Policy, load_yaml
+from drorch.policy.document import YamlDocument
 from drorch.runbook.steps import ACTIONS
 from drorch.runbook.templating import Ref, TemplateError, find_refs
 
@@ -58,7 +58,6 @@ def _problem(ref: Ref, steps: list[Mapping[str, Any]], variables: list[str],
             return None
         known = ", ".join(variables) or "none"
         return f"unknown variable '{ref.key}' in {ref.text}; the runbook declares: {known}"
-    names = [str(s.get("name")) for s in steps]
     step = next((s for s in steps if s.get("name") == ref.step), None)
     if step is None:
         return f"unknown step '{ref.step}' in {ref.text}; {_hint(ref, steps, policy)}"
@@ -69,7 +68,6 @@ def _problem(ref: Ref, steps: list[Mapping[str, Any]], variables: list[str],
     if ref.key not in produced:
         return (f"step '{ref.step}' ({action}) has no output '{ref.key}' in {ref.text}; "
                 f"its outputs: {', '.join(produced)}")
-    del names
     return None
 
 
@@ -83,8 +81,3 @@ def _hint(ref: Ref, steps: list[Mapping[str, Any]], policy: Policy) -> str:
     names = ", ".join(str(s.get("name")) for s in steps) or "none"
     return f"verify templates name steps of the drill's runbook: {names}"
 
-
-def where(document: YamlDocument, path: KeyPath) -> str:
-    """``file:line key.path`` of a key in the policy, for messages outside diagnostics."""
-    line = document.line_of(path)
-    return f"{document.file}:{line} {render_path(path)}" if line else f"{document.file} {render_path(path)}"

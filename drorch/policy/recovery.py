@@ -75,15 +75,15 @@ class Check(StrictModel):
     @field_validator("http")
     @classmethod
     def _check_http(cls, url: str | None) -> str | None:
-        if url is not None and not url.startswith(("http://", "https://")):
+        if url is not None and not _templated(url) and not url.startswith(("http://", "https://")):
             reject('http must be a URL starting with http:// or https://, e.g. "http://web/health"')
         return url
 
     @field_validator("tcp")
     @classmethod
     def _check_tcp(cls, address: str | None) -> str | None:
-        if address is None:
-            return None
+        if address is None or _templated(address):
+            return address  # checked once the drill's runbook outputs are known
         host, _, port = address.rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
             reject(f"invalid tcp check '{address}'; use host:port, e.g. db.internal:5432")
@@ -114,3 +114,8 @@ class Drill(StrictModel):
     sandbox: bool = True
     # At least one check: a drill that verifies nothing cannot fail, so proves nothing.
     verify: Annotated[tuple[Check, ...], NonEmpty]
+
+
+def _templated(value: str) -> bool:
+    """Holds ``{{ ... }}``: resolved and checked when the drill runs (drorch.drill.templates)."""
+    return "{{" in value

@@ -1,0 +1,33 @@
+"""Drills (SPEC §2 ``drills:``): rehearse recovery in a sandbox on a schedule, and prove it.
+
+    run_drill(policy_path, name, options=...)   run one drill; returns a ``DrillResult``
+    DrillHistory()                              past results in the state database
+    write_report(result, path, history)         .html / .xml (JUnit) / .json by extension
+
+Modules: ``runner`` (the flow), ``sandbox`` (confining the runbook),
+``cloud`` / ``aws_sandbox`` (isolated network, sweep by tag), ``cleanup``,
+``checks`` (verify), ``checksum`` (restored files vs snapshot), ``templates``
+(strict verify templates), ``result``, ``history``, ``mock`` (``--mock aws``),
+``report_html`` / ``timeline`` / ``report_junit`` / ``reports``.
+"""
+
+from __future__ import annotations
+
+from drorch.drill.history import DrillHistory
+from drorch.drill.reports import write_report
+from drorch.drill.result import CheckResult, DrillResult, Phase, SnapshotUsed
+from drorch.drill.runner import DrillBusy, DrillInterrupted, DrillOptions, run_drill, select_drill
+
+__all__ = [
+    "CheckResult",
+    "DrillBusy",
+    "DrillHistory",
+    "DrillInterrupted",
+    "DrillOptions",
+    "DrillResult",
+    "Phase",
+    "SnapshotUsed",
+    "run_drill",
+    "select_drill",
+    "write_report",
+]

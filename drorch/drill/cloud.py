@@ -1,0 +1,102 @@
+"""What a drill needs from a cloud besides ``Compute``: an isolated network and a sweep by tag.
+
+A sandboxed drill launches its VMs into a network it creates for itself
+(on AWS: a VPC with no internet gateway, NAT or peering, and a security group
+that admits only the VPC's own range), so a rehearsal can neither take
+production traffic nor reach production systems. Every resource it creates
+carries the drill's tags (``SANDBOX_TAG``, ``drorch:drill=ID``,
+``drorch:drill-policy=POLICY``); cleanup and the leftover sweep find them by
+those tags alone, so what a killed drill left behind is found even though no
+local record of it survived.
+
+Implementations: ``aws`` built in (``drorch.drill.aws_sandbox``); others via
+the ``drorch.providers`` entry-point group, name ``sandbox.PROVIDER``. A
+provider without one cannot run sandboxed drills: drorch refuses rather than
+launching a rehearsal into a production network.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any, Protocol
+
+from drorch.errors import UsageError
+from drorch.runbook.deadline import Deadline
+
+__all__ = ["DRILL_TAG", "POLICY_TAG", "SANDBOX_TAG", "Leftover", "SandboxCloud", "SandboxNetwork",
+           "open_sandbox_cloud"]
+
+SANDBOX_TAG = "drorch:sandbox"
+DRILL_TAG = "drorch:drill"
+POLICY_TAG = "drorch:drill-policy"
+
+_BUILTIN = {"aws": "drorch.drill.aws_sandbox:open_sandbox"}
+
+
+@dataclass(frozen=True)
+class SandboxNetwork:
+    """Where sandboxed VMs go: provider IDs of the subnet and security groups."""
+
+    subnet: str
+    security_groups: tuple[str, ...]
+    created: tuple[str, ...] = ()  # "vpc vpc-0abc", ... for the report
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """One tagged resource of a drill, as the provider lists it."""
+
+    kind: str  # instance, snapshot, security-group, subnet, network
+    id: str
+    drill_id: str
+    location: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.id} ({self.location}, drill {self.drill_id})"
+
+
+class SandboxCloud(Protocol):
+    @property
+    def location(self) -> str: ...
+
+    def isolated_network(self, drill_id: str, tags: Mapping[str, str], deadline: Deadline
+                         ) -> SandboxNetwork:
+        """Create (or find, for the same ``drill_id``) the drill's isolated network."""
+        ...
+
+    def leftovers(self, tags: Mapping[str, str]) -> list[Leftover]:
+        """Every live resource carrying all of ``tags``."""
+        ...
+
+    def remove(self, items: list[Leftover], deadline: Deadline) -> tuple[list[str], list[str]]:
+        """Remove ``items`` in dependency order; returns (removed, errors), never raises."""
+        ...
+
+    def adopt(self, resource_id: str, tags: Mapping[str, str]) -> None:
+        """Tag a resource the drill caused indirectly (a snapshot copy) so cleanup finds it."""
+        ...
+
+    def snapshot_time(self, snapshot_id: str) -> float | None:
+        """When the provider snapshot was taken (epoch seconds), for the drill's RPO."""
+        ...
+
+
+def open_sandbox_cloud(provider: str, region: str | None, **options: Any) -> SandboxCloud | None:
+    """The provider's sandbox support, or None when it has none."""
+    name = provider.partition(":")[0]
+    refs = dict(_BUILTIN)
+    refs.update({ep.name.removeprefix("sandbox."): ep.value
+                 for ep in entry_points(group="drorch.providers") if ep.name.startswith("sandbox.")})
+    ref = refs.get(name)
+    if ref is None:
+        return None
+    module, _, attr = ref.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module), attr)
+    except ImportError as err:
+        raise UsageError(f"sandboxed drills on {name} need a library that is not installed ({err.name})",
+                         hint=f"pip install 'drorch[{name}]'") from None
+    return factory(region=region, **options)  # type: ignore[no-any-return]
