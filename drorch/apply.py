@@ -21,10 +21,8 @@ from __future__ import annotations
 import contextlib
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
-from drorch.archiver.archiver import Archiver
 from drorch.connect import open_repository
 from drorch.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, EXIT_OK, DrorchError, UsageError
 from drorch.plan import MirrorPlan, Plan, TargetPlan, mirror_snapshots
@@ -41,6 +39,7 @@ from drorch.repository.snapshot import MIRROR_TAG_PREFIX, Snapshot, load_snapsho
 from drorch.repository.timefmt import now_ns
 from drorch.repository.uploader import PackUploader
 from drorch.secrets import KeySource
+from drorch.sources.archive import archive_source
 from drorch.state import StateStore
 from drorch.store import ObjectStore, open_store
 
@@ -209,10 +208,11 @@ class Applier:
         repo, result = primary.repo, primary.result
         parent = _latest(mirror_snapshots(load_snapshots(repo), step.mirror), step.source_path)
         uploader = PackUploader(repo)
-        archiver = Archiver(repo, uploader, excludes=list(step.excludes), progress=self.progress)
         self.progress.start(f"{step.mirror} → {repo.name}")
-        try:
-            tree = archiver.archive(Path(step.source_path), parent.tree if parent else None)
+        try:  # inside the source's consistency context: hooks, platform snapshot
+            stats = archive_source(self.policy.source(step.source), step.mirror, repo, uploader,
+                                   parent.tree if parent else None, excludes=list(step.excludes),
+                                   progress=self.progress)
             packs = uploader.flush()
         except BaseException:
             _index_what_was_uploaded(repo, uploader)
@@ -221,15 +221,12 @@ class Applier:
             uploader.close()
             self.progress.finish()
         repo.save_index(packs)
-        stats = archiver.stats
         result.files_new, result.files_changed = stats.files_new, stats.files_changed
         result.files_unmodified, result.bytes_read = stats.files_unmodified, stats.bytes_read
         result.bytes_added, result.bytes_stored = uploader.new_bytes, uploader.stored_bytes
         result.skipped = stats.skipped
-        summary = {"files": stats.files_new + stats.files_changed + stats.files_unmodified,
-                   "dirs": stats.dirs, "bytes": stats.bytes_total, "bytes_added": uploader.new_bytes,
-                   "skipped": len(stats.skipped)}
-        snapshot = Snapshot(now_ns(), tree, [step.source_path], parent=parent.id if parent else None,
+        summary = stats.summary | {"bytes_added": uploader.new_bytes}
+        snapshot = Snapshot(now_ns(), stats.tree, [step.source_path], parent=parent.id if parent else None,
                             tags=[MIRROR_TAG_PREFIX + step.mirror], excludes=list(step.excludes),
                             summary=summary)
         snapshot.id, sealed = repo.seal_unpacked(snapshot.to_json())

@@ -15,6 +15,7 @@ from drorch.progress import Progress
 from drorch.repository.check import Checker, CheckReport
 from drorch.repository.lock import RepositoryLock
 from drorch.repository.snapshot import Snapshot, find_snapshot, load_snapshots
+from drorch.restore_image import ImageRestorer, ImageRestoreStats, image_node
 from drorch.restorer import Restorer, RestoreStats
 from drorch.secrets import KeySource
 
@@ -44,8 +45,12 @@ def list_snapshots(policy: Policy, keys: KeySource, mirror: str | None = None
 
 def restore(policy: Policy, keys: KeySource, snapshot_ref: str, dest: Path, *,
             target: str | None = None, include: list[str] | None = None,
-            progress: Progress | None = None) -> tuple[Snapshot, RestoreStats]:
-    """Restore a snapshot's source directory into ``dest`` (its contents, not its full path)."""
+            progress: Progress | None = None) -> tuple[Snapshot, RestoreStats | ImageRestoreStats]:
+    """Restore a snapshot's source directory into ``dest`` (its contents, not its full path).
+
+    An image snapshot is written onto ``dest`` (a file, a block device, or a directory
+    to put the image file in), comparing first so that only differing ranges are written.
+    """
     target = target or target_names(policy)[0]
     repo = open_repository(policy, target, keys)
     snapshot = find_snapshot(load_snapshots(repo), snapshot_ref)
@@ -55,6 +60,11 @@ def restore(policy: Policy, keys: KeySource, snapshot_ref: str, dest: Path, *,
     repo.load_index()
     strip = _common_parts(snapshot.paths)
     with RepositoryLock(repo, exclusive=False).acquire():
+        image = image_node(repo, snapshot)
+        if image is not None:  # an image or volume: onto a file or device, writing only what differs
+            if include:
+                raise UsageError("--include selects files of a directory snapshot; this is a disk image")
+            return snapshot, ImageRestorer(repo, progress).restore(image, dest)
         stats = Restorer(repo, progress).restore(snapshot.tree, dest, strip=strip,
                                                  include=include)
     return snapshot, stats

@@ -18,9 +18,10 @@ from drorch.repository.retention import apply_retention
 from drorch.repository.snapshot import MIRROR_TAG_PREFIX, Snapshot, load_snapshots
 from drorch.repository.timefmt import now_ns
 from drorch.secrets import KeySource
+from drorch.sources.checks import source_problem
 from drorch.store import immutability_problem, open_store
 
-SUPPORTED_SOURCE_TYPES = ("directory",)
+SUPPORTED_SOURCE_TYPES = ("directory", "image", "volume")
 
 
 @dataclass(frozen=True)
@@ -88,8 +89,8 @@ def _plan_mirror(policy: Policy, mirror: Mirror, keys: KeySource | None) -> Mirr
     problem = None
     if source.type not in SUPPORTED_SOURCE_TYPES:
         problem = f"source type {source.type!r} is not supported by this version"
-    elif not source.path.is_dir():
-        problem = f"source path {source.path} does not exist or is not a directory"
+    else:
+        problem = source_problem(source)
     targets = tuple(_plan_target(policy, mirror, t.name, retention, keys)
                     for t in policy.targets_of(mirror))
     return MirrorPlan(mirror.name, mirror.mode, source.name, source.type, str(source.path),

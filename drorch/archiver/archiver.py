@@ -70,29 +70,34 @@ class Archiver:
 
     # -- entry point ----------------------------------------------------------------------
 
-    def archive(self, source: Path, parent_tree: str | None) -> str:
+    def archive(self, source: Path, parent_tree: str | None, *, read_from: Path | None = None) -> str:
         """Store ``source`` (absolute) and return the root tree ID.
 
         Like restic, the root tree holds the source's full path: ``/srv/www``
         becomes ``srv`` → ``www`` → contents, so ``restic restore`` recreates it.
+        ``read_from`` is where the contents are read instead (a platform snapshot
+        of ``source``); they are still recorded under ``source``.
         """
         if not source.is_dir():
             raise SourceError(f"source path {source} does not exist or is not a directory",
                               hint="create it or fix the source's path in the policy")
         try:
             parts = source.parts[1:]
-            return self._save_chain(Path(source.anchor), parts, self._subtree(parent_tree)).result()
+            chain = self._save_chain(Path(source.anchor), parts, self._subtree(parent_tree),
+                                     read_from or source)
+            return chain.result()
         finally:
             self._pool.shutdown(wait=True)
 
-    def _save_chain(self, base: Path, parts: tuple[str, ...], parent: dict[str, Node]) -> Future[str]:
+    def _save_chain(self, base: Path, parts: tuple[str, ...], parent: dict[str, Node],
+                    read_from: Path) -> Future[str]:
         """The tree of ``base`` holding only the next path component, down to the source."""
         if not parts:
-            return self._save_dir(base, "", parent)
+            return self._save_dir(read_from, "", parent)
         path = base / parts[0]
         node = node_from_stat(parts[0], path.stat(), "dir")
         old = parent.get(parts[0])
-        node["subtree"] = self._save_chain(path, parts[1:], self._subtree(_subtree_id(old)))
+        node["subtree"] = self._save_chain(path, parts[1:], self._subtree(_subtree_id(old)), read_from)
         return self._tree_when_done([node])
 
     # -- directories ----------------------------------------------------------------------

@@ -27,12 +27,14 @@ from drorch.cli.common import (
 )
 from drorch.cli.drills import register as register_drill_commands
 from drorch.cli.exports import register as register_export_commands
+from drorch.cli.images import register as register_image_commands
 from drorch.cli.progress import progress_for
 from drorch.cli.runbooks import register as register_runbook_commands
 from drorch.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, SecretError
 from drorch.operations import list_snapshots, restore, verify
 from drorch.plan import build_plan
 from drorch.policy import Policy, load_policy
+from drorch.restore_image import ImageRestoreStats
 from drorch.secrets import KeySource, key_source
 from drorch.state import StateStore
 from drorch.status import policy_status
@@ -142,7 +144,8 @@ def snapshots(policy_file: PolicyArg, mirror: MirrorOpt = None, as_json: JsonOpt
 def restore_command(
     policy_file: PolicyArg,
     snapshot: Annotated[str, typer.Argument(help="`latest` or a snapshot ID (prefix).")],
-    to: Annotated[Path, typer.Option("--to", help="Directory to restore into (created).")],
+    to: Annotated[Path, typer.Option("--to", help="Directory to restore into (created); for a disk "
+                                     "image snapshot: an image file, a block device or a directory.")],
     include: Annotated[list[str] | None, typer.Option(
         help="Only paths matching this glob (relative to the source), repeatable.")] = None,
     target: Annotated[str | None, typer.Option(help="Target to restore from; default: the "
@@ -156,6 +159,10 @@ def restore_command(
                           include=include, progress=progress_for(err, quiet or as_json))
     if as_json:
         emit_json({"snapshot": snap.id, "to": str(to), **stats.__dict__})
+    elif isinstance(stats, ImageRestoreStats):
+        out.print(f"restored image snapshot {snap.id[:8]} onto {stats.target}: "
+                  f"{render.size(stats.bytes)}; compared {render.size(stats.bytes_compared)}, "
+                  f"wrote {render.size(stats.bytes_written)}, zeroed {render.size(stats.bytes_zeroed)}")
     else:
         out.print(f"restored snapshot {snap.id[:8]} into {to}: {stats.files} files, "
                   f"{stats.dirs} dirs, {stats.symlinks} symlinks, {render.size(stats.bytes)}")
@@ -208,6 +215,7 @@ def status(
 register_runbook_commands(app)
 register_drill_commands(app)
 register_export_commands(app)
+register_image_commands(app)  # after exports: joins its `export` group if it made one
 
 
 def main() -> None:

@@ -1,0 +1,56 @@
+"""Exporting an image mirror's snapshot to a block-level cloud target (today: an EBS snapshot).
+
+The Python API behind ``drorch export ebs``; a runbook ``script`` step or an
+operator calls it after ``apply`` so that the runbook's ``launch`` step finds a
+current EBS snapshot tagged ``drorch:mirror=MIRROR``. The AWS SDK is imported
+only when an export runs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from drorch.connect import open_repository
+from drorch.errors import UsageError
+from drorch.policy import Policy
+from drorch.repository.lock import RepositoryLock
+from drorch.repository.snapshot import find_snapshot, load_snapshots
+from drorch.restore_image import image_node
+from drorch.secrets import KeySource
+
+if TYPE_CHECKING:
+    from drorch.providers.aws_ebs import EbsExport
+
+
+def export_ebs(policy: Policy, keys: KeySource, mirror: str, *, snapshot: str = "latest",
+               target: str | None = None, region: str | None = None, session: Any = None) -> EbsExport:
+    """Make ``snapshot`` of image mirror ``mirror`` a completed, tagged EBS snapshot; idempotent.
+
+    ``region`` defaults to the region of the policy's AWS recovery that boots this
+    mirror, then to the AWS configuration (``AWS_DEFAULT_REGION``).
+    """
+    from drorch.providers.aws_ebs import open_exporter
+
+    the_mirror = policy.mirror(mirror)
+    target = target or the_mirror.targets[0]
+    repo = open_repository(policy, target, keys)
+    snapshots = [s for s in load_snapshots(repo) if s.mirror == mirror]
+    found = find_snapshot(snapshots, snapshot)
+    if found is None:
+        raise UsageError(f"target {target!r} has no snapshot {snapshot!r} of mirror {mirror!r}",
+                         hint="run `drorch apply` first, or list them with `drorch snapshots`")
+    repo.load_index()
+    with RepositoryLock(repo, exclusive=False).acquire():
+        node = image_node(repo, found)
+        if node is None:
+            raise UsageError(f"mirror {mirror!r} holds directory snapshots; only image and volume mirrors "
+                             "export as EBS snapshots")
+        region = region or _recovery_region(policy, mirror)
+        return open_exporter(region, session=session).export(repo, found, node, mirror)
+
+
+def _recovery_region(policy: Policy, mirror: str) -> str | None:
+    for recovery in policy.recovery:
+        if recovery.from_ == mirror and recovery.provider == "aws" and recovery.instance.region:
+            return recovery.instance.region
+    return None
