@@ -5,7 +5,7 @@
     write_report(result, path, history)         .html / .xml (JUnit) / .json by extension
 
 Modules: ``runner`` (the flow), ``sandbox`` (confining the runbook),
-``cloud`` / ``aws_sandbox`` (isolated network, sweep by tag), ``cleanup``,
+``cloud`` (isolated network, sweep by tag; on AWS ``drorch.providers.aws_sandbox``), ``cleanup``,
 ``checks`` (verify), ``checksum`` (restored files vs snapshot), ``templates``
 (strict verify templates), ``result``, ``history``, ``mock`` (``--mock aws``),
 ``report_html`` / ``timeline`` / ``report_junit`` / ``reports``.

@@ -9,7 +9,7 @@ carries the drill's tags (``SANDBOX_TAG``, ``drorch:drill=ID``,
 those tags alone, so what a killed drill left behind is found even though no
 local record of it survived.
 
-Implementations: ``aws`` built in (``drorch.drill.aws_sandbox``); others via
+Implementations: ``aws`` built in (``drorch.providers.aws_sandbox``); others via
 the ``drorch.providers`` entry-point group, name ``sandbox.PROVIDER``. A
 provider without one cannot run sandboxed drills: drorch refuses rather than
 launching a rehearsal into a production network.
@@ -33,7 +33,7 @@ SANDBOX_TAG = "drorch:sandbox"
 DRILL_TAG = "drorch:drill"
 POLICY_TAG = "drorch:drill-policy"
 
-_BUILTIN = {"aws": "drorch.drill.aws_sandbox:open_sandbox"}
+_BUILTIN = {"aws": "drorch.providers.aws_sandbox:open_sandbox"}
 
 
 @dataclass(frozen=True)

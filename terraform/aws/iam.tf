@@ -1,11 +1,14 @@
-# Two identities. The agent replicates (apply, prune, verify, status) and runs drills: it may
-# launch, stop and terminate only what drorch launched, only into the isolated drill network,
-# and switch DNS only in the drill zone. The failover role adds what the day of a disaster
-# needs: launching into the DR network, fencing (stopping) production instances tagged
-# var.fence_tag, and switching the production zones. Every action comes from a boto3 call of
-# providers/{s3,aws_kms,aws_compute,aws_dns,aws_notify}.py, plus s3:PutObjectRetention
-# (object-lock arguments of PutObject) and ec2:CreateTags (tags given at launch and copy);
-# tests/terraform/test_aws_iam.py checks both directions.
+# Three identities. The agent replicates (apply, prune, verify, status): it may launch, stop
+# and terminate only what drorch launched, only into the drill network of network.tf, and
+# switch DNS only in the drill zone. The failover role adds what the day of a disaster needs:
+# launching into the DR network, fencing (stopping) production instances tagged
+# var.fence_tag, and switching the production zones. The drill role adds what a sandboxed
+# drill needs: a VPC, subnet and security group of its own per drill, created only with the
+# drorch:sandbox tag, launches into them, and removal of nothing but what carries that tag.
+# Every action comes from a boto3 call of providers/{s3,aws_kms,aws_compute,aws_dns,
+# aws_notify}.py (agent, failover) or providers/aws_sandbox.py (drill), plus
+# s3:PutObjectRetention (object-lock arguments of PutObject) and ec2:CreateTags (tags given
+# at launch and copy); tests/terraform/test_aws_iam.py checks both directions.
 
 data "aws_iam_policy_document" "agent_trust" {
   statement {
@@ -37,6 +40,17 @@ data "aws_iam_policy_document" "failover_trust" {
   }
 }
 
+data "aws_iam_policy_document" "drill_trust" {
+  statement {
+    sid     = "SchedulerAssumesDrillRole"
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "AWS"
+      identifiers = length(var.drill_trusted_principals) > 0 ? var.drill_trusted_principals : [local.account]
+    }
+  }
+}
+
 resource "aws_iam_role" "agent" {
   name                 = "${var.name}-drorch-agent"
   description          = "drorch agent: replicate into the repositories, run drills in the drill network"
@@ -51,6 +65,13 @@ resource "aws_iam_role" "failover" {
   max_session_duration = 14400
 }
 
+resource "aws_iam_role" "drill" {
+  name                 = "${var.name}-drorch-drill"
+  description          = "drorch drills: the agent's rights plus a sandbox network of its own per drill"
+  assume_role_policy   = data.aws_iam_policy_document.drill_trust.json
+  max_session_duration = 43200
+}
+
 resource "aws_iam_policy" "agent" {
   name        = "${var.name}-drorch-agent"
   description = "What drorch calls, on the repositories and on the resources it launched"
@@ -61,6 +82,12 @@ resource "aws_iam_policy" "failover" {
   name        = "${var.name}-drorch-failover"
   description = "What failover adds to the agent: the DR network, fencing, production DNS"
   policy      = data.aws_iam_policy_document.failover.json
+}
+
+resource "aws_iam_policy" "drill" {
+  name        = "${var.name}-drorch-drill"
+  description = "What drills add to the agent: create, launch into and remove drorch:sandbox networks"
+  policy      = data.aws_iam_policy_document.drill.json
 }
 
 resource "aws_iam_role_policy_attachment" "agent" {
@@ -76,6 +103,16 @@ resource "aws_iam_role_policy_attachment" "failover_agent" {
 resource "aws_iam_role_policy_attachment" "failover" {
   role       = aws_iam_role.failover.name
   policy_arn = aws_iam_policy.failover.arn
+}
+
+resource "aws_iam_role_policy_attachment" "drill_agent" {
+  role       = aws_iam_role.drill.name
+  policy_arn = aws_iam_policy.agent.arn
+}
+
+resource "aws_iam_role_policy_attachment" "drill" {
+  role       = aws_iam_role.drill.name
+  policy_arn = aws_iam_policy.drill.arn
 }
 
 data "aws_iam_policy_document" "agent" {
@@ -221,6 +258,30 @@ data "aws_iam_policy_document" "agent" {
     }
   }
 
+  # `drorch export ebs`: image snapshots written with the EBS direct APIs, always tagged
+  # drorch:mirror at StartSnapshot; blocks go only into snapshots carrying that tag.
+  statement {
+    sid       = "StartMirrorSnapshots"
+    actions   = ["ebs:StartSnapshot"]
+    resources = ["${local.ec2_public_arn}snapshot/*"]
+    condition {
+      test     = "Null"
+      variable = "aws:RequestTag/${local.drorch_mirror_tag}"
+      values   = ["false"]
+    }
+  }
+
+  statement {
+    sid       = "WriteMirrorSnapshots"
+    actions   = ["ebs:PutSnapshotBlock", "ebs:CompleteSnapshot"]
+    resources = ["${local.ec2_public_arn}snapshot/*"]
+    condition {
+      test     = "Null"
+      variable = "aws:ResourceTag/${local.drorch_mirror_tag}"
+      values   = ["false"]
+    }
+  }
+
   statement {
     sid     = "TagWhatDrorchCreates"
     actions = ["ec2:CreateTags"]
@@ -232,7 +293,7 @@ data "aws_iam_policy_document" "agent" {
     condition {
       test     = "StringEquals"
       variable = "ec2:CreateAction"
-      values   = ["RunInstances", "CopySnapshot"]
+      values   = ["RunInstances", "CopySnapshot", "StartSnapshot"]
     }
   }
 
@@ -313,6 +374,179 @@ data "aws_iam_policy_document" "failover" {
       sid       = "DnsSwitchProduction"
       actions   = ["route53:ChangeResourceRecordSets"]
       resources = local.dns_zone_arns
+    }
+  }
+}
+
+# Everything below is conditioned on the drill's tag (local.drorch_sandbox_tag = "true"), set
+# at creation (aws:RequestTag) and required for every later change or removal
+# (ec2:ResourceTag). Tags can be added only at creation or to drorch's own snapshot copies, so
+# no existing resource can be tagged into reach.
+data "aws_iam_policy_document" "drill" {
+  # Describe calls cannot be scoped to resources (leftovers are found by tag filters).
+  statement {
+    sid = "SandboxRead"
+    actions = [
+      "ec2:DescribeInstances",
+      "ec2:DescribeSecurityGroups",
+      "ec2:DescribeSnapshots",
+      "ec2:DescribeSubnets",
+      "ec2:DescribeVpcs",
+    ]
+    resources = ["*"]
+  }
+
+  # ------------------------------------------------------------------------ isolated network
+
+  statement {
+    sid       = "CreateTaggedSandboxVpc"
+    actions   = ["ec2:CreateVpc"]
+    resources = ["${local.ec2_arn}:vpc/*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/${local.drorch_sandbox_tag}"
+      values   = ["true"]
+    }
+  }
+
+  statement {
+    sid       = "CreateTaggedSandboxSubnetsAndGroups"
+    actions   = ["ec2:CreateSubnet", "ec2:CreateSecurityGroup"]
+    resources = ["${local.ec2_arn}:subnet/*", "${local.ec2_arn}:security-group/*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/${local.drorch_sandbox_tag}"
+      values   = ["true"]
+    }
+  }
+
+  # ... and only inside a sandbox VPC, never in the DR or a production VPC.
+  statement {
+    sid       = "OnlyInsideSandboxVpcs"
+    actions   = ["ec2:CreateSubnet", "ec2:CreateSecurityGroup"]
+    resources = ["${local.ec2_arn}:vpc/*"]
+    condition {
+      test     = "StringEquals"
+      variable = "ec2:ResourceTag/${local.drorch_sandbox_tag}"
+      values   = ["true"]
+    }
+  }
+
+  statement {
+    sid       = "TagSandboxNetworkAtCreation"
+    actions   = ["ec2:CreateTags"]
+    resources = ["${local.ec2_arn}:vpc/*", "${local.ec2_arn}:subnet/*", "${local.ec2_arn}:security-group/*"]
+    condition {
+      test     = "StringEquals"
+      variable = "ec2:CreateAction"
+      values   = ["CreateVpc", "CreateSubnet", "CreateSecurityGroup"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/${local.drorch_sandbox_tag}"
+      values   = ["true"]
+    }
+  }
+
+  # The sandbox group admits and sends only the sandbox VPC's own range.
+  statement {
+    sid = "ConfineSandboxGroups"
+    actions = [
+      "ec2:AuthorizeSecurityGroupEgress",
+      "ec2:AuthorizeSecurityGroupIngress",
+      "ec2:RevokeSecurityGroupEgress",
+    ]
+    resources = ["${local.ec2_arn}:security-group/*"]
+    condition {
+      test     = "StringEquals"
+      variable = "ec2:ResourceTag/${local.drorch_sandbox_tag}"
+      values   = ["true"]
+    }
+  }
+
+  # ----------------------------------------------------------- the runbook's launch, sandboxed
+
+  # The agent's policy covers the instance, its volumes, image and snapshot; this adds the
+  # sandbox subnet and group, where the drill puts every launch.
+  statement {
+    sid       = "LaunchIntoSandboxNetwork"
+    actions   = ["ec2:RunInstances"]
+    resources = ["${local.ec2_arn}:subnet/*", "${local.ec2_arn}:security-group/*"]
+    condition {
+      test     = "StringEquals"
+      variable = "ec2:ResourceTag/${local.drorch_sandbox_tag}"
+      values   = ["true"]
+    }
+  }
+
+  # The launch creates the instance's network interface, untagged, so no tag condition can
+  # apply; it can only be created in a subnet the launch is allowed (the statement above).
+  statement {
+    sid       = "LaunchNetworkInterfaces"
+    actions   = ["ec2:RunInstances"]
+    resources = ["${local.ec2_arn}:network-interface/*"]
+  }
+
+  # A cross-region launch copies the data snapshot (tagged drorch:token by the agent's copy);
+  # the drill tags that copy as its own so cleanup removes it.
+  statement {
+    sid       = "AdoptSnapshotCopies"
+    actions   = ["ec2:CreateTags"]
+    resources = ["${local.ec2_public_arn}snapshot/*"]
+    condition {
+      test     = "Null"
+      variable = "ec2:ResourceTag/${local.drorch_copy_tag}"
+      values   = ["false"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/${local.drorch_sandbox_tag}"
+      values   = ["true"]
+    }
+    condition {
+      test     = "ForAllValues:StringEquals"
+      variable = "aws:TagKeys"
+      values   = local.drorch_drill_tags
+    }
+  }
+
+  # -------------------------------------------------------------------- cleanup and the sweep
+
+  statement {
+    sid       = "TerminateSandboxInstances"
+    actions   = ["ec2:TerminateInstances"]
+    resources = ["${local.ec2_arn}:instance/*"]
+    condition {
+      test     = "StringEquals"
+      variable = "ec2:ResourceTag/${local.drorch_sandbox_tag}"
+      values   = ["true"]
+    }
+  }
+
+  statement {
+    sid       = "DeleteSandboxSnapshotCopies"
+    actions   = ["ec2:DeleteSnapshot"]
+    resources = ["${local.ec2_public_arn}snapshot/*"]
+    condition {
+      test     = "StringEquals"
+      variable = "ec2:ResourceTag/${local.drorch_sandbox_tag}"
+      values   = ["true"]
+    }
+    condition {
+      test     = "Null"
+      variable = "ec2:ResourceTag/${local.drorch_copy_tag}"
+      values   = ["false"]
+    }
+  }
+
+  statement {
+    sid       = "DeleteSandboxNetwork"
+    actions   = ["ec2:DeleteSecurityGroup", "ec2:DeleteSubnet", "ec2:DeleteVpc"]
+    resources = ["${local.ec2_arn}:security-group/*", "${local.ec2_arn}:subnet/*", "${local.ec2_arn}:vpc/*"]
+    condition {
+      test     = "StringEquals"
+      variable = "ec2:ResourceTag/${local.drorch_sandbox_tag}"
+      values   = ["true"]
     }
   }
 }

@@ -1,6 +1,6 @@
 # DR landing zone for drorch on AWS: what an operator applies once so that drorch runs
-# with least privilege. storage.tf: repository buckets and KMS keys; iam.tf: the agent and
-# failover identities; network.tf: the DR network and the isolated drill network.
+# with least privilege. storage.tf: repository buckets and KMS keys; iam.tf: the agent,
+# failover and drill identities; network.tf: the DR network and the isolated drill network.
 
 data "aws_caller_identity" "current" {}
 
@@ -49,5 +49,11 @@ locals {
   ec2_public_arn       = "arn:${local.partition}:ec2:${var.region}::"
   drorch_launched_tag  = "drorch:recovery"
   drorch_copy_tag      = "drorch:token"
+  drorch_mirror_tag    = "drorch:mirror"
   storage_via_services = ["s3.${var.region}.amazonaws.com", "sns.${var.region}.amazonaws.com"]
+
+  # What a sandboxed drill tags everything with (drorch/drill/sandbox.py): the drill role
+  # creates, changes and removes only what carries drorch_sandbox_tag = "true".
+  drorch_sandbox_tag = "drorch:sandbox"
+  drorch_drill_tags  = ["drorch:sandbox", "drorch:drill", "drorch:drill-policy", "drorch:drill-name"]
 }

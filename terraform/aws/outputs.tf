@@ -28,6 +28,11 @@ output "failover_role_arn" {
   value       = aws_iam_role.failover.arn
 }
 
+output "drill_role_arn" {
+  description = "Role for drorch drill and drorch schedule with drills (the agent's rights plus the drill sandbox)."
+  value       = aws_iam_role.drill.arn
+}
+
 output "dr_vpc_id" {
   description = "The DR VPC."
   value       = aws_vpc.dr.id

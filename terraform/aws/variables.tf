@@ -157,6 +157,12 @@ variable "failover_trusted_principals" {
   default     = []
 }
 
+variable "drill_trusted_principals" {
+  description = "IAM principals (ARNs) that may assume the drill role. Empty: principals of this account allowed to."
+  type        = list(string)
+  default     = []
+}
+
 variable "failover_require_mfa" {
   description = "The failover role can be assumed only with MFA: it can switch production DNS and stop the primary."
   type        = bool

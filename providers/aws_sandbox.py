@@ -8,8 +8,11 @@ the drill's tags, so ``leftovers`` finds it by tag after any crash.
 
 Removal order: instances (waited until terminated, which also deletes their
 volumes), snapshot copies, security groups, subnets, then the VPC.
-The SDK is imported here only; the drill core stays cloud-free.
-(This module belongs with the other adapters in ``drorch.providers``.)
+The SDK is imported here only, with the other AWS adapters; the drill core
+(``drorch.drill``) stays cloud-free and loads this module by name
+(``drorch.drill.cloud``). Every boto3 call here is an IAM action of the
+Terraform module's **drill** policy (terraform/aws/iam.tf), which
+tests/terraform/test_aws_iam.py keeps exact.
 """
 
 from __future__ import annotations
