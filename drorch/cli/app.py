@@ -30,6 +30,7 @@ from drorch.cli.exports import register as register_export_commands
 from drorch.cli.images import register as register_image_commands
 from drorch.cli.progress import progress_for
 from drorch.cli.runbooks import register as register_runbook_commands
+from drorch.drill.templates import check_all_verify_templates
 from drorch.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, SecretError
 from drorch.operations import list_snapshots, restore, verify
 from drorch.plan import build_plan
@@ -64,6 +65,7 @@ def _keys(policy: Policy) -> KeySource:
 def validate(policy_file: PolicyArg, as_json: JsonOpt = False) -> None:
     """Check a policy file; every problem is listed with file:line, key path and the fix."""
     policy = load_policy(policy_file)
+    check_all_verify_templates(policy_file, policy)
     if as_json:
         emit_json({"valid": True, "policy": policy.metadata.name})
     else:

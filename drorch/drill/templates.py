@@ -81,3 +81,13 @@ def _hint(ref: Ref, steps: list[Mapping[str, Any]], policy: Policy) -> str:
     names = ", ".join(str(s.get("name")) for s in steps) or "none"
     return f"verify templates name steps of the drill's runbook: {names}"
 
+
+
+def check_all_verify_templates(policy_path: Path, policy: Policy) -> None:
+    """Every drill's ``verify`` templates against its runbook; ``drorch validate`` runs this."""
+    document = load_yaml(policy_path)
+    problems = [problem for index, drill in enumerate(policy.drills)
+                for problem in verify_problems(document, index,
+                                               load_yaml(policy.runbooks[drill.runbook]).data, policy)]
+    if problems:
+        raise PolicyError(problems)
