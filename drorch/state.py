@@ -55,26 +55,42 @@ class RunRecord:
     detail: dict[str, Any]
 
 
-class StateStore:
+class StateTables:
+    """Some tables of the state database, ``$DRORCH_HOME/state.db``; ``schema`` creates them.
+
+    Every ``_db()`` block is one transaction, committed on success and rolled back
+    on error, and synced (WAL, synchronous=FULL): journals written before and after
+    each step must survive a crash of the process or the machine.
+    """
+
+    schema = ""
+
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or home() / "state.db"
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            db.executescript(_SCHEMA)
+        with self._db() as db:
+            db.executescript(self.schema)
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
+    def _db(self) -> Iterator[sqlite3.Connection]:
         db = sqlite3.connect(self.path, timeout=30)
         try:
             db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
             with db:
                 yield db
         finally:
             db.close()
 
+
+class StateStore(StateTables):
+    """The record of runs (apply, per mirror)."""
+
+    schema = _SCHEMA
+
     def start_run(self, kind: str, policy: str, mirror: str | None = None,
                   target: str | None = None) -> int:
-        with self._connect() as db:
+        with self._db() as db:
             cur = db.execute(
                 "INSERT INTO runs (kind, policy, mirror, target, started, status) "
                 "VALUES (?, ?, ?, ?, ?, 'running')", (kind, policy, mirror, target, time.time()))
@@ -82,7 +98,7 @@ class StateStore:
 
     def finish_run(self, run_id: int, status: str, snapshot: str | None = None,
                    detail: dict[str, Any] | None = None) -> None:
-        with self._connect() as db:
+        with self._db() as db:
             db.execute("UPDATE runs SET finished = ?, status = ?, snapshot = ?, detail = ? "
                        "WHERE id = ?",
                        (time.time(), status, snapshot, json.dumps(detail or {}), run_id))
@@ -91,6 +107,6 @@ class StateStore:
         query = "SELECT * FROM runs" + (" WHERE policy = ?" if policy else "")
         query += " ORDER BY id DESC LIMIT ?"
         args: tuple[Any, ...] = (policy, limit) if policy else (limit,)
-        with self._connect() as db:
+        with self._db() as db:
             rows = db.execute(query, args).fetchall()
         return [RunRecord(*row[:9], json.loads(row[9] or "{}")) for row in rows]  # type: ignore[call-arg]

@@ -9,14 +9,10 @@ deleting it loses no data.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import sqlite3
-from collections.abc import Iterator
-from pathlib import Path
 
 from drorch.drill.result import DrillResult
-from drorch.state import home
+from drorch.state import StateTables
 
 __all__ = ["DrillHistory"]
 
@@ -34,22 +30,10 @@ CREATE INDEX IF NOT EXISTS drill_results_by_policy ON drill_results (policy, dri
 """
 
 
-class DrillHistory:
-    def __init__(self, path: Path | None = None) -> None:
-        self.path = path or home() / "state.db"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._db() as db:
-            db.executescript(_SCHEMA)
+class DrillHistory(StateTables):
+    """Drill results in the state database: what `status` and the report's history show."""
 
-    @contextlib.contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            with db:
-                yield db
-        finally:
-            db.close()
+    schema = _SCHEMA
 
     def record(self, result: DrillResult, *, running: bool = False) -> None:
         verdict = "running" if running else result.verdict

@@ -25,16 +25,14 @@ import json
 import os
 import secrets
 import socket
-import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from drorch.errors import UsageError
 from drorch.runbook.errors import RunNotResumable
-from drorch.state import home
+from drorch.state import StateTables
 
 __all__ = ["Event", "Journal", "RunRow", "StepRow"]
 
@@ -141,25 +139,10 @@ class Event:
     detail: str | None
 
 
-class Journal:
+class Journal(StateTables):
     """Runbook runs in the state database (see the module docstring)."""
 
-    def __init__(self, path: Path | None = None) -> None:
-        self.path = path or home() / "state.db"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._db() as db:
-            db.executescript(_SCHEMA)
-
-    @contextlib.contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            with db:
-                yield db
-        finally:
-            db.close()
+    schema = _SCHEMA
 
     # ------------------------------------------------------------------------ runs
 
