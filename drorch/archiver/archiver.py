@@ -65,6 +65,7 @@ class Archiver:
         self.stats = ArchiveStats()
         workers = workers or os.cpu_count() or 2
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="blob")
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix="reader")
         self._slots = threading.BoundedSemaphore(workers * 3)
         self._stats_lock = threading.Lock()
 
@@ -87,6 +88,7 @@ class Archiver:
                                      read_from or source)
             return chain.result()
         finally:
+            self._reader.shutdown(wait=True)
             self._pool.shutdown(wait=True)
 
     def _save_chain(self, base: Path, parts: tuple[str, ...], parent: dict[str, Node],
@@ -163,12 +165,10 @@ class Archiver:
         if node["type"] != "file":
             return True
         try:
-            if isinstance(node["content"], Future):
+            if isinstance(node["content"], Future):  # else: unchanged, the parent's blob IDs
                 node["content"], node["size"] = node["content"].result()
                 with self._stats_lock:
                     self.stats.bytes_read += node["size"]
-            else:
-                node["content"] = [c.result() if isinstance(c, Future) else c for c in node["content"]]
         except OSError as err:
             self._skip(Path(node.pop("_path")), err)
             return False
@@ -219,10 +219,10 @@ class Archiver:
                       ) -> tuple[Any, int]:
         """The file's blob IDs, or futures of them, and the size they hold.
 
-        Small files (one chunk) are read, hashed and stored entirely on a worker; the
-        walk only stats them. Larger files are chunked here as they are read and each
-        chunk goes to a worker. The content is a Future of (IDs, size) for the first,
-        a list of Futures of IDs for the second.
+        Small files (one chunk) are read, hashed and stored entirely on a worker.
+        Larger files are read and chunked by a reader thread that hands each chunk to
+        a worker. Either way the walk only stats, and the content is a Future of
+        (IDs, size).
         """
         self.stats.bytes_total += st.st_size
         if self._unchanged(st, node, old):
@@ -235,17 +235,20 @@ class Archiver:
         else:
             self.stats.files_changed += 1
         if st.st_size < MIN_CHUNK:
-            return self._submit(self._store_small_file, path), st.st_size
-        content: list[Any] = []
+            return self._submit(self._store_small_file, (path, st.st_size)), st.st_size
+        return self._reader.submit(self._store_large_file, path, st.st_size), st.st_size
+
+    def _store_large_file(self, path: str, expected: int) -> tuple[list[str], int]:
+        """Chunk a file as it is read, each chunk stored by a worker; runs on the reader thread,
+        which alone may wait for workers (they never wait for it)."""
+        pending: list[Future[str]] = []
         size = 0
         with open_source(path) as stream:
-            for chunk in chunks(stream, st.st_size):
+            for chunk in chunks(stream, expected):
                 size += len(chunk)
-                content.append(self._submit(self._store_chunk, chunk))
-        with self._stats_lock:
-            self.stats.bytes_read += size
+                pending.append(self._submit(self._store_chunk, chunk))
         self.progress.advance(0, files=1)
-        return content, size
+        return [f.result() for f in pending], size
 
     def _submit(self, job: Callable[[Any], T], arg: Any) -> Future[T]:
         """Run ``job(arg)`` on a worker once one of the bounded in-flight slots is free."""
@@ -259,11 +262,12 @@ class Archiver:
         self.progress.advance(len(chunk))
         return blob_id
 
-    def _store_small_file(self, path: str) -> tuple[list[str], int]:
+    def _store_small_file(self, file: tuple[str, int]) -> tuple[list[str], int]:
         """Read and store a file expected to be one chunk (it may have grown meanwhile)."""
+        path, expected = file
         content, size = [], 0
         with open_source(path) as stream:
-            for chunk in chunks(stream, 0):
+            for chunk in chunks(stream, expected):
                 size += len(chunk)
                 content.append(self._store_chunk(chunk))
         self.progress.advance(0, files=1)
@@ -281,18 +285,14 @@ def open_source(path: str) -> BinaryIO:
         fd = os.open(path, os.O_RDONLY | os.O_NOATIME | os.O_CLOEXEC)
     except PermissionError:  # O_NOATIME needs ownership (or CAP_FOWNER)
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    return os.fdopen(fd, "rb")
+    return os.fdopen(fd, "rb", buffering=0)  # FastCDC reads with readinto; no second buffer
 
 
 def _futures_of(node: Node) -> list[Future[Any]]:
     if node["type"] == "dir":
         return [node["subtree"]]
     content = node.get("content")
-    if isinstance(content, Future):
-        return [content]
-    if node["type"] == "file":
-        return [c for c in content or [] if isinstance(c, Future)]
-    return []
+    return [content] if isinstance(content, Future) else []
 
 
 def _subtree_id(node: Node | None) -> str | None:

@@ -40,7 +40,11 @@ def chunks(stream: BinaryIO, size_hint: int) -> Iterator[bytes]:
     """
     source: BinaryIO | _Prefixed = stream
     if size_hint < MIN_CHUNK:
-        head = stream.read(MIN_CHUNK)
+        # Read exactly what stat promised (+1 to see growth): asking for MIN_CHUNK would
+        # allocate 512 KiB per small file, which costs more than reading it.
+        head = stream.read(size_hint + 1)
+        if len(head) > size_hint:
+            head += stream.read(MIN_CHUNK - len(head))
         if len(head) < MIN_CHUNK:
             if head:
                 yield head
