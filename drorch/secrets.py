@@ -22,7 +22,11 @@ from drorch.policy import Encryption
 from drorch.store import ObjectStore
 
 ENVELOPE = "drorch-kms-envelope"
-_KMS_PROVIDERS = {"kms:aws": "drorch.providers.aws_kms:AwsKms"}
+_KMS_PROVIDERS = {
+    "kms:aws": "drorch.providers.aws_kms:AwsKms",
+    "kms:gcp": "drorch.providers.gcp_kms:GcpKms",
+    "kms:azure": "drorch.providers.azure_kms:AzureKms",
+}
 
 
 class KeySource(Protocol):
@@ -99,7 +103,7 @@ def key_source(encryption: Encryption) -> KeySource:
     ref_cls = _KMS_PROVIDERS.get(encryption.scheme)
     if ref_cls is None:
         raise SecretError(f"encryption key scheme {encryption.scheme}: is not available in this build",
-                          hint="use env:NAME, file:PATH or kms:aws:ARN")
+                          hint="use env:NAME, file:PATH or kms:aws|gcp|azure:KEY")
     module, _, attr = ref_cls.partition(":")
     return KmsEnvelope(getattr(importlib.import_module(module), attr)(encryption.reference))
 

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 from google.api_core import exceptions as gexc
 from google.auth import exceptions as auth_exc
-from google.cloud import storage
+from google.cloud import storage  # type: ignore[attr-defined]
 from google.cloud.storage.exceptions import DataCorruption
 
 from drorch.errors import (
