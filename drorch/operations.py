@@ -44,16 +44,16 @@ def list_snapshots(policy: Policy, keys: KeySource, mirror: str | None = None
 
 
 def restore(policy: Policy, keys: KeySource, snapshot_ref: str, dest: Path, *,
-            target: str | None = None, include: list[str] | None = None,
+            target: str | None = None, include: list[str] | None = None, mirror: str | None = None,
             progress: Progress | None = None) -> tuple[Snapshot, RestoreStats | ImageRestoreStats]:
     """Restore a snapshot's source directory into ``dest`` (its contents, not its full path).
 
     An image snapshot is written onto ``dest`` (a file, a block device, or a directory
     to put the image file in), comparing first so that only differing ranges are written.
     """
-    target = target or target_names(policy)[0]
+    target = target or target_names(policy, mirror)[0]
     repo = open_repository(policy, target, keys)
-    snapshot = find_snapshot(load_snapshots(repo), snapshot_ref)
+    snapshot = find_snapshot(_candidates(load_snapshots(repo), snapshot_ref, target, mirror), snapshot_ref)
     if snapshot is None:
         raise UsageError(f"target {target!r} has no snapshot {snapshot_ref!r}",
                          hint="list them with `drorch snapshots`; use `latest` or an ID prefix")
@@ -68,6 +68,17 @@ def restore(policy: Policy, keys: KeySource, snapshot_ref: str, dest: Path, *,
         stats = Restorer(repo, progress).restore(snapshot.tree, dest, strip=strip,
                                                  include=include)
     return snapshot, stats
+
+
+def _candidates(snapshots: list[Snapshot], ref: str, target: str, mirror: str | None) -> list[Snapshot]:
+    """The snapshots ``ref`` may name: ``latest`` must not silently pick another mirror's data."""
+    if mirror:
+        return [s for s in snapshots if s.mirror == mirror]
+    mirrors = sorted({s.mirror or "(not drorch)" for s in snapshots})
+    if ref == "latest" and len(mirrors) > 1:
+        raise UsageError(f"target {target!r} holds snapshots of several mirrors ({', '.join(mirrors)}), "
+                         "so `latest` is ambiguous", hint="add --mirror NAME, or give a snapshot ID")
+    return snapshots
 
 
 def _common_parts(paths: list[str]) -> tuple[str, ...]:

@@ -151,14 +151,15 @@ def restore_command(
     include: Annotated[list[str] | None, typer.Option(
         help="Only paths matching this glob (relative to the source), repeatable.")] = None,
     target: Annotated[str | None, typer.Option(help="Target to restore from; default: the "
-                                               "first target of the policy.")] = None,
+                                               "first target of the policy (or of --mirror).")] = None,
+    mirror: MirrorOpt = None,
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Restore a snapshot's source directory into --to, byte-identical, with metadata."""
     policy = load_policy(policy_file)
     snap, stats = restore(policy, _keys(policy), snapshot, to, target=target,
-                          include=include, progress=progress_for(err, quiet or as_json))
+                          include=include, mirror=mirror, progress=progress_for(err, quiet or as_json))
     if as_json:
         emit_json({"snapshot": snap.id, "to": str(to), **stats.__dict__})
     elif isinstance(stats, ImageRestoreStats):

@@ -146,3 +146,30 @@ def test_non_utf8_file_name_does_not_break_the_backup(tmp_path, dataset, drorch_
                               env=drorch_env)
     assert restored.returncode == 0, e2e.describe(restored)
     e2e.assert_same_tree(dataset, out)  # with the odd name when it was archived
+
+
+def test_latest_is_refused_when_a_target_holds_several_mirrors(tmp_path, drorch_env, e2e):
+    """At 3 a.m. `latest` must not restore another mirror's data: it asks for --mirror."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder, text in ((first, "first\n"), (second, "second\n")):
+        folder.mkdir()
+        (folder / "which.txt").write_text(text)
+    policy = tmp_path / "two.yaml"
+    policy.write_text(f"""apiVersion: drorch/v1
+kind: MirrorPolicy
+metadata: {{name: two}}
+encryption: {{key: env:DRORCH_KEY}}
+sources: [{{name: a, type: directory, path: {first}}}, {{name: b, type: directory, path: {second}}}]
+targets: [{{name: local, url: "file://{tmp_path / 'repo'}"}}]
+mirrors:
+  - {{name: ma, source: a, targets: [local], rpo: 1h}}
+  - {{name: mb, source: b, targets: [local], rpo: 1h}}
+""")
+    assert e2e.run_drorch("apply", policy, "--quiet", env=drorch_env).returncode == 0
+    proc = e2e.run_drorch("restore", policy, "latest", "--to", tmp_path / "out", env=drorch_env)
+    sentence = e2e.assert_one_error(proc, 2, "latest` is ambiguous")
+    assert "ma, mb" in sentence
+    ok = e2e.run_drorch("restore", policy, "latest", "--mirror", "ma", "--to", tmp_path / "out",
+                        env=drorch_env)
+    assert ok.returncode == 0, ok.stderr
+    assert (tmp_path / "out" / "which.txt").read_text() == "first\n"
