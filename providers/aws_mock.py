@@ -114,12 +114,15 @@ def parse_faults(faults: list[str]) -> tuple[set[str], list[str]]:
 
 
 @contextlib.contextmanager
-def _test_environment() -> Iterator[None]:
-    """Fake credentials and no endpoint overrides, restored afterwards."""
+def fake_aws_environment(endpoint: str | None = None) -> Iterator[None]:
+    """Fake credentials, no profile, and no endpoint override unless ``endpoint`` (a moto
+    server) is given; the environment is restored afterwards."""
     saved = dict(os.environ)
     for name in _DROP:
         os.environ.pop(name, None)
     os.environ.update(_ENV)
+    if endpoint:
+        os.environ["AWS_ENDPOINT_URL"] = endpoint
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     try:
         yield
@@ -136,7 +139,7 @@ def mock_aws_for(runbook: Runbook, policy: Policy | None, variables: dict[str, s
     from moto.core.authorization import enable_iam_authentication
 
     simple, denied = parse_faults(faults)
-    with _test_environment(), mock_aws():
+    with fake_aws_environment(), mock_aws():
         session = boto3.Session(region_name=os.environ["AWS_DEFAULT_REGION"])
         seeder = seed_account(session, runbook, policy, variables, simple)
         run_session = _denying_session(session, denied) if denied else boto3.Session(

@@ -33,22 +33,6 @@ class MockCloud:
 
 
 @contextlib.contextmanager
-def _server_environment(endpoint: str) -> Iterator[None]:
-    saved = dict(os.environ)
-    for name in ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE", "AWS_CONFIG_FILE",
-                 "AWS_SHARED_CREDENTIALS_FILE"):
-        os.environ.pop(name, None)
-    os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_ENDPOINT_URL": endpoint})
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-
-
-@contextlib.contextmanager
 def mock_cloud(mock: str, runbook: Runbook, policy: Policy, variables: dict[str, str],
                faults: list[str], endpoint: str | None = None) -> Iterator[MockCloud]:
     if mock != "aws":
@@ -56,7 +40,13 @@ def mock_cloud(mock: str, runbook: Runbook, policy: Policy, variables: dict[str,
     try:
         import boto3
 
-        from drorch.providers.aws_mock import MockNetwork, mock_aws_for, parse_faults, seed_account
+        from drorch.providers.aws_mock import (
+            MockNetwork,
+            fake_aws_environment,
+            mock_aws_for,
+            parse_faults,
+            seed_account,
+        )
         from drorch.runbook.backends import RegistryBackends
     except ImportError as err:
         raise UsageError(f"drorch drill --mock aws needs {err.name}, which is not installed",
@@ -68,7 +58,7 @@ def mock_cloud(mock: str, runbook: Runbook, policy: Policy, variables: dict[str,
         return
     if denied:
         raise UsageError("deny: faults need in-process moto", hint="drop --mock-endpoint")
-    with _server_environment(endpoint):
+    with fake_aws_environment(endpoint):
         session = boto3.Session(region_name=os.environ["AWS_DEFAULT_REGION"])
         seeder = seed_account(session, runbook, policy, variables, simple)
         backends = RegistryBackends(prober=MockNetwork(healthy="unhealthy" not in simple),
