@@ -8,7 +8,7 @@ otherwise, and passes only when its ``verify`` checks pass.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -75,14 +75,14 @@ class Check(StrictModel):
     @field_validator("http")
     @classmethod
     def _check_http(cls, url: str | None) -> str | None:
-        if url is not None and not _templated(url) and not url.startswith(("http://", "https://")):
+        if url is not None and not is_template(url) and not url.startswith(("http://", "https://")):
             reject('http must be a URL starting with http:// or https://, e.g. "http://web/health"')
         return url
 
     @field_validator("tcp")
     @classmethod
     def _check_tcp(cls, address: str | None) -> str | None:
-        if address is None or _templated(address):
+        if address is None or is_template(address):
             return address  # checked once the drill's runbook outputs are known
         host, _, port = address.rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
@@ -116,6 +116,7 @@ class Drill(StrictModel):
     verify: Annotated[tuple[Check, ...], NonEmpty]
 
 
-def _templated(value: str) -> bool:
-    """Holds ``{{ ... }}``: resolved and checked when the drill runs (drorch.drill.templates)."""
-    return "{{" in value
+def is_template(value: Any) -> bool:
+    """True for a string that still holds ``{{ ... }}``: checked again once rendered
+    (by the runbook engine, or drorch.drill.templates for drill checks)."""
+    return isinstance(value, str) and "{{" in value

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from drorch.policy.fields import StrictModel
+from drorch.policy.recovery import is_template
 from drorch.runbook.deadline import Deadline
 
 if TYPE_CHECKING:
@@ -34,11 +35,6 @@ if TYPE_CHECKING:
     from drorch.runbook.protocols import Backends
 
 __all__ = ["Action", "Approvals", "StepContext", "is_template", "sandbox_keys", "sandboxed"]
-
-
-def is_template(value: Any) -> bool:
-    """True for a string that still holds ``{{ ... }}`` (checked again once rendered)."""
-    return isinstance(value, str) and "{{" in value
 
 
 def sandboxed(policy: Policy, sandbox: Path, names: set[str]) -> Policy:
