@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 from drorch.archiver.chunker import MIN_CHUNK, chunks
-from drorch.errors import DrorchError, SourceError
-from drorch.progress import NoProgress, Progress
+from drorch.ports.errors import DrorchError, SourceError
+from drorch.ports.progress import NoProgress, Progress
 from drorch.repository.pack import DATA, TREE
 from drorch.repository.repository import Repository
 from drorch.repository.tree import decode_tree, encode_tree, node_from_stat, node_type

@@ -12,7 +12,6 @@ from typing import Annotated
 
 import typer
 
-from drorch.apply import Applier
 from drorch.cli import render
 from drorch.cli.common import (
     JsonOpt,
@@ -31,14 +30,15 @@ from drorch.cli.images import register as register_image_commands
 from drorch.cli.progress import progress_for
 from drorch.cli.runbooks import register as register_runbook_commands
 from drorch.drill.templates import check_all_verify_templates
-from drorch.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, SecretError
-from drorch.operations import list_snapshots, restore, verify
-from drorch.plan import build_plan
+from drorch.engine.apply import Applier
+from drorch.engine.operations import list_snapshots, restore, verify
+from drorch.engine.plan import build_plan
+from drorch.engine.status import policy_status
 from drorch.policy import Policy, load_policy
-from drorch.restore_image import ImageRestoreStats
+from drorch.ports.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, SecretError
+from drorch.restore.image import ImageRestoreStats
 from drorch.secrets import KeySource, key_source
-from drorch.state import StateStore
-from drorch.status import policy_status
+from drorch.state.tables import StateStore
 
 app = typer.Typer(
     name="drorch",

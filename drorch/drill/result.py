@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from drorch.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, EXIT_OK
+from drorch.ports.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, EXIT_OK
 
 __all__ = ["CheckResult", "DrillResult", "Phase", "SnapshotUsed"]
 

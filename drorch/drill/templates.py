@@ -15,9 +15,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from drorch.errors import Diagnostic, PolicyError
 from drorch.policy import Policy, load_yaml
 from drorch.policy.document import YamlDocument
+from drorch.ports.errors import Diagnostic, PolicyError
 from drorch.runbook.steps import ACTIONS
 from drorch.runbook.templating import Ref, TemplateError, find_refs
 

@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, ModelWrapValidatorHandler, ValidationInfo, model_validator
 
-from drorch.errors import UsageError
 from drorch.policy import load_yaml, raise_problems, validate_document, validate_together
 from drorch.policy.fields import Duration, Name, NonEmpty, StrictModel
 from drorch.policy.validation import reject
+from drorch.ports.errors import UsageError
 from drorch.runbook.checks import runbook_problems
 from drorch.runbook.steps import ACTIONS, Action
 from drorch.runbook.steps.approve import Approve

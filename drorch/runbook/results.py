@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from drorch.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, EXIT_OK
+from drorch.ports.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, EXIT_OK
 from drorch.runbook.journal import Event, Journal, StepRow
 
 __all__ = ["RunResult", "StepResult", "load_result", "measure_rto"]

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from drorch.errors import UsageError
 from drorch.policy import Policy
+from drorch.ports.errors import UsageError
 
 __all__ = ["Job", "JobRunner", "PolicyJobRunner", "jobs_for"]
 
@@ -69,11 +69,11 @@ class PolicyJobRunner:
         return self._drill(job.name, cancel)
 
     def _mirror(self, name: str) -> str:
-        from drorch.apply import Applier
-        from drorch.plan import build_plan
+        from drorch.engine.apply import Applier
+        from drorch.engine.plan import build_plan
         from drorch.policy import load_policy
         from drorch.secrets import key_source
-        from drorch.state import StateStore
+        from drorch.state.tables import StateStore
 
         policy = load_policy(self.policy_path)
         keys = key_source(policy.encryption)

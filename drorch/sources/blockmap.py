@@ -79,7 +79,7 @@ class BlockMapStore:
 
 
 def blockmap_store(repository_id: str, source: Path) -> BlockMapStore:
-    from drorch.state import home
+    from drorch.state.tables import home
 
     key = hashlib.sha256(str(source).encode()).hexdigest()[:16]
     return BlockMapStore(home() / "blockmaps" / repository_id / key)

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from drorch.store import ObjectStore
+from drorch.ports.store import ObjectStore
 
 
 def load_beside(name: str) -> ModuleType:

@@ -1,7 +1,7 @@
 """The backends the object-store conformance suite runs against, one per adapter.
 
 A backend knows how to make a fresh bucket (container, directory) on its
-emulator and open the adapter on it — through ``drorch.store.open_store`` by URL
+emulator and open the adapter on it — through ``drorch.ports.store.open_store`` by URL
 scheme, then unwrapped from the retry wrapper so failures are seen as raised.
 
 A backend that cannot do something lists it in ``unsupported`` (the test is
@@ -36,8 +36,8 @@ from cloud_emulators import (
 )
 
 from drorch.policy import Target
-from drorch.retry import RetryingStore
-from drorch.store import open_store
+from drorch.storage import open_store
+from drorch.storage.retry import RetryingStore
 
 MiB = 1024 * 1024
 
@@ -47,7 +47,7 @@ def open_adapter(url: str, endpoint: str | None = None, env: dict[str, str] | No
     with pytest.MonkeyPatch.context() as mp:
         for key, value in (env or {}).items():
             mp.setenv(key, value)
-        store = open_store(Target(name="conformance", url=url, endpoint=endpoint))
+        store = open_store(Target(name="conformance", url=url, endpoint=endpoint).store_config())
     assert isinstance(store, RetryingStore), "open_store must wrap every adapter in retries"
     return store.inner
 

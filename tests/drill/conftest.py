@@ -147,8 +147,8 @@ def policy_dir(tmp_path: Path) -> Callable[..., Path]:
         policy = tmp_path / "policy.yaml"
         policy.write_text(POLICY.replace("VERIFY_MORE\n", textwrap.indent(verify_more, "      ")))
         if apply:
-            from drorch.apply import Applier
-            from drorch.plan import build_plan
+            from drorch.engine.apply import Applier
+            from drorch.engine.plan import build_plan
             from drorch.policy import load_policy
             from drorch.secrets import key_source
 

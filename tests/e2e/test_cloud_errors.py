@@ -45,7 +45,7 @@ pytestmark = pytest.mark.slow
 
 FAST_RETRIES = """\
 import sys
-from drorch.retry import RetryingStore
+from drorch.storage.retry import RetryingStore
 RetryingStore.__init__.__kwdefaults__.update(attempts=3, max_wait_s=0.05)
 from drorch.cli.app import main
 sys.exit(main())

@@ -11,13 +11,13 @@ from typing import Any
 import boto3
 import pytest
 
+from drorch.ports.deadline import Deadline
+from drorch.ports.errors import StepFailed
+from drorch.ports.recovery import LaunchSpec, RecordChange
 from drorch.providers.aws_compute import open_compute
 from drorch.providers.aws_dns import open_dns
 from drorch.providers.aws_notify import open_notifier
 from drorch.providers.webhook import open_notifier as open_webhook
-from drorch.runbook.deadline import Deadline
-from drorch.runbook.errors import StepFailed
-from drorch.runbook.protocols import LaunchSpec, RecordChange
 
 REGION = "eu-west-1"
 

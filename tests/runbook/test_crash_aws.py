@@ -20,8 +20,8 @@ import boto3
 import pytest
 
 from drorch.policy import load_policy
-from drorch.providers.aws_mock import seed_account
 from drorch.runbook import Journal, load_runbook
+from drorch.testing.aws import seed_account
 
 from .fakes import wait_for
 

@@ -15,7 +15,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from google.api_core import exceptions as gexc
 
-from drorch.errors import SecretError
+from drorch.ports.errors import SecretError
 from drorch.providers.azure_kms import AzureKms
 from drorch.providers.gcp_kms import GcpKms
 from drorch.providers.local import LocalStore

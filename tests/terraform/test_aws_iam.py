@@ -40,7 +40,7 @@ NOT_ADAPTERS = {
 
 # Modules whose calls only the drill role makes: they are granted by the drill policy, not the agent's.
 DRILL_ADAPTERS = {
-    "aws_sandbox.py": "creates, sweeps and removes a drill's isolated network (drorch.drill.cloud)",
+    "aws_sandbox.py": "creates, sweeps and removes a drill's isolated network (drorch.ports.sandbox)",
 }
 
 # Runbook calls (agent adapters) that a sandboxed drill makes outside the agent's scopes.
@@ -312,8 +312,8 @@ def test_ec2_writes_are_conditioned_on_drorch_tags() -> None:
 
 def test_drill_writes_are_conditioned_on_the_sandbox_tag() -> None:
     """Created only with drorch:sandbox=true, changed and removed only when it carries it."""
-    from drorch.drill.cloud import SANDBOX_TAG
     from drorch.drill.sandbox import SandboxBackends
+    from drorch.ports.sandbox import SANDBOX_TAG
 
     tags = SandboxBackends(None, drill_id="d", policy="p", drill="n").tags  # type: ignore[arg-type]
     assert local("drorch_sandbox_tag") == SANDBOX_TAG

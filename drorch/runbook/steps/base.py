@@ -28,11 +28,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from drorch.policy.fields import StrictModel
 from drorch.policy.recovery import is_template
-from drorch.runbook.deadline import Deadline
+from drorch.ports.deadline import Deadline
 
 if TYPE_CHECKING:
     from drorch.policy import Policy
-    from drorch.runbook.protocols import Backends
+    from drorch.ports.recovery import Backends
 
 __all__ = ["Action", "Approvals", "StepContext", "is_template", "sandbox_keys", "sandboxed"]
 
@@ -93,7 +93,7 @@ class StepContext:
     sandbox: Path | None = None
 
     def require_policy(self, why: str) -> Policy:
-        from drorch.runbook.errors import StepFailed
+        from drorch.ports.errors import StepFailed
 
         if self.policy is None:
             raise StepFailed(f"{why} needs the policy that defines it", permanent=True,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from drorch.policy.fields import Name
-from drorch.runbook.errors import StepFailed
+from drorch.ports.errors import StepFailed
 from drorch.runbook.steps.base import Action, StepContext, sandbox_keys, sandboxed
 
 
@@ -36,7 +36,7 @@ class Restore(Action):
         return f"mirror {self.mirror} snapshot {self.snapshot} -> {self.to}"
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
-        from drorch.operations import list_snapshots, restore
+        from drorch.engine.operations import list_snapshots, restore
         from drorch.secrets import key_source
 
         policy = ctx.require_policy(f"restoring mirror '{self.mirror}'")

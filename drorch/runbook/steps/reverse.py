@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 from drorch.policy.fields import Name
-from drorch.runbook.errors import StepFailed
+from drorch.ports.errors import StepFailed
 from drorch.runbook.steps.base import Action, StepContext, sandbox_keys, sandboxed
 
 
@@ -33,10 +33,10 @@ class Reverse(Action):
         return f"apply mirror {self.mirror} now (DR -> on-prem)"
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
-        from drorch.apply import Applier
-        from drorch.plan import build_plan
+        from drorch.engine.apply import Applier
+        from drorch.engine.plan import build_plan
         from drorch.secrets import key_source
-        from drorch.state import StateStore
+        from drorch.state.tables import StateStore
 
         policy = ctx.require_policy(f"reversing mirror '{self.mirror}'")
         policy.mirror(self.mirror)  # a clear error for an unknown name

@@ -20,7 +20,7 @@ from pydantic import Field, field_validator, model_validator
 
 from drorch.policy.fields import Argv, Duration
 from drorch.policy.validation import reject
-from drorch.runbook.errors import StepFailed
+from drorch.ports.errors import StepFailed
 from drorch.runbook.process import base_environment, run_command
 from drorch.runbook.steps.base import UNLIMITED, Action, StepContext, is_template
 

@@ -21,8 +21,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from drorch.errors import UsageError
 from drorch.policy import Policy
+from drorch.ports.errors import UsageError
 from drorch.schedule.jobs import Job, jobs_for
 
 __all__ = ["cron_to_oncalendar", "export_cron", "export_systemd"]

@@ -23,11 +23,13 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from drorch.connect import open_repository
-from drorch.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, EXIT_OK, DrorchError, UsageError
-from drorch.plan import MirrorPlan, Plan, TargetPlan, mirror_snapshots
+from drorch.archiver.source import archive_source
+from drorch.engine.connect import open_repository
+from drorch.engine.plan import MirrorPlan, Plan, TargetPlan, mirror_snapshots
 from drorch.policy import Policy
-from drorch.progress import NoProgress, Progress
+from drorch.ports.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, EXIT_OK, DrorchError, UsageError
+from drorch.ports.progress import NoProgress, Progress
+from drorch.ports.store import ObjectStore
 from drorch.repository.crypto import Key
 from drorch.repository.lock import RepositoryLock
 from drorch.repository.orphans import adopt_orphan_packs
@@ -39,9 +41,8 @@ from drorch.repository.snapshot import MIRROR_TAG_PREFIX, Snapshot, load_snapsho
 from drorch.repository.timefmt import now_ns
 from drorch.repository.uploader import PackUploader
 from drorch.secrets import KeySource
-from drorch.sources.archive import archive_source
-from drorch.state import StateStore
-from drorch.store import ObjectStore, open_store
+from drorch.state.tables import StateStore
+from drorch.storage import open_store
 
 
 @dataclass
@@ -184,7 +185,7 @@ class Applier:
         """Open (or create) and lock a target; secondaries are created with the primary's key."""
         if target_step.problem:
             raise UsageError(target_step.problem)
-        store = open_store(self.policy.target(target_step.target))
+        store = open_store(self.policy.target(target_step.target).store_config())
         name = target_step.target
         repo = self._open_or_init(store, name, master)
         stack.enter_context(RepositoryLock(repo, exclusive=True).acquire(self.lock_wait_s))

@@ -19,7 +19,7 @@ from typing import Any
 from drorch.archiver.archiver import Archiver
 from drorch.archiver.image import ImageArchiver
 from drorch.policy import Source
-from drorch.progress import Progress
+from drorch.ports.progress import Progress
 from drorch.repository.repository import Repository
 from drorch.repository.uploader import PackUploader
 from drorch.sources.blockmap import blockmap_store

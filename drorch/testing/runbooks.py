@@ -2,7 +2,7 @@
 
 This is how a runbook is tested in CI: the real engine and the real AWS
 adapters run against an in-process moto account seeded with what the
-runbook needs (see ``drorch.providers.aws_mock``). Approve gates pass,
+runbook needs (see ``drorch.testing.aws``). Approve gates pass,
 ``restore`` and ``reverse`` write to a scratch directory, and the journal is
 a scratch database, so nothing outside the test is touched. The report is
 JUnit-style: one test case per step (and per undo), pass/fail/skip, with the
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from drorch.errors import UsageError
+from drorch.ports.errors import UsageError
 from drorch.runbook.engine import Engine, Reporter, RunOptions
 from drorch.runbook.journal import Journal
 from drorch.runbook.results import RunResult, StepResult
@@ -103,7 +103,7 @@ def run_test(file: Path, *, policy_path: Path | None = None, overrides: Mapping[
              backoff_base: float = 1.0) -> TestReport:
     """Run ``file`` inside moto; the policy is found next to the runbook when not given."""
     try:
-        from drorch.providers.aws_mock import mock_aws_for, parse_faults
+        from drorch.testing.aws import mock_aws_for, parse_faults
     except ImportError as err:
         raise UsageError(f"drorch test --mock aws needs {err.name}, which is not installed",
                          hint="pip install 'drorch[aws]' 'moto[server]>=5'") from None

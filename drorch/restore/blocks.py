@@ -25,17 +25,15 @@ import os
 import threading
 from bisect import bisect_right
 from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from drorch.archiver.image import is_zero_blob
-from drorch.errors import IntegrityError
+from drorch.ports.ebs import ZERO_SIGNATURE, ExportManifest
+from drorch.ports.errors import IntegrityError
 from drorch.repository.pack import DATA
 from drorch.repository.repository import Repository
+from drorch.repository.zeros import is_zero_blob
 
-ZERO_SIGNATURE = bytes(16)
-ZERO_CHECKSUM = bytes(32)
 _BLOB_CACHE = 8
 _MAGIC = b"drorch-export-manifest-1\n"
 
@@ -109,18 +107,6 @@ class ImageBlocks:
         return data
 
 
-@dataclass
-class ExportManifest:
-    """What one exported block snapshot holds: per block, its signature and checksum."""
-
-    snapshot_id: str  # the target's snapshot (e.g. snap-0123)
-    source: str  # the repository snapshot it was made from
-    size: int
-    block_size: int
-    signatures: list[bytes]
-    checksums: list[bytes]  # SHA-256 of each block as written; ZERO_CHECKSUM for zero blocks
-
-
 class ExportManifests:
     """Manifests of exported snapshots, one file each, under ``root``; written atomically."""
 
@@ -156,6 +142,6 @@ class ExportManifests:
 
 
 def export_manifests(kind: str, scope: str) -> ExportManifests:
-    from drorch.state import home
+    from drorch.state.tables import home
 
     return ExportManifests(home() / "exports" / kind / scope)

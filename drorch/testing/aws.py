@@ -39,11 +39,10 @@ from urllib.parse import urlsplit
 import boto3
 from botocore.exceptions import ClientError
 
-from drorch.errors import UsageError
+from drorch.ports.errors import StepFailed, UsageError
+from drorch.ports.recovery import ProbeResult
 from drorch.runbook.attempts import render_action
 from drorch.runbook.backends import NetworkProber, RegistryBackends
-from drorch.runbook.errors import StepFailed
-from drorch.runbook.protocols import ProbeResult
 from drorch.runbook.steps import find_recovery
 from drorch.runbook.templating import Scope
 

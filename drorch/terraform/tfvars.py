@@ -29,8 +29,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from drorch.errors import UsageError
 from drorch.policy import Policy, Recovery, Target
+from drorch.ports.errors import UsageError
 
 __all__ = ["CLOUDS", "MODULE_VARIABLES", "TFVARS_FILE", "Cloud", "terraform_variables",
            "write_terraform_variables"]

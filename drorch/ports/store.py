@@ -1,23 +1,16 @@
-"""The object-store seam: the only way the repository reaches storage.
+"""The object-store port: the only way the repository reaches storage.
 
 Adapters live in ``drorch.providers`` (the top-level ``providers/`` folder) and
-register by URL scheme; third parties add schemes through the ``drorch.providers``
-entry-point group. An adapter stores opaque names and bytes; it never builds
-repository paths (see ``repository.layout``) and holds no retry loops.
+are found by URL scheme through ``drorch.registry``; ``drorch.storage`` opens
+them and wraps them in retries. An adapter stores opaque names and bytes; it
+never builds repository paths (see ``repository.layout``) and holds no retry loops.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Protocol
-
-from drorch.errors import UsageError
-
-if TYPE_CHECKING:
-    from drorch.policy import Target
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -72,39 +65,3 @@ def immutability_problem(store: ObjectStore, days: int) -> str | None:
     if check is None:
         return f"{store.location} cannot keep objects immutable; remove immutable_days or use S3"
     return check(days)  # type: ignore[no-any-return]
-
-
-StoreFactory = Callable[["Target"], ObjectStore]
-
-_BUILTIN_SCHEMES = {
-    "file": "drorch.providers.local:open_store",
-    "s3": "drorch.providers.s3:open_store",
-    "gs": "drorch.providers.gcs:open_store",
-    "az": "drorch.providers.azure:open_store",
-    "libcloud": "drorch.providers.libcloud_store:open_store",
-}
-
-
-def _load(ref: str) -> StoreFactory:
-    module, _, attr = ref.partition(":")
-    return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
-
-
-def open_store(target: Target) -> ObjectStore:
-    """Open the adapter for a target's URL scheme, wrapped in retries; the SDK is imported now."""
-    from drorch.retry import RetryingStore
-
-    return RetryingStore(_open_adapter(target))
-
-
-def _open_adapter(target: Target) -> ObjectStore:
-    scheme = target.url.split("://", 1)[0]
-    refs = dict(_BUILTIN_SCHEMES)
-    refs.update({ep.name: ep.value for ep in entry_points(group="drorch.providers")})
-    if scheme not in refs:
-        known = ", ".join(sorted(refs))
-        raise UsageError(
-            f"target {target.name!r}: no storage provider for scheme {scheme!r}",
-            hint=f"known schemes: {known}",
-        )
-    return _load(refs[scheme])(target)

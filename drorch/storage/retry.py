@@ -22,8 +22,8 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from drorch.errors import TransientStoreError
-from drorch.store import ObjectInfo, ObjectStore
+from drorch.ports.errors import TransientStoreError
+from drorch.ports.store import ObjectInfo, ObjectStore
 
 T = TypeVar("T")
 

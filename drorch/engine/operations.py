@@ -8,15 +8,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from drorch.connect import open_repository
-from drorch.errors import UsageError
+from drorch.engine.connect import open_repository
 from drorch.policy import Policy
-from drorch.progress import Progress
+from drorch.ports.errors import UsageError
+from drorch.ports.progress import Progress
 from drorch.repository.check import Checker, CheckReport
 from drorch.repository.lock import RepositoryLock
 from drorch.repository.snapshot import Snapshot, find_snapshot, load_snapshots
-from drorch.restore_image import ImageRestorer, ImageRestoreStats, image_node
-from drorch.restorer import Restorer, RestoreStats
+from drorch.restore.image import ImageRestorer, ImageRestoreStats, image_node
+from drorch.restore.restorer import Restorer, RestoreStats
 from drorch.secrets import KeySource
 
 

@@ -6,6 +6,7 @@ it to an exit code (SPEC §3). Tracebacks are shown only with ``--debug``.
 
     DrorchError                 base; exit 1
     ├── UsageError              bad command-line input; exit 2
+    │   └── RunNotResumable     the run cannot be resumed (finished, busy, changed)
     ├── PolicyError             the policy file is invalid; exit 2; holds Diagnostics
     ├── SecretError             a key reference (env:/file:) cannot be resolved
     ├── SourceError             a source path is missing or unreadable
@@ -16,11 +17,21 @@ it to an exit code (SPEC §3). Tracebacks are shown only with ``--debug``.
     │   ├── AccessDenied        credentials missing, expired or not allowed
     │   ├── ObjectLocked        deletion refused: the object is under retention
     │   └── TransientStoreError throttled or briefly unavailable; retried
-    └── RepositoryError         the repository cannot be used
-        ├── RepositoryNotFound  no repository at the target
-        ├── WrongPassword       no key file opens with the given key
-        ├── RepositoryLocked    another process holds a conflicting lock
-        └── IntegrityError      stored data is damaged; exit 3
+    ├── RepositoryError         the repository cannot be used
+    │   ├── RepositoryNotFound  no repository at the target
+    │   ├── WrongPassword       no key file opens with the given key
+    │   ├── RepositoryLocked    another process holds a conflicting lock
+    │   └── IntegrityError      stored data is damaged; exit 3
+    └── RunbookError            a runbook could not do its work; exit 1
+        ├── StepFailed          one attempt of a step failed; ``permanent`` stops retries
+        │   └── StepTimedOut    the step's deadline passed
+        └── RunFailed           the run stopped at a step (after undo, unless --no-undo)
+
+``StepFailed`` carries ``tail``: the last lines of what the step printed (a
+script's output, a probe's last answers), shown to the operator with the error.
+Provider adapters raise ``StepFailed(permanent=True)`` for errors that a retry
+cannot fix (permission denied, AMI not found, quota exceeded), so a runbook
+does not burn its RTO retrying them.
 """
 
 from __future__ import annotations
@@ -131,3 +142,39 @@ class RepositoryLocked(RepositoryError):
 
 class IntegrityError(RepositoryError):
     exit_code = EXIT_OBJECTIVES_MISSED
+
+
+class RunNotResumable(UsageError):
+    """``runbook resume`` was asked for a run that cannot continue."""
+
+
+class RunbookError(DrorchError):
+    """Base of errors raised while a runbook runs."""
+
+
+class StepFailed(RunbookError):
+    """One attempt of a step failed; retried unless ``permanent``."""
+
+    def __init__(self, message: str, *, hint: str | None = None, permanent: bool = False,
+                 tail: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.permanent = permanent
+        self.tail = tail
+
+
+class StepTimedOut(StepFailed):
+    """The step's deadline passed; its work was abandoned (scripts are killed)."""
+
+    def __init__(self, message: str, *, tail: str = "") -> None:
+        super().__init__(message, permanent=True, tail=tail)
+
+
+class RunFailed(RunbookError):
+    """A run stopped at ``step``; ``str()`` is the sentence the operator reads."""
+
+    def __init__(self, message: str, *, run_id: str, step: str, tail: str = "",
+                 hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.run_id = run_id
+        self.step = step
+        self.tail = tail

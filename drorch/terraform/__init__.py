@@ -10,7 +10,7 @@ DNS zones) keep the module's defaults or come from the operator's own tfvars.
 
 from __future__ import annotations
 
-from drorch.export.terraform import (
+from drorch.terraform.tfvars import (
     CLOUDS,
     MODULE_VARIABLES,
     TFVARS_FILE,

@@ -46,14 +46,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from drorch.archiver.image import ZERO_BLOB_MAX, is_all_zero, is_zero_blob
-from drorch.errors import DrorchError, IntegrityError, SourceError, StoreFull, UsageError
-from drorch.progress import NoProgress, Progress
+from drorch.ports.errors import DrorchError, IntegrityError, SourceError, StoreFull, UsageError
+from drorch.ports.progress import NoProgress, Progress
 from drorch.repository.layout import FileType, object_name
 from drorch.repository.pack import DATA, TREE, PackedBlob
 from drorch.repository.repository import Repository
 from drorch.repository.snapshot import Snapshot
 from drorch.repository.tree import decode_tree, mtime_ns, posix_permissions
+from drorch.repository.zeros import ZERO_BLOB_MAX, is_all_zero, is_zero_blob
 from drorch.sources.device import os_error
 
 Node = dict[str, Any]

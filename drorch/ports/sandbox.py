@@ -9,31 +9,25 @@ carries the drill's tags (``SANDBOX_TAG``, ``drorch:drill=ID``,
 those tags alone, so what a killed drill left behind is found even though no
 local record of it survived.
 
-Implementations: ``aws`` built in (``drorch.providers.aws_sandbox``); others via
-the ``drorch.providers`` entry-point group, name ``sandbox.PROVIDER``. A
+Implementations: ``aws`` built in (``drorch.providers.aws_sandbox``, registry
+name ``sandbox:aws``); others through ``drorch.registry``. A
 provider without one cannot run sandboxed drills: drorch refuses rather than
 launching a rehearsal into a production network.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib.metadata import entry_points
-from typing import Any, Protocol
+from typing import Protocol
 
-from drorch.errors import UsageError
-from drorch.runbook.deadline import Deadline
+from drorch.ports.deadline import Deadline
 
-__all__ = ["DRILL_TAG", "POLICY_TAG", "SANDBOX_TAG", "Leftover", "SandboxCloud", "SandboxNetwork",
-           "open_sandbox_cloud"]
+__all__ = ["DRILL_TAG", "POLICY_TAG", "SANDBOX_TAG", "Leftover", "SandboxCloud", "SandboxNetwork"]
 
 SANDBOX_TAG = "drorch:sandbox"
 DRILL_TAG = "drorch:drill"
 POLICY_TAG = "drorch:drill-policy"
-
-_BUILTIN = {"aws": "drorch.providers.aws_sandbox:open_sandbox"}
 
 
 @dataclass(frozen=True)
@@ -82,21 +76,3 @@ class SandboxCloud(Protocol):
     def snapshot_time(self, snapshot_id: str) -> float | None:
         """When the provider snapshot was taken (epoch seconds), for the drill's RPO."""
         ...
-
-
-def open_sandbox_cloud(provider: str, region: str | None, **options: Any) -> SandboxCloud | None:
-    """The provider's sandbox support, or None when it has none."""
-    name = provider.partition(":")[0]
-    refs = dict(_BUILTIN)
-    refs.update({ep.name.removeprefix("sandbox."): ep.value
-                 for ep in entry_points(group="drorch.providers") if ep.name.startswith("sandbox.")})
-    ref = refs.get(name)
-    if ref is None:
-        return None
-    module, _, attr = ref.partition(":")
-    try:
-        factory = getattr(importlib.import_module(module), attr)
-    except ImportError as err:
-        raise UsageError(f"sandboxed drills on {name} need a library that is not installed ({err.name})",
-                         hint=f"pip install 'drorch[{name}]'") from None
-    return factory(region=region, **options)  # type: ignore[no-any-return]

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from drorch.runbook.deadline import Deadline
+from drorch.ports.deadline import Deadline
 
 __all__ = [
     "Backends",

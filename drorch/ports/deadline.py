@@ -13,7 +13,7 @@ import math
 import threading
 import time
 
-from drorch.runbook.errors import StepTimedOut
+from drorch.ports.errors import StepTimedOut
 
 
 class Deadline:

@@ -20,8 +20,8 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
-from drorch.errors import IntegrityError
-from drorch.progress import NoProgress, Progress
+from drorch.ports.errors import IntegrityError
+from drorch.ports.progress import NoProgress, Progress
 from drorch.repository.layout import FileType, object_name
 from drorch.repository.pack import DATA, TREE, PackedBlob
 from drorch.repository.repository import Repository

@@ -15,12 +15,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from drorch.errors import UsageError
+from drorch.ports.errors import UsageError
 
 if TYPE_CHECKING:
     from drorch.policy import Policy
+    from drorch.ports.recovery import Backends
     from drorch.runbook.model import Runbook
-    from drorch.runbook.protocols import Backends
 
 __all__ = ["MockCloud", "mock_cloud"]
 
@@ -40,14 +40,14 @@ def mock_cloud(mock: str, runbook: Runbook, policy: Policy, variables: dict[str,
     try:
         import boto3
 
-        from drorch.providers.aws_mock import (
+        from drorch.runbook.backends import RegistryBackends
+        from drorch.testing.aws import (
             MockNetwork,
             fake_aws_environment,
             mock_aws_for,
             parse_faults,
             seed_account,
         )
-        from drorch.runbook.backends import RegistryBackends
     except ImportError as err:
         raise UsageError(f"drorch drill --mock aws needs {err.name}, which is not installed",
                          hint="pip install 'drorch[aws]' 'moto[server]>=5'") from None

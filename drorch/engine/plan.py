@@ -11,15 +11,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from drorch.errors import DrorchError, RepositoryNotFound
 from drorch.policy import Mirror, Policy
+from drorch.ports.errors import DrorchError, RepositoryNotFound
+from drorch.ports.store import immutability_problem
 from drorch.repository.repository import Repository
 from drorch.repository.retention import apply_retention
 from drorch.repository.snapshot import MIRROR_TAG_PREFIX, Snapshot, load_snapshots
 from drorch.repository.timefmt import now_ns
 from drorch.secrets import KeySource
 from drorch.sources.checks import source_problem
-from drorch.store import immutability_problem, open_store
+from drorch.storage import open_store
 
 SUPPORTED_SOURCE_TYPES = ("directory", "image", "volume")
 
@@ -101,7 +102,7 @@ def _plan_target(policy: Policy, mirror: Mirror, name: str, retention: dict[str,
                  keys: KeySource | None) -> TargetPlan:
     target = policy.target(name)
     try:
-        store = open_store(target)
+        store = open_store(target.store_config())
         if target.immutable_days:
             problem = immutability_problem(store, target.immutable_days)
             if problem:

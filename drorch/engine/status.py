@@ -16,16 +16,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from drorch.connect import open_repository
-from drorch.errors import DrorchError
-from drorch.plan import mirror_snapshots
+from drorch.engine.connect import open_repository
+from drorch.engine.plan import mirror_snapshots
 from drorch.policy import Mirror, Policy
+from drorch.ports.errors import DrorchError
 from drorch.repository.snapshot import load_snapshots
 from drorch.repository.timefmt import format_ns, now_ns
 from drorch.secrets import KeySource
 
 if TYPE_CHECKING:
-    from drorch.drill.history import DrillHistory
+    from drorch.state.drills import DrillDocuments
 
 
 @dataclass(frozen=True)
@@ -144,32 +144,32 @@ def _gauge(value: float | None) -> str:
     return "-1" if value is None else f"{value:.3f}"
 
 
-def policy_status(policy: Policy, keys: KeySource, *, history: DrillHistory | None = None) -> StatusReport:
+def policy_status(policy: Policy, keys: KeySource, *, history: DrillDocuments | None = None) -> StatusReport:
     """Mirrors from their repositories; drills from ``history`` (default: the state database)."""
     return StatusReport(policy.metadata.name,
                         tuple(_mirror_status(policy, m, keys) for m in policy.mirrors),
                         _drill_status(policy, history))
 
 
-def _drill_status(policy: Policy, history: DrillHistory | None) -> tuple[DrillStatus, ...]:
+def _drill_status(policy: Policy, history: DrillDocuments | None) -> tuple[DrillStatus, ...]:
     if not policy.drills:
         return ()
     if history is None:
-        from drorch.drill.history import DrillHistory
+        from drorch.state.drills import DrillDocuments
 
-        history = DrillHistory()
-    latest = history.latest(policy.metadata.name)
+        history = DrillDocuments()
+    latest = history.latest_documents(policy.metadata.name)
     out = []
     for drill in policy.drills:
         last = latest.get(drill.name)
         if last is None:
             out.append(DrillStatus(drill.name, drill.schedule, "never", None))
             continue
-        reasons = last.reasons()
-        out.append(DrillStatus(drill.name, drill.schedule, last.verdict, last.started, last.drill_id,
-                               last.rto_s, last.rto_objective_s, last.rpo_s, last.rpo_objective_s,
-                               sum(c.passed for c in last.checks), len(last.checks),
-                               "; ".join(reasons) if reasons else None))
+        reasons, checks = last.get("reasons") or [], last.get("checks") or []
+        out.append(DrillStatus(drill.name, drill.schedule, last["verdict"], last["started"], last["drill_id"],
+                               last.get("rto_s"), last.get("rto_objective_s"), last.get("rpo_s"),
+                               last.get("rpo_objective_s"), sum(bool(c.get("passed")) for c in checks),
+                               len(checks), "; ".join(reasons) if reasons else None))
     return tuple(out)
 
 

@@ -8,29 +8,27 @@ only when an export runs.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from drorch.connect import open_repository
-from drorch.errors import UsageError
+from drorch import registry
+from drorch.engine.connect import open_repository
 from drorch.policy import Policy
+from drorch.ports.ebs import SourceSnapshot
+from drorch.ports.errors import UsageError
 from drorch.repository.lock import RepositoryLock
 from drorch.repository.snapshot import find_snapshot, load_snapshots
-from drorch.restore_image import image_node
+from drorch.restore.blocks import ImageBlocks, export_manifests
+from drorch.restore.image import image_node
 from drorch.secrets import KeySource
-
-if TYPE_CHECKING:
-    from drorch.providers.aws_ebs import EbsExport
 
 
 def export_ebs(policy: Policy, keys: KeySource, mirror: str, *, snapshot: str = "latest",
-               target: str | None = None, region: str | None = None, session: Any = None) -> EbsExport:
+               target: str | None = None, region: str | None = None, session: Any = None) -> Any:
     """Make ``snapshot`` of image mirror ``mirror`` a completed, tagged EBS snapshot; idempotent.
 
     ``region`` defaults to the region of the policy's AWS recovery that boots this
     mirror, then to the AWS configuration (``AWS_DEFAULT_REGION``).
     """
-    from drorch.providers.aws_ebs import open_exporter
-
     the_mirror = policy.mirror(mirror)
     target = target or the_mirror.targets[0]
     repo = open_repository(policy, target, keys)
@@ -46,7 +44,10 @@ def export_ebs(policy: Policy, keys: KeySource, mirror: str, *, snapshot: str = 
             raise UsageError(f"mirror {mirror!r} holds directory snapshots; only image and volume mirrors "
                              "export as EBS snapshots")
         region = region or _recovery_region(policy, mirror)
-        return open_exporter(region, session=session).export(repo, found, node, mirror)
+        exporter = registry.load("ebs", "aws")(region, session=session)
+        image = ImageBlocks(repo, node, exporter.block_size)
+        return exporter.export(image, SourceSnapshot(found.id, list(found.paths)), mirror,
+                               export_manifests("ebs", exporter.region))
 
 
 def _recovery_region(policy: Policy, mirror: str) -> str | None:
