@@ -10,8 +10,10 @@ The CLI is a thin layer over these; everything it does can be done from Python::
     result = Applier(policy, keys).apply(plan)     # snapshot every mirror to every target
     assert result.exit_code == 0
 
-Errors are ``drorch.ports.errors.DrorchError`` subclasses: one sentence, a hint, an
-exit code.
+Runs are recorded in the state database (``$DRORCH_HOME/state.db``) exactly as
+the CLI records them. Errors are ``drorch.ports.errors.DrorchError``
+subclasses: one sentence, a hint, an exit code. The engine functions behind
+these (``drorch.engine``) are what the CLI, the scheduler and runbooks call.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from drorch.cli.images import register as register_image_commands
 from drorch.cli.progress import progress_for
 from drorch.cli.runbooks import register as register_runbook_commands
 from drorch.drill.templates import check_all_verify_templates
-from drorch.engine.apply import Applier
+from drorch.engine.apply import apply as engine_apply
 from drorch.engine.operations import list_snapshots, restore, verify
 from drorch.engine.plan import build_plan
 from drorch.engine.status import policy_status
@@ -120,8 +120,7 @@ def apply(
         render.plan(out, the_plan)
         typer.confirm("Retention will forget snapshots. Proceed?", abort=True)
     progress = progress_for(err, quiet or as_json)
-    result = Applier(policy, keys, progress=progress, state=StateStore(),
-                     lock_wait_s=lock_wait).apply(the_plan)
+    result = engine_apply(the_plan, progress=progress, state=StateStore(), lock_wait_s=lock_wait)
     if as_json:
         emit_json(result.to_json())
     else:

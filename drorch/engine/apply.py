@@ -14,6 +14,12 @@ new snapshot reaches them as verbatim copies of packs, index and snapshot file
 Per repository, under an exclusive lock: adopt packs an interrupted run left
 unindexed, archive against the mirror's latest snapshot, flush packs, write
 their index, and only then the snapshot; then retention (forget, prune).
+
+``run_mirror`` is the one function that runs a mirror: the CLI's ``apply``,
+the scheduler, the runbook ``reverse`` step and fleet activities all call it
+(``apply_policy`` is the load → keys → plan → run sequence they share). It
+works from the plan alone: the plan's opened stores and repositories are used
+as they are, never re-opened from the policy.
 """
 
 from __future__ import annotations
@@ -24,12 +30,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from drorch.archiver.source import archive_source
-from drorch.engine.connect import open_repository
-from drorch.engine.plan import MirrorPlan, Plan, TargetPlan, mirror_snapshots
+from drorch.engine.plan import MirrorPlan, Mode, Plan, TargetPlan, build_plan, mirror_snapshots
 from drorch.policy import Policy
 from drorch.ports.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, EXIT_OK, DrorchError, UsageError
 from drorch.ports.progress import NoProgress, Progress
-from drorch.ports.store import ObjectStore
 from drorch.repository.crypto import Key
 from drorch.repository.lock import RepositoryLock
 from drorch.repository.orphans import adopt_orphan_packs
@@ -40,9 +44,8 @@ from drorch.repository.retention import apply_retention
 from drorch.repository.snapshot import MIRROR_TAG_PREFIX, Snapshot, load_snapshots
 from drorch.repository.timefmt import now_ns
 from drorch.repository.uploader import PackUploader
-from drorch.secrets import KeySource
+from drorch.secrets import KeySource, key_source
 from drorch.state.tables import StateStore
-from drorch.storage import open_store
 
 
 @dataclass
@@ -108,26 +111,75 @@ class _Opened:
     result: TargetResult
 
 
+def apply_policy(policy: Policy, *, mirror: str | None = None, keys: KeySource | None = None,
+                 progress: Progress | None = None, state: StateStore | None = None,
+                 lock_wait_s: float = 0.0) -> ApplyResult:
+    """Make every mirror of ``policy`` (or the one named) current now: keys, plan, run."""
+    keys = keys or key_source(policy.encryption)
+    plan = build_plan(policy, mirror=mirror, keys=keys)
+    return apply(plan, progress=progress, state=state, lock_wait_s=lock_wait_s)
+
+
+def apply(plan: Plan, *, progress: Progress | None = None, state: StateStore | None = None,
+          lock_wait_s: float = 0.0) -> ApplyResult:
+    """Execute a plan built with keys: every mirror in it, one after the other."""
+    mirrors = [run_mirror(m, plan.keys, progress=progress, state=state, lock_wait_s=lock_wait_s)
+               for m in plan.mirrors]
+    return ApplyResult(plan.policy, mirrors)
+
+
+def run_mirror(step: MirrorPlan, keys: KeySource | None, *, progress: Progress | None = None,
+               state: StateStore | None = None, lock_wait_s: float = 0.0) -> MirrorResult:
+    """Run one mirror of a plan: archive into the primary, fan out, commit, retention.
+
+    Safe to run again after a crash at any point: packs an interrupted run
+    uploaded are adopted, and a snapshot is published only after its data is
+    durable, so a retried job publishes at most one snapshot. Recorded in
+    ``state`` (the run journal) when given.
+    """
+    return _MirrorRun(step, keys, progress or NoProgress(), lock_wait_s).run(state)
+
+
 class Applier:
-    def __init__(self, policy: Policy, keys: KeySource, *, progress: Progress | None = None,
-                 state: StateStore | None = None, lock_wait_s: float = 0.0) -> None:
-        self.policy = policy
+    """Executes plans (the 0.1 API, kept: ``Applier(policy, keys).apply(plan)``).
+
+    The plan carries what it needs; ``policy`` and ``keys`` are only used when
+    the plan was built without keys. Runs are recorded in the state store
+    (``$DRORCH_HOME/state.db``), like the CLI's, unless ``state`` says otherwise.
+    """
+
+    def __init__(self, policy: Policy | None = None, keys: KeySource | None = None, *,
+                 progress: Progress | None = None, state: StateStore | None = None,
+                 lock_wait_s: float = 0.0) -> None:
         self.keys = keys
-        self.progress = progress or NoProgress()
-        self.state = state
+        self.progress = progress
+        self.state = state if state is not None else StateStore()
         self.lock_wait_s = lock_wait_s
 
     def apply(self, plan: Plan) -> ApplyResult:
-        return ApplyResult(plan.policy, [self._apply_mirror(m) for m in plan.mirrors])
+        keys = plan.keys or self.keys
+        mirrors = [run_mirror(m, keys, progress=self.progress, state=self.state,
+                              lock_wait_s=self.lock_wait_s) for m in plan.mirrors]
+        return ApplyResult(plan.policy, mirrors)
 
-    # -- one mirror ------------------------------------------------------------------------
 
-    def _apply_mirror(self, step: MirrorPlan) -> MirrorResult:
+class _MirrorRun:
+    """One mirror of a plan being made current; see the module docstring."""
+
+    def __init__(self, step: MirrorPlan, keys: KeySource | None, progress: Progress,
+                 lock_wait_s: float) -> None:
+        self.step = step
+        self.keys = keys
+        self.progress = progress
+        self.lock_wait_s = lock_wait_s
+
+    def run(self, state: StateStore | None) -> MirrorResult:
+        step = self.step
         result = MirrorResult(step.mirror, step.mode, [])
         if step.problem:
             result.error = step.problem
             return result
-        run_id = self.state.start_run("apply", self.policy.metadata.name, step.mirror) if self.state else 0
+        run_id = state.start_run("apply", step.policy, step.mirror) if state else 0
         with ExitStack() as stack:
             try:
                 primary = self._open(step.targets[0], None, stack)
@@ -135,9 +187,9 @@ class Applier:
                 result.targets.append(TargetResult(step.targets[0].target, ok=False, error=str(err)))
             else:
                 result.targets = self._fan_out(step, primary, stack)
-        if self.state:
+        if state:
             status = "failed" if ApplyResult("", [result]).exit_code == EXIT_FAILED else "ok"
-            self.state.finish_run(run_id, status, result.targets[0].snapshot, asdict(result))
+            state.finish_run(run_id, status, result.targets[0].snapshot, asdict(result))
         return result
 
     def _fan_out(self, step: MirrorPlan, primary: _Opened, stack: ExitStack) -> list[TargetResult]:
@@ -153,7 +205,7 @@ class Applier:
         except DrorchError as err:
             primary.result.error = str(err)
             return [primary.result, *(_result_of(s) for s in secondaries)]
-        if step.mode == "sync":
+        if step.mode == Mode.SYNC:
             return self._commit_sync(step, primary, secondaries, snapshot, sealed)
         return self._commit_async(step, primary, secondaries, snapshot, sealed)
 
@@ -182,27 +234,35 @@ class Applier:
     # -- repositories ----------------------------------------------------------------------
 
     def _open(self, target_step: TargetPlan, master: Key | None, stack: ExitStack) -> _Opened:
-        """Open (or create) and lock a target; secondaries are created with the primary's key."""
+        """Lock the plan's repository (creating it first if needed; secondaries get the primary's key)."""
         if target_step.problem:
             raise UsageError(target_step.problem)
-        store = open_store(self.policy.target(target_step.target).store_config())
-        name = target_step.target
-        repo = self._open_or_init(store, name, master)
+        repo = target_step.repository or self._init(target_step, master)
         stack.enter_context(RepositoryLock(repo, exclusive=True).acquire(self.lock_wait_s))
-        repo.immutable_days = self.policy.target(name).immutable_days
+        repo.immutable_days = target_step.immutable_days
         repo.load_index()
         role = "primary" if master is None else "secondary"
-        result = TargetResult(name, ok=False, role=role)
+        result = TargetResult(target_step.target, ok=False, role=role)
         result.packs_adopted, _ = adopt_orphan_packs(repo)
         return _Opened(target_step, repo, result)
 
-    def _open_or_init(self, store: ObjectStore, name: str, master: Key | None) -> Repository:
+    def _init(self, target_step: TargetPlan, master: Key | None) -> Repository:
+        store, name = target_step.store, target_step.target
+        if store is None or self.keys is None:
+            raise UsageError(f"target {name!r}: the plan was built without keys, so apply cannot open it",
+                             hint="build the plan with keys=key_source(policy.encryption)")
         if not store.exists("config"):
             try:
                 return Repository.init(store, self.keys.password(store, create=True), name, master=master)
             except RepositoryCreatedMeanwhile:
                 pass  # another run created it first: open theirs, then wait for its lock
         return Repository.open(store, self.keys.password(store), name)
+
+    def _reopen(self, target_step: TargetPlan) -> Repository:
+        """Open an existing repository the plan could not (it was missing or unreadable then)."""
+        if target_step.store is None or self.keys is None:
+            raise UsageError(f"target {target_step.target!r} is not open")
+        return Repository.open(target_step.store, self.keys.password(target_step.store), target_step.target)
 
     def _archive(self, step: MirrorPlan, primary: _Opened) -> tuple[Snapshot, bytes]:
         """Archive the source into the primary: packs and index durable, snapshot not yet."""
@@ -211,7 +271,8 @@ class Applier:
         uploader = PackUploader(repo)
         self.progress.start(f"{step.mirror} → {repo.name}")
         try:  # inside the source's consistency context: hooks, platform snapshot
-            stats = archive_source(self.policy.source(step.source), step.mirror, repo, uploader,
+            assert step.source_spec is not None, "a plan's mirror always carries its source"
+            stats = archive_source(step.source_spec, step.mirror, repo, uploader,
                                    parent.tree if parent else None, excludes=list(step.excludes),
                                    progress=self.progress)
             packs = uploader.flush()
@@ -269,8 +330,9 @@ class Applier:
 
     def _measure_lag(self, step: MirrorPlan, result: TargetResult) -> None:
         """How far behind a failed async copy is: age of its newest snapshot of the mirror."""
+        planned = next(t for t in step.targets if t.target == result.target)
         with contextlib.suppress(DrorchError):
-            repo = open_repository(self.policy, result.target, self.keys)
+            repo = planned.repository or self._reopen(planned)
             snapshots = mirror_snapshots(load_snapshots(repo), step.mirror)
             newest = max((s.time_ns for s in snapshots), default=None)
             result.lag_s = None if newest is None else (now_ns() - newest) / 1e9

@@ -33,20 +33,16 @@ class Reverse(Action):
         return f"apply mirror {self.mirror} now (DR -> on-prem)"
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
-        from drorch.engine.apply import Applier
-        from drorch.engine.plan import build_plan
-        from drorch.secrets import key_source
+        from drorch.engine.apply import apply_policy
         from drorch.state.tables import StateStore
 
         policy = ctx.require_policy(f"reversing mirror '{self.mirror}'")
         policy.mirror(self.mirror)  # a clear error for an unknown name
+        keys: Any = None  # the policy's own
         if ctx.sandbox:
             policy = sandboxed(policy, ctx.sandbox, set(policy.mirror(self.mirror).targets))
-            keys: Any = sandbox_keys(ctx.sandbox)
-        else:
-            keys = key_source(policy.encryption)
-        plan = build_plan(policy, mirror=self.mirror, keys=keys)
-        result = Applier(policy, keys, state=StateStore()).apply(plan)
+            keys = sandbox_keys(ctx.sandbox)
+        result = apply_policy(policy, mirror=self.mirror, keys=keys, state=StateStore())
         [mirror] = result.mirrors
         failed = [t for t in mirror.targets if not t.ok]
         if mirror.error or failed or not mirror.targets:
