@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from drorch.engine.connect import open_repository
 from drorch.engine.plan import mirror_snapshots
+from drorch.objectives import met
 from drorch.policy import Mirror, Policy
 from drorch.ports.errors import DrorchError
 from drorch.repository.snapshot import load_snapshots
@@ -73,9 +74,7 @@ class DrillStatus:
 
     @property
     def rto_met(self) -> bool | None:
-        if self.rto_s is None or self.rto_objective_s is None:
-            return None
-        return self.rto_s <= self.rto_objective_s
+        return met(self.rto_s, self.rto_objective_s)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from drorch.policy.fields import StrictModel
-from drorch.policy.recovery import is_template
+from drorch.policy.probes import is_template
 from drorch.ports.deadline import Deadline
 
 if TYPE_CHECKING:
