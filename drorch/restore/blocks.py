@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from drorch.ports.ebs import ZERO_SIGNATURE, ExportManifest
-from drorch.ports.errors import IntegrityError
+from drorch.repository.content import content_blobs
 from drorch.repository.pack import DATA
 from drorch.repository.repository import Repository
 from drorch.repository.zeros import is_zero_blob
@@ -42,18 +42,12 @@ class ImageBlocks:
         self.repo = repo
         self.block_size = block_size
         self.pieces: list[tuple[int, int, str, bool]] = []  # offset, length, blob ID, zero
-        offset = 0
-        for blob_id in node.get("content") or []:
-            found = repo.index.lookup(DATA, blob_id)
-            if found is None:
-                raise IntegrityError(f"data blob {blob_id[:12]} of image {node.get('name')} is missing "
-                                     f"from target {repo.name!r}", hint="run `drorch verify`")
-            length = found[1].plain_length
+        for offset, blob_id, _, blob in content_blobs(repo, node, f"image {node.get('name')}"):
+            length = blob.plain_length
             self.pieces.append((offset, length, blob_id, is_zero_blob(blob_id, length)))
-            offset += length
-        self.size = offset
+        self.size = self.pieces[-1][0] + self.pieces[-1][1] if self.pieces else 0
         self._offsets = [p[0] for p in self.pieces]
-        self.blocks = (offset + block_size - 1) // block_size
+        self.blocks = (self.size + block_size - 1) // block_size
         self._cache: OrderedDict[str, bytes] = OrderedDict()
         self._lock = threading.Lock()
 
