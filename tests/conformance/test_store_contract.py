@@ -1,4 +1,4 @@
-"""The ObjectStore contract (drorch/store.py), run unchanged against every adapter.
+"""The ObjectStore contract (drorch/ports/store.py), run unchanged against every adapter.
 
 Backends: local (file://), s3 (moto server), gcs (gcp-storage-emulator),
 azure (Azurite), libcloud (local driver). What a backend cannot be tested for is
