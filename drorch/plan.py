@@ -4,13 +4,21 @@ Like Terraform's plan, it is an immutable value: ``drorch plan`` renders it,
 ``drorch apply`` executes it. Building it reads each target (does a repository
 exist, how many snapshots of the mirror it holds, how many retention would
 forget after the next one) but never writes.
+
+With ``forecast=True`` (``drorch plan``) it also estimates what each target
+will cost (``drorch.cost``): a bounded sample of each source is read, never
+written. ``apply`` builds its plan without a forecast, so it reads nothing twice.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from drorch.anomaly.hold import hold_back
+from drorch.cost.forecast import RepoHistory, TargetForecast, forecast_target
+from drorch.cost.sample import DEFAULT_BUDGET, SourceEstimate, estimate_source
 from drorch.errors import DrorchError, RepositoryNotFound
 from drorch.policy import Mirror, Policy
 from drorch.repository.repository import Repository
@@ -19,7 +27,7 @@ from drorch.repository.snapshot import MIRROR_TAG_PREFIX, Snapshot, load_snapsho
 from drorch.repository.timefmt import now_ns
 from drorch.secrets import KeySource
 from drorch.sources.checks import source_problem
-from drorch.store import immutability_problem, open_store
+from drorch.store import ObjectStore, immutability_problem, open_store
 
 SUPPORTED_SOURCE_TYPES = ("directory", "image", "volume")
 
@@ -32,6 +40,7 @@ class TargetPlan:
     snapshots: int | None  # snapshots of this mirror already there; None if unreadable
     forget: int | None  # snapshots retention would forget after the new one
     problem: str | None = None
+    forecast: TargetForecast | None = None  # what it will store and cost (plan --forecast)
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,7 @@ class MirrorPlan:
     rpo_s: float
     targets: tuple[TargetPlan, ...]
     problem: str | None = None
+    estimate: SourceEstimate | None = None  # one full copy, from a sample of the source
 
 
 @dataclass(frozen=True)
@@ -76,14 +86,28 @@ def mirror_snapshots(snapshots: list[Snapshot], mirror: str) -> list[Snapshot]:
     return [s for s in snapshots if s.mirror == mirror]
 
 
-def build_plan(policy: Policy, *, mirror: str | None = None,
-               keys: KeySource | None = None) -> Plan:
-    """The plan for every mirror (or the one named); ``keys`` lets it count snapshots."""
+@dataclass(frozen=True)
+class _Options:
+    keys: KeySource | None
+    forecast: bool
+    sample_bytes: int
+    holds: Callable[[str], int | None]  # mirror -> time up to which retention must keep
+
+
+def build_plan(policy: Policy, *, mirror: str | None = None, keys: KeySource | None = None,
+               forecast: bool = False, sample_bytes: int = DEFAULT_BUDGET,
+               holds: Callable[[str], int | None] | None = None) -> Plan:
+    """The plan for every mirror (or the one named); ``keys`` lets it count snapshots.
+
+    ``forecast`` adds cost forecasts (reading up to ``sample_bytes`` of each source);
+    ``holds`` (mirror name to a time in ns) makes the forget counts honour anomaly holds.
+    """
     mirrors = [policy.mirror(mirror)] if mirror else list(policy.mirrors)
-    return Plan(policy.metadata.name, tuple(_plan_mirror(policy, m, keys) for m in mirrors))
+    options = _Options(keys, forecast, sample_bytes, holds or (lambda _name: None))
+    return Plan(policy.metadata.name, tuple(_plan_mirror(policy, m, options) for m in mirrors))
 
 
-def _plan_mirror(policy: Policy, mirror: Mirror, keys: KeySource | None) -> MirrorPlan:
+def _plan_mirror(policy: Policy, mirror: Mirror, options: _Options) -> MirrorPlan:
     source = policy.source_of(mirror)
     retention = {k: v for k, v in mirror.retention.model_dump().items() if v}
     problem = None
@@ -91,31 +115,51 @@ def _plan_mirror(policy: Policy, mirror: Mirror, keys: KeySource | None) -> Mirr
         problem = f"source type {source.type!r} is not supported by this version"
     else:
         problem = source_problem(source)
-    targets = tuple(_plan_target(policy, mirror, t.name, retention, keys)
-                    for t in policy.targets_of(mirror))
+    estimate = None
+    if options.forecast and problem is None:
+        estimate = estimate_source(source.path, source.exclude, budget=options.sample_bytes)
+    targets = []
+    for target in policy.targets_of(mirror):
+        step, history = _plan_target(policy, mirror, target.name, retention, options)
+        if estimate is not None:
+            step = replace(step, forecast=forecast_target(target, estimate, retention, history=history,
+                                                          schedule=mirror.schedule))
+        targets.append(step)
     return MirrorPlan(mirror.name, mirror.mode, source.name, source.type, str(source.path),
-                      tuple(source.exclude), retention, mirror.rpo.total_seconds(), targets, problem)
+                      tuple(source.exclude), retention, mirror.rpo.total_seconds(), tuple(targets),
+                      problem, estimate)
 
 
 def _plan_target(policy: Policy, mirror: Mirror, name: str, retention: dict[str, int],
-                 keys: KeySource | None) -> TargetPlan:
+                 options: _Options) -> tuple[TargetPlan, RepoHistory | None]:
+    """The target's step, and its repository's history when a forecast was asked for."""
     target = policy.target(name)
+    keys = options.keys
     try:
         store = open_store(target)
         if target.immutable_days:
             problem = immutability_problem(store, target.immutable_days)
             if problem:
-                return TargetPlan(name, store.location, False, None, None, problem=problem)
+                return TargetPlan(name, store.location, False, None, None, problem=problem), None
         if not store.exists("config"):
-            return TargetPlan(name, store.location, True, 0, 0)
+            return TargetPlan(name, store.location, True, 0, 0), None
         if keys is None:
-            return TargetPlan(name, store.location, False, None, None)
+            return TargetPlan(name, store.location, False, None, None), None
         repo = Repository.open(store, keys.password(store), name)
         existing = mirror_snapshots(load_snapshots(repo), mirror.name)
+        history = _history(store, existing) if options.forecast else None
     except RepositoryNotFound:
-        return TargetPlan(name, target.url, True, 0, 0)
+        return TargetPlan(name, target.url, True, 0, 0), None
     except DrorchError as err:
-        return TargetPlan(name, target.url, False, None, None, problem=str(err))
+        return TargetPlan(name, target.url, False, None, None, problem=str(err)), None
     upcoming = Snapshot(now_ns(), "", [], tags=[MIRROR_TAG_PREFIX + mirror.name])
-    forget = len(apply_retention([*existing, upcoming], retention).forget)
-    return TargetPlan(name, store.location, False, len(existing), forget)
+    forgotten, _held = hold_back(apply_retention([*existing, upcoming], retention).forget,
+                                 options.holds(mirror.name))
+    return TargetPlan(name, store.location, False, len(existing), len(forgotten)), history
+
+
+def _history(store: ObjectStore, snapshots: list[Snapshot]) -> RepoHistory:
+    """Bytes the repository holds (every object, as billed) and what each snapshot added."""
+    stored = sum(info.size for info in store.list(""))
+    added = tuple(sorted((s.time_ns, int((s.summary or {}).get("bytes_added", 0))) for s in snapshots))
+    return RepoHistory(stored, added)

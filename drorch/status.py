@@ -9,11 +9,15 @@ last result of each drill of the policy, its measured RTO against the
 objective. A drill whose last run failed, was interrupted or missed its RTO or
 RPO is a breach. A drill that never ran is shown as such but is not a breach
 (a new installation would otherwise fail its first status).
+
+Anomalies come from the state database too: a snapshot the detector flagged
+(``drorch.anomaly``) and nobody acknowledged (``drorch ack``) is a breach,
+named with what is abnormal about it, until it is acknowledged.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from drorch.connect import open_repository
@@ -25,6 +29,7 @@ from drorch.repository.timefmt import format_ns, now_ns
 from drorch.secrets import KeySource
 
 if TYPE_CHECKING:
+    from drorch.anomaly import AnomalyStore, Flag
     from drorch.drill.history import DrillHistory
 
 
@@ -46,10 +51,11 @@ class MirrorStatus:
     mode: str
     rpo_s: float
     targets: tuple[TargetStatus, ...]
+    anomalies: tuple[Flag, ...] = ()  # flagged snapshots not yet acknowledged
 
     @property
     def breach(self) -> bool:
-        return any(t.breach for t in self.targets)
+        return any(t.breach for t in self.targets) or bool(self.anomalies)
 
 
 @dataclass(frozen=True)
@@ -104,9 +110,12 @@ class StatusReport:
             "# TYPE drorch_replication_lag_seconds gauge",
             "# HELP drorch_rpo_breach 1 when the target is older than the RPO or unreadable.",
             "# TYPE drorch_rpo_breach gauge",
+            "# HELP drorch_anomaly Flagged snapshots of the mirror nobody acknowledged (drorch ack).",
+            "# TYPE drorch_anomaly gauge",
         ]
         for m in self.mirrors:
             lines.append(f'drorch_rpo_seconds{{policy="{self.policy}",mirror="{m.mirror}"}} {m.rpo_s:g}')
+            lines.append(f'drorch_anomaly{{policy="{self.policy}",mirror="{m.mirror}"}} {len(m.anomalies)}')
             for t in m.targets:
                 labels = f'policy="{self.policy}",mirror="{m.mirror}",target="{t.target}"'
                 lines.append(f"drorch_snapshot_age_seconds{{{labels}}} {_gauge(t.age_s)}")
@@ -144,11 +153,18 @@ def _gauge(value: float | None) -> str:
     return "-1" if value is None else f"{value:.3f}"
 
 
-def policy_status(policy: Policy, keys: KeySource, *, history: DrillHistory | None = None) -> StatusReport:
-    """Mirrors from their repositories; drills from ``history`` (default: the state database)."""
-    return StatusReport(policy.metadata.name,
-                        tuple(_mirror_status(policy, m, keys) for m in policy.mirrors),
-                        _drill_status(policy, history))
+def policy_status(policy: Policy, keys: KeySource, *, history: DrillHistory | None = None,
+                  anomalies: AnomalyStore | None = None) -> StatusReport:
+    """Mirrors from their repositories; drills and anomalies from the state database
+    (or ``history`` and ``anomalies``)."""
+    if anomalies is None:
+        from drorch.anomaly import AnomalyStore
+
+        anomalies = AnomalyStore()
+    mirrors = [_mirror_status(policy, m, keys) for m in policy.mirrors]
+    flagged = [replace(m, anomalies=tuple(anomalies.flags(policy.metadata.name, m.mirror)))
+               for m in mirrors]
+    return StatusReport(policy.metadata.name, tuple(flagged), _drill_status(policy, history))
 
 
 def _drill_status(policy: Policy, history: DrillHistory | None) -> tuple[DrillStatus, ...]:

@@ -184,7 +184,7 @@ class Archiver:
             return []
 
     def _excluded(self, name: str, rel: str) -> bool:
-        return any(fnmatch(rel if "/" in p else name, p) for p in self.excludes)
+        return is_excluded(self.excludes, name, rel)
 
     def _save_entry(self, entry: os.DirEntry[str], rel: str, old: Node | None) -> Node | None:
         try:
@@ -277,6 +277,11 @@ class Archiver:
         message = f"skipped {path}: {err.strerror or err}"
         self.stats.skipped.append(message)
         self.progress.note(message)
+
+
+def is_excluded(patterns: list[str], name: str, rel: str) -> bool:
+    """A pattern with a ``/`` matches the path relative to the source, others the name alone."""
+    return any(fnmatch(rel if "/" in p else name, p) for p in patterns)
 
 
 def open_source(path: str) -> BinaryIO:

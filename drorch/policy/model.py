@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from drorch.errors import UsageError
+from drorch.policy.alerts import Alerts
 from drorch.policy.checks import policy_problems
 from drorch.policy.fields import (
     Argv,
@@ -46,6 +47,7 @@ from drorch.policy.validation import raise_problems, reject, validate_together
 
 __all__ = [
     "API_VERSION",
+    "Alerts",
     "Check",
     "Consistency",
     "Drill",
@@ -185,6 +187,9 @@ class Policy(StrictModel):
     recovery: tuple[Recovery, ...] = ()
     runbooks: dict[Name, RunbookFile] = Field(default_factory=dict)
     drills: tuple[Drill, ...] = ()
+    # None: abnormal snapshots are reported by `status` and its metrics only; nothing is
+    # sent anywhere unless the policy says where.
+    alerts: Alerts | None = None
 
     @model_validator(mode="wrap")
     @classmethod
