@@ -62,6 +62,7 @@ def build_mixed_tree(root: Path, seed: int = 7, scale: float = 1.0) -> Path:
     return root
 
 
-@pytest.fixture(name="mixed_tree")
-def mixed_tree_fixture(tmp_path: Path) -> Path:
-    return build_mixed_tree(tmp_path / "src")
+@pytest.fixture(name="mixed_tree", scope="session")
+def mixed_tree_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Built once per session (it takes seconds); tests only read it."""
+    return build_mixed_tree(tmp_path_factory.mktemp("mixed") / "src")
