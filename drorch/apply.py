@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import contextlib
 from contextlib import ExitStack
-from pathlib import Path
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from drorch.anomaly import AnomalyStore, ChangeStats, hold_back, judge

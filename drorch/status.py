@@ -105,7 +105,8 @@ class StatusReport:
         lines = []
         for name, text, value in _MIRROR_METRICS:
             lines += [f"# HELP {name} {text}", f"# TYPE {name} gauge"]
-            lines += [f'{name}{{policy="{self.policy}",mirror="{m.mirror}"}} {value(m)}' for m in self.mirrors]
+            lines += [f'{name}{{policy="{self.policy}",mirror="{m.mirror}"}} {value(m)}'
+                      for m in self.mirrors]
         for name, text, target_value in _TARGET_METRICS:
             lines += [f"# HELP {name} {text}", f"# TYPE {name} gauge"]
             lines += [f'{name}{{policy="{self.policy}",mirror="{m.mirror}",target="{t.target}"}} '

@@ -79,7 +79,7 @@ class AnomalyStore(StateTables):
                 f"SELECT {', '.join(_STATS)} FROM change_stats WHERE policy = ? AND mirror = ? "
                 "AND (reasons = '[]' OR acked IS NOT NULL) ORDER BY time_ns DESC LIMIT ?",
                 (policy, mirror, limit)).fetchall()
-        return [ChangeStats(*row[:2], bool(row[2]), *row[3:]) for row in reversed(rows)]
+        return [ChangeStats(row[0], row[1], bool(row[2]), *row[3:]) for row in reversed(rows)]
 
     def flags(self, policy: str, mirror: str | None = None, *, open_only: bool = True) -> list[Flag]:
         """Flagged snapshots, oldest first; only unacknowledged ones unless ``open_only`` is False."""

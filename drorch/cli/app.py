@@ -15,6 +15,7 @@ import typer
 from drorch.anomaly import AnomalyStore
 from drorch.apply import Applier
 from drorch.cli import render
+from drorch.cli.anomalies import register as register_anomaly_commands
 from drorch.cli.common import (
     JsonOpt,
     MirrorOpt,
@@ -26,7 +27,6 @@ from drorch.cli.common import (
     handles_errors,
     out,
 )
-from drorch.cli.anomalies import register as register_anomaly_commands
 from drorch.cli.drills import register as register_drill_commands
 from drorch.cli.exports import register as register_export_commands
 from drorch.cli.images import register as register_image_commands

@@ -14,7 +14,7 @@ bound: the forecast is then the size after 30 days.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from croniter import croniter
 
@@ -81,7 +81,7 @@ def retained_days(retention: dict[str, int], schedule: str | None) -> float | No
 def _interval_days(schedule: str | None) -> float:
     if not schedule or not croniter.is_valid(schedule):
         return 1.0
-    runs = croniter(schedule, datetime(2026, 1, 5, tzinfo=timezone.utc))
+    runs = croniter(schedule, datetime(2026, 1, 5, tzinfo=UTC))
     first, second = runs.get_next(float), runs.get_next(float)
     return (second - first) / 86_400
 

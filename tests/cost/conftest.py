@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 
-WORDS = ("GET POST PUT /api/v1/orders /static/app.js /login 200 201 304 404 500 user session cache "
-         "miss hit upstream timeout retry db query commit rollback warning error info debug").split()
+WORDS = [
+    "GET", "POST", "PUT", "/api/v1/orders", "/static/app.js", "/login", "200", "201", "304", "404",
+    "500", "user", "session", "cache", "miss", "hit", "upstream", "timeout", "retry", "db", "query",
+    "commit", "rollback", "warning", "error", "info", "debug",
+]
 
 
 def log_text(rng: random.Random, size: int) -> bytes:
