@@ -41,7 +41,9 @@ def _estimate_line(e: SourceEstimate) -> str:
 
 
 def _money(value: float | None) -> str:
-    return "unknown" if value is None else f"${value:,.2f}"
+    if value is None:
+        return "unknown"
+    return f"${value:.4f}" if 0 < value < 0.01 else f"${value:,.2f}"
 
 
 def _forecast_line(f: TargetForecast) -> str:

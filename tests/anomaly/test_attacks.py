@@ -84,6 +84,7 @@ def test_ransomware_is_flagged_reported_held_and_acknowledged(
     assert attacked.files_changed == encrypted
     assert any("of files changed" in r for r in attacked.anomaly), attacked.anomaly
     assert any("incompressible" in r for r in attacked.anomaly), attacked.anomaly
+    print("ransomware flagged:", attacked.anomaly)
     snapshot = attacked.snapshot or ""
 
     [alert] = webhook
@@ -124,6 +125,7 @@ def test_mass_deletion_is_flagged(mirror: Callable[..., Mirror], server_tree: Se
     result = m.apply()
     assert result.files_deleted == gone
     assert any("of files deleted" in r for r in result.anomaly), result.anomaly
+    print("mass deletion flagged:", result.anomaly)
 
 
 def test_ack_of_an_unknown_snapshot_is_a_usage_error(
