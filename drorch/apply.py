@@ -57,7 +57,8 @@ class TargetResult:
     snapshot: str | None = None
     error: str | None = None
     files_new: int = 0
-    files_changed: int = 0
+    files_changed: int = 0  # re-read because their metadata changed
+    files_rewritten: int = 0  # of those, files whose content changed
     files_unmodified: int = 0
     files_deleted: int = 0  # files of the parent snapshot this one no longer has
     bytes_read: int = 0
@@ -91,14 +92,14 @@ class ApplyResult:
     @property
     def exit_code(self) -> int:
         """1 if a mirror failed (primary, or any target in sync mode); 3 if an async copy is
-        behind its RPO or files were skipped; else 0."""
+        behind its RPO, files were skipped or the new snapshot looks abnormal; else 0."""
         for mirror in self.mirrors:
             primary_failed = bool(mirror.targets) and not mirror.targets[0].ok
             sync_failed = mirror.mode == "sync" and any(not t.ok for t in mirror.targets)
             if mirror.error or primary_failed or sync_failed:
                 return EXIT_FAILED
         outcomes = [t for m in self.mirrors for t in m.targets]
-        if any(t.skipped or t.lag_over_rpo for t in outcomes):
+        if any(t.skipped or t.lag_over_rpo or t.anomaly for t in outcomes):
             return EXIT_OBJECTIVES_MISSED
         return EXIT_OK
 
@@ -235,6 +236,7 @@ class Applier:
         repo.save_index(packs)
         result.files_new, result.files_changed = stats.files_new, stats.files_changed
         result.files_unmodified, result.bytes_read = stats.files_unmodified, stats.bytes_read
+        result.files_rewritten = stats.files_rewritten
         result.bytes_added, result.bytes_stored = uploader.new_bytes, uploader.stored_bytes
         result.bytes_incompressible = uploader.incompressible_bytes
         result.skipped = stats.skipped
@@ -242,6 +244,7 @@ class Applier:
         result.files_deleted = deleted_files(before.get("files", 0), stats.files_changed,
                                              stats.files_unmodified)
         summary = stats.summary | {"bytes_added": uploader.new_bytes, "files_deleted": result.files_deleted,
+                                   "files_rewritten": stats.files_rewritten,
                                    "bytes_incompressible": uploader.incompressible_bytes}
         snapshot = Snapshot(now_ns(), stats.tree, [step.source_path], parent=parent.id if parent else None,
                             tags=[MIRROR_TAG_PREFIX + step.mirror], excludes=list(step.excludes),
@@ -249,7 +252,7 @@ class Applier:
         snapshot.id, sealed = repo.seal_unpacked(snapshot.to_json())
         primary.changes = ChangeStats(
             snapshot.id, snapshot.time_ns, parent is not None, before.get("files", 0), before.get("bytes", 0),
-            stats.files_new, stats.files_changed, result.files_deleted, uploader.new_bytes,
+            stats.files_new, stats.files_rewritten, result.files_deleted, uploader.new_bytes,
             uploader.incompressible_bytes)
         return snapshot, sealed
 

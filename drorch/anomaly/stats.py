@@ -1,7 +1,10 @@
 """What one apply changed, measured against the snapshot it was taken on top of.
 
-The archiver counts files new, changed and unchanged; deletions are what the
-parent held that neither (``files_before - changed - unchanged``). Fractions
+The archiver counts files new, changed (re-read) and unchanged; of the changed
+ones, only those whose content differs count as changed here, so touching
+every file, or a failback restoring a tree onto new inodes, is not an attack.
+Deletions are what the parent held that the new snapshot does not (its
+``files_before - re-read - unchanged``). Fractions
 are of the parent's files and bytes, so a mirror of 100 files and one of a
 million are judged on the same scale.
 """
@@ -20,7 +23,7 @@ class ChangeStats:
     files_before: int
     bytes_before: int
     files_new: int
-    files_changed: int
+    files_changed: int  # content changed: a `touch` or a restore onto new inodes is no change
     files_deleted: int
     bytes_new: int  # plaintext bytes of blobs the repository did not have
     bytes_incompressible: int  # of those, bytes that zstd could not shrink by 10%

@@ -102,6 +102,7 @@ class Mirror:
     policy_path: Path
     policy: Policy
     env: dict[str, str]  # for `drorch` subprocesses: the same DRORCH_HOME and key
+    exit_code: int = 0  # of the last apply
 
     @property
     def home(self) -> Path:
@@ -117,6 +118,7 @@ class Mirror:
         result = Applier(self.policy, self.keys, state=state).apply(plan)
         primary = result.mirrors[0].targets[0]
         assert primary.ok, primary
+        self.exit_code = result.exit_code
         return primary
 
 

@@ -8,6 +8,7 @@ every older snapshot until `drorch ack`, and the acknowledgement clears it all.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,6 +31,7 @@ def warm_up(mirror: Mirror, tree: ServerTree, runs: int = WARMUP) -> None:
     for _ in range(runs - 1):
         tree.normal_day()
         assert mirror.apply().anomaly == []
+        assert mirror.exit_code == 0
 
 
 def test_fifty_normal_runs_raise_nothing(mirror: Callable[..., Mirror], server_tree: ServerTree) -> None:
@@ -81,7 +83,8 @@ def test_ransomware_is_flagged_reported_held_and_acknowledged(
     warm_up(m, server_tree)
     encrypted = server_tree.ransomware(0.30)
     attacked = m.apply()
-    assert attacked.files_changed == encrypted
+    assert attacked.files_changed == attacked.files_rewritten == encrypted
+    assert m.exit_code == 3  # like `drorch apply`: it ran, and found the signature of damage
     assert any("of files changed" in r for r in attacked.anomaly), attacked.anomaly
     assert any("incompressible" in r for r in attacked.anomaly), attacked.anomaly
     print("ransomware flagged:", attacked.anomaly)
@@ -116,6 +119,17 @@ def test_ransomware_is_flagged_reported_held_and_acknowledged(
     server_tree.normal_day()
     released = m.apply()
     assert len(_snapshots(m)) == 3 and len(released.forgotten) == len(held) + 4 - 3
+
+
+def test_touching_every_file_is_not_an_attack(mirror: Callable[..., Mirror], server_tree: ServerTree) -> None:
+    """New mtimes (a `touch`, a copy onto new inodes) re-read every file but change no content."""
+    m = mirror()
+    warm_up(m, server_tree)
+    for path in server_tree.files():
+        os.utime(path, (1_800_000_000, 1_800_000_000))
+    result = m.apply()
+    assert result.files_changed == len(server_tree.files()) and result.files_rewritten == 0
+    assert result.anomaly == []
 
 
 def test_mass_deletion_is_flagged(mirror: Callable[..., Mirror], server_tree: ServerTree) -> None:
