@@ -12,7 +12,6 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -78,7 +77,8 @@ def with_alerts(mirror: Mirror, url: str) -> Mirror:
 
 def test_ransomware_is_flagged_reported_held_and_acknowledged(
         mirror: Callable[..., Mirror], server_tree: ServerTree, webhook: list[dict[str, Any]],
-        run_drorch: Callable[..., Any], describe: Callable[..., str], tmp_path: Path) -> None:
+        run_drorch: Callable[..., Any], describe: Callable[..., str], drorch_json: Callable[..., Any]
+) -> None:
     m = with_alerts(mirror(retention={"last": 3}), webhook.pop()["url"])
     warm_up(m, server_tree)
     encrypted = server_tree.ransomware(0.30)
@@ -100,6 +100,9 @@ def test_ransomware_is_flagged_reported_held_and_acknowledged(
     assert "of files changed" in status.stdout, describe(status)
     metrics = run_drorch("status", m.policy_path, "--format", "prometheus", env=env).stdout
     assert 'drorch_anomaly{policy="e2e",mirror="m"} 1' in metrics
+    doc = drorch_json("status", m.policy_path, env=env, expect=3)
+    [flag] = doc["mirrors"][0]["anomalies"]
+    assert flag["snapshot"] == snapshot and flag["reasons"] == attacked.anomaly and doc["breach"]
 
     held = _snapshots(m)  # retention keeps last 3, but nothing before the flag may go
     for _ in range(3):
