@@ -12,6 +12,7 @@ written. ``apply`` builds its plan without a forecast, so it reads nothing twice
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -117,7 +118,8 @@ def _plan_mirror(policy: Policy, mirror: Mirror, options: _Options) -> MirrorPla
         problem = source_problem(source)
     estimate = None
     if options.forecast and problem is None:
-        estimate = estimate_source(source.path, source.exclude, budget=options.sample_bytes)
+        with contextlib.suppress(OSError):  # unreadable now: no forecast, apply reports the cause
+            estimate = estimate_source(source.path, source.exclude, budget=options.sample_bytes)
     targets = []
     for target in policy.targets_of(mirror):
         step, history = _plan_target(policy, mirror, target.name, retention, options)
