@@ -39,7 +39,8 @@ T = TypeVar("T")
 @dataclass
 class ArchiveStats:
     files_new: int = 0
-    files_changed: int = 0
+    files_changed: int = 0  # re-read: metadata differed from the parent's
+    files_rewritten: int = 0  # of those, files whose content differs too
     files_unmodified: int = 0
     dirs: int = 0
     bytes_read: int = 0
@@ -159,11 +160,13 @@ class Archiver:
             return True
         if node["type"] != "file":
             return True
+        old = node.pop("_old", None)
         try:
             if isinstance(node["content"], Future):  # else: unchanged, the parent's blob IDs
                 node["content"], node["size"] = node["content"].result()
                 with self._stats_lock:
                     self.stats.bytes_read += node["size"]
+                    self.stats.files_rewritten += old is not None and old != node["content"]
         except OSError as err:
             self._skip(Path(node.pop("_path")), err)
             return False
@@ -179,7 +182,7 @@ class Archiver:
             return []
 
     def _excluded(self, name: str, rel: str) -> bool:
-        return any(fnmatch(rel if "/" in p else name, p) for p in self.excludes)
+        return is_excluded(self.excludes, name, rel)
 
     def _save_entry(self, entry: os.DirEntry[str], rel: str, old: Node | None) -> Node | None:
         try:
@@ -195,6 +198,8 @@ class Archiver:
                 node["linktarget"] = os.readlink(entry.path)
             elif kind == "file":
                 node["_path"] = entry.path
+                if old is not None and old.get("type") == "file":
+                    node["_old"] = old.get("content")  # popped again before the tree is encoded
                 node["content"], node["size"] = self._file_content(entry.path, st, node, old)
             return node
         except OSError as err:
@@ -272,6 +277,11 @@ class Archiver:
         message = f"skipped {path}: {err.strerror or err}"
         self.stats.skipped.append(message)
         self.progress.note(message)
+
+
+def is_excluded(patterns: list[str], name: str, rel: str) -> bool:
+    """A pattern with a ``/`` matches the path relative to the source, others the name alone."""
+    return any(fnmatch(rel if "/" in p else name, p) for p in patterns)
 
 
 def open_source(path: str) -> BinaryIO:

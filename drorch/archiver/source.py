@@ -38,6 +38,7 @@ class Archived:
     bytes_read: int = 0
     skipped: list[str] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
+    files_rewritten: int = 0  # changed files whose content differs (not only their metadata)
 
 
 def archive_source(source: Source, mirror: str, repo: Repository, uploader: PackUploader,
@@ -57,7 +58,8 @@ def _directory(path: Path, read_from: Path, repo: Repository, uploader: PackUplo
     return Archived(tree, stats.files_new, stats.files_changed, stats.files_unmodified, stats.bytes_read,
                     stats.skipped, {"files": stats.files_new + stats.files_changed + stats.files_unmodified,
                                     "dirs": stats.dirs, "bytes": stats.bytes_total,
-                                    "skipped": len(stats.skipped)})
+                                    "skipped": len(stats.skipped)},
+                    files_rewritten=stats.files_rewritten)
 
 
 def _image(source: Source, read_from: Path, repo: Repository, uploader: PackUploader,
@@ -71,6 +73,7 @@ def _image(source: Source, read_from: Path, repo: Repository, uploader: PackUplo
     new = parent_tree is None
     return Archived(
         tree, files_new=int(new), files_changed=int(not new and not stats.unchanged),
+        files_rewritten=int(not new and not stats.unchanged),
         files_unmodified=int(stats.unchanged), bytes_read=stats.bytes_scanned + stats.bytes_chunked,
         summary={"files": 1, "dirs": 0, "bytes": stats.size, "skipped": 0,
                  "image": {"bytes_scanned": stats.bytes_scanned, "bytes_chunked": stats.bytes_chunked,

@@ -12,7 +12,9 @@ from typing import Annotated
 
 import typer
 
+from drorch.anomaly import AnomalyStore
 from drorch.cli import render
+from drorch.cli.anomalies import register as register_anomaly_commands
 from drorch.cli.common import (
     JsonOpt,
     MirrorOpt,
@@ -75,15 +77,26 @@ def validate(policy_file: PolicyArg, as_json: JsonOpt = False) -> None:
 
 @app.command()
 @handles_errors
-def plan(policy_file: PolicyArg, mirror: MirrorOpt = None, as_json: JsonOpt = False) -> None:
-    """Show what `apply` would do: repositories to create, snapshots to take and forget."""
+def plan(
+    policy_file: PolicyArg,
+    mirror: MirrorOpt = None,
+    sample_mib: Annotated[float, typer.Option(
+        "--sample-mib", min=0.25, help="Read at most this much of each source for the cost "
+        "forecast (the whole source when it is smaller).")] = 64,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show what `apply` would do (repositories to create, snapshots to take and forget) and
+    what each target will store and cost a month, from a sample of the source."""
     policy = load_policy(policy_file)
     try:
         keys: KeySource | None = _keys(policy)
     except SecretError as error:
         err.print(f"[yellow]note:[/] {error}; snapshot counts are not shown")
         keys = None
-    the_plan = build_plan(policy, mirror=mirror, keys=keys)
+    anomalies = AnomalyStore()
+    the_plan = build_plan(policy, mirror=mirror, keys=keys, forecast=True,
+                          sample_bytes=int(sample_mib * 2**20),
+                          holds=lambda name: anomalies.hold_ns(policy.metadata.name, name))
     if as_json:
         emit_json(the_plan.to_json())
     else:
@@ -112,7 +125,9 @@ def apply(
     """
     policy = load_policy(policy_file)
     keys = _keys(policy)
-    the_plan = build_plan(policy, mirror=mirror, keys=keys)
+    anomalies = AnomalyStore()
+    the_plan = build_plan(policy, mirror=mirror, keys=keys,
+                          holds=lambda name: anomalies.hold_ns(policy.metadata.name, name))
     if dry_run:
         emit_json(the_plan.to_json()) if as_json else render.plan(out, the_plan)
         return
@@ -218,6 +233,7 @@ register_runbook_commands(app)
 register_drill_commands(app)
 register_export_commands(app)
 register_image_commands(app)  # after exports: joins its `export` group if it made one
+register_anomaly_commands(app)
 
 
 def main() -> None:

@@ -1,4 +1,9 @@
-"""Progress for people: a live bar with bytes/s on a terminal, plain lines elsewhere."""
+"""Progress for people: a live bar on a terminal, plain lines elsewhere; MiB everywhere.
+
+When the work's size is known (``start(total_bytes=...)``: the parent
+snapshot's size or a pre-scan for an apply, the packs to copy for a
+secondary target) both show done/total, the percentage and an ETA.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +14,27 @@ import time
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    DownloadColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
-    TransferSpeedColumn,
+    TimeRemainingColumn,
 )
+from rich.text import Text
 
 PLAIN_EVERY_S = 10.0
+MiB = 2**20
+
+
+class _MiBColumn(ProgressColumn):
+    """Done / total and speed, in MiB (rich's own columns mix MB and MiB)."""
+
+    def render(self, task: Task) -> Text:
+        total = f" / {task.total / MiB:.1f}" if task.total is not None else ""
+        speed = task.finished_speed or task.speed or 0
+        return Text(f"{task.completed / MiB:.1f}{total} MiB, {speed / MiB:.1f} MiB/s")
 
 
 class TerminalProgress:
@@ -25,8 +42,9 @@ class TerminalProgress:
 
     def __init__(self, console: Console) -> None:
         self._bar = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
-            TransferSpeedColumn(), TextColumn("{task.fields[files]} files"), TimeElapsedColumn(),
+            TextColumn("[bold]{task.description}"), BarColumn(), _MiBColumn(),
+            TextColumn("{task.fields[files]} files"), TimeElapsedColumn(), TextColumn("ETA"),
+            TimeRemainingColumn(),
             console=console, transient=False)
         self._task: TaskID | None = None
         self._files = 0
@@ -61,20 +79,31 @@ class LineProgress:
         self._lock = threading.Lock()
         self._reset("")
 
-    def _reset(self, description: str) -> None:
+    def _reset(self, description: str, total: int | None = None) -> None:
         self._description = description
+        self._total = total
         self._bytes = self._files = 0
         self._started = self._last = time.monotonic()
 
     def _line(self, state: str) -> None:
         elapsed = max(time.monotonic() - self._started, 1e-6)
-        rate = self._bytes / elapsed / 2**20
+        rate = self._bytes / elapsed
         files = f", {self._files} files" if self._files else ""
-        print(f"{self._description}: {state} {self._bytes / 2**20:.1f} MiB{files}, "
-              f"{rate:.1f} MiB/s, {elapsed:.1f}s", file=self._stream, flush=True)
+        done = f"{self._bytes / MiB:.1f}"
+        if self._total:
+            done += f" of {self._total / MiB:.1f} MiB ({min(self._bytes / self._total, 1):.0%})"
+            if state == "at":
+                left = max(self._total - self._bytes, 0)
+                files += f", ETA {left / rate:.0f}s" if rate else ", ETA unknown"
+        else:
+            done += " MiB"
+        print(f"{self._description}: {state} {done}{files}, {rate / MiB:.1f} MiB/s, {elapsed:.1f}s",
+              file=self._stream, flush=True)
 
     def start(self, description: str, total_bytes: int | None = None) -> None:
-        self._reset(description)
+        self._reset(description, total_bytes)
+        if total_bytes is not None:
+            print(f"{description}: {total_bytes / MiB:.1f} MiB to go", file=self._stream, flush=True)
 
     def advance(self, nbytes: int, files: int = 0) -> None:
         with self._lock:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from drorch.cost.forecast import TargetForecast
+from drorch.cost.sample import SourceEstimate
 from drorch.engine.apply import ApplyResult, TargetResult
 from drorch.engine.operations import TargetSnapshots
 from drorch.engine.plan import Plan, TargetPlan
@@ -31,6 +33,28 @@ def _target_line(t: TargetPlan) -> str:
     return f"  [yellow]~[/] {t.target}  {t.location}  take snapshot ({there} there{forget})"
 
 
+def _estimate_line(e: SourceEstimate) -> str:
+    how = "read whole" if e.exact else f"sampled {size(e.sampled_bytes)}"
+    dup = f", {size(e.duplicate_bytes)} duplicate" if e.duplicate_bytes else ""
+    return (f"source: {e.files} files, {size(e.source_bytes)}{dup}; one full copy stores "
+            f"~{size(e.stored_bytes)} ({e.ratio:.0%}; {how} in {e.seconds:.1f}s)")
+
+
+def _money(value: float | None) -> str:
+    if value is None:
+        return "unknown"
+    return f"${value:.4f}" if 0 < value < 0.01 else f"${value:,.2f}"
+
+
+def _forecast_line(f: TargetForecast) -> str:
+    kept = "everything" if f.retained_days is None else f"{f.retained_days:g} days"
+    daily = "" if f.daily_change_bytes is None else f", +{size(f.daily_change_bytes)}/day"
+    line = (f"cost: ~{size(f.forecast_bytes)} stored (retention keeps {kept}{daily}), "
+            f"{_money(f.monthly_cost)}/month ({f.storage_class or 'no class'}, {f.price_source}), "
+            f"full restore egress {_money(f.restore_egress_cost)}")
+    return line + (f" [dim]— {f.note}[/]" if f.note else "")
+
+
 def plan(console: Console, p: Plan) -> None:
     console.print(f"[bold]Plan for policy {p.policy}[/]\n")
     for m in p.mirrors:
@@ -39,8 +63,12 @@ def plan(console: Console, p: Plan) -> None:
                       f"{m.source_path}  [dim]retention: {keep}[/]", highlight=False)
         if m.problem:
             console.print(f"  [red]! {m.problem}[/]", highlight=False)
+        if m.estimate is not None:
+            console.print(f"  [dim]{_estimate_line(m.estimate)}[/]", highlight=False)
         for t in m.targets:
             console.print(_target_line(t), highlight=False)
+            if t.forecast is not None:
+                console.print(f"      {_forecast_line(t.forecast)}", highlight=False)
     snapshots = sum(len(m.targets) for m in p.mirrors if not m.problem)
     console.print(f"\nPlan: {snapshots} snapshot(s) to take, {p.repositories_to_create} "
                   f"repository(ies) to create, {p.snapshots_to_forget} snapshot(s) to forget.")
@@ -64,13 +92,15 @@ def _target_result(mirror: str, t: TargetResult) -> str:
     line += _retention_note(t)
     if t.skipped:
         line += f"; [yellow]{len(t.skipped)} skipped[/]"
+    if t.anomaly:
+        line += f"; [red]ABNORMAL: {'; '.join(t.anomaly)}[/]"
     return line
 
 
 def _retention_note(t: TargetResult) -> str:
     note = f"; retention forgot {len(t.forgotten)}, deleted {t.packs_deleted} pack(s)" if t.forgotten else ""
     if t.kept:
-        note += f"; kept {len(t.kept)} under object lock ({t.kept[0]})"
+        note += f"; kept {len(t.kept)} ({t.kept[0]})"
     return note
 
 
@@ -137,6 +167,9 @@ def status(console: Console, report: StatusReport) -> None:
         for t in m.targets:
             if t.error:
                 console.print(f"[red]{m.mirror} → {t.target}:[/] {t.error}", highlight=False)
+        for flag in m.anomalies:
+            console.print(f"[red]ABNORMAL[/] {flag.describe()}; older snapshots are kept until "
+                          f"`drorch ack POLICY {flag.snapshot[:8]}`", highlight=False)
     if not report.drills:
         return
     drills = Table(title="drills", title_justify="left")

@@ -27,9 +27,14 @@ from __future__ import annotations
 import contextlib
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
+from drorch.anomaly import AnomalyStore, ChangeStats, hold_back, judge
+from drorch.anomaly.alert import send_alerts
+from drorch.anomaly.stats import deleted_files
 from drorch.archiver.source import archive_source
+from drorch.cost.sample import scan_tree
 from drorch.engine.plan import MirrorPlan, Mode, Plan, TargetPlan, build_plan, mirror_snapshots
 from drorch.policy import Policy
 from drorch.ports.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, EXIT_OK, DrorchError, UsageError
@@ -56,11 +61,15 @@ class TargetResult:
     snapshot: str | None = None
     error: str | None = None
     files_new: int = 0
-    files_changed: int = 0
+    files_changed: int = 0  # re-read because their metadata changed
+    files_rewritten: int = 0  # of those, files whose content changed
     files_unmodified: int = 0
+    files_deleted: int = 0  # files of the parent snapshot this one no longer has
     bytes_read: int = 0
     bytes_added: int = 0  # plaintext bytes of new blobs
     bytes_stored: int = 0  # what those took in the repository (compressed, encrypted)
+    bytes_incompressible: int = 0  # new file data that did not compress
+    anomaly: list[str] = field(default_factory=list)  # why the detector flagged this snapshot
     packs_adopted: int = 0
     packs_copied: int = 0
     lag_s: float | None = None  # age of this target's newest snapshot of the mirror
@@ -87,14 +96,14 @@ class ApplyResult:
     @property
     def exit_code(self) -> int:
         """1 if a mirror failed (primary, or any target in sync mode); 3 if an async copy is
-        behind its RPO or files were skipped; else 0."""
+        behind its RPO, files were skipped or the new snapshot looks abnormal; else 0."""
         for mirror in self.mirrors:
             primary_failed = bool(mirror.targets) and not mirror.targets[0].ok
             sync_failed = mirror.mode == "sync" and any(not t.ok for t in mirror.targets)
             if mirror.error or primary_failed or sync_failed:
                 return EXIT_FAILED
         outcomes = [t for m in self.mirrors for t in m.targets]
-        if any(t.skipped or t.lag_over_rpo for t in outcomes):
+        if any(t.skipped or t.lag_over_rpo or t.anomaly for t in outcomes):
             return EXIT_OBJECTIVES_MISSED
         return EXIT_OK
 
@@ -109,6 +118,7 @@ class _Opened:
     step: TargetPlan
     repo: Repository
     result: TargetResult
+    changes: ChangeStats | None = None  # what the archive changed (set by _archive)
 
 
 def apply_policy(policy: Policy, *, mirror: str | None = None, keys: KeySource | None = None,
@@ -137,7 +147,7 @@ def run_mirror(step: MirrorPlan, keys: KeySource | None, *, progress: Progress |
     durable, so a retried job publishes at most one snapshot. Recorded in
     ``state`` (the run journal) when given.
     """
-    return _MirrorRun(step, keys, progress or NoProgress(), lock_wait_s).run(state)
+    return _MirrorRun(step, keys, progress or NoProgress(), lock_wait_s, state).run(state)
 
 
 class Applier:
@@ -167,11 +177,12 @@ class _MirrorRun:
     """One mirror of a plan being made current; see the module docstring."""
 
     def __init__(self, step: MirrorPlan, keys: KeySource | None, progress: Progress,
-                 lock_wait_s: float) -> None:
+                 lock_wait_s: float, state: StateStore | None) -> None:
         self.step = step
         self.keys = keys
         self.progress = progress
         self.lock_wait_s = lock_wait_s
+        self.anomalies = AnomalyStore(state.path) if state else None
 
     def run(self, state: StateStore | None) -> MirrorResult:
         step = self.step
@@ -187,6 +198,7 @@ class _MirrorRun:
                 result.targets.append(TargetResult(step.targets[0].target, ok=False, error=str(err)))
             else:
                 result.targets = self._fan_out(step, primary, stack)
+                self._after_judging(step, primary)
         if state:
             status = "failed" if ApplyResult("", [result]).exit_code == EXIT_FAILED else "ok"
             state.finish_run(run_id, status, result.targets[0].snapshot, asdict(result))
@@ -205,6 +217,7 @@ class _MirrorRun:
         except DrorchError as err:
             primary.result.error = str(err)
             return [primary.result, *(_result_of(s) for s in secondaries)]
+        self._judge(step, primary)
         if step.mode == Mode.SYNC:
             return self._commit_sync(step, primary, secondaries, snapshot, sealed)
         return self._commit_async(step, primary, secondaries, snapshot, sealed)
@@ -269,7 +282,7 @@ class _MirrorRun:
         repo, result = primary.repo, primary.result
         parent = _latest(mirror_snapshots(load_snapshots(repo), step.mirror), step.source_path)
         uploader = PackUploader(repo)
-        self.progress.start(f"{step.mirror} → {repo.name}")
+        self.progress.start(f"{step.mirror} → {repo.name}", total_bytes=_expected_bytes(step, parent))
         try:  # inside the source's consistency context: hooks, platform snapshot
             assert step.source_spec is not None, "a plan's mirror always carries its source"
             stats = archive_source(step.source_spec, step.mirror, repo, uploader,
@@ -285,13 +298,24 @@ class _MirrorRun:
         repo.save_index(packs)
         result.files_new, result.files_changed = stats.files_new, stats.files_changed
         result.files_unmodified, result.bytes_read = stats.files_unmodified, stats.bytes_read
+        result.files_rewritten = stats.files_rewritten
         result.bytes_added, result.bytes_stored = uploader.new_bytes, uploader.stored_bytes
+        result.bytes_incompressible = uploader.incompressible_bytes
         result.skipped = stats.skipped
-        summary = stats.summary | {"bytes_added": uploader.new_bytes}
+        before = (parent.summary or {}) if parent else {}
+        result.files_deleted = deleted_files(before.get("files", 0), stats.files_changed,
+                                             stats.files_unmodified)
+        summary = stats.summary | {"bytes_added": uploader.new_bytes, "files_deleted": result.files_deleted,
+                                   "files_rewritten": stats.files_rewritten,
+                                   "bytes_incompressible": uploader.incompressible_bytes}
         snapshot = Snapshot(now_ns(), stats.tree, [step.source_path], parent=parent.id if parent else None,
                             tags=[MIRROR_TAG_PREFIX + step.mirror], excludes=list(step.excludes),
                             summary=summary)
         snapshot.id, sealed = repo.seal_unpacked(snapshot.to_json())
+        primary.changes = ChangeStats(
+            snapshot.id, snapshot.time_ns, parent is not None, before.get("files", 0), before.get("bytes", 0),
+            stats.files_new, stats.files_rewritten, result.files_deleted, uploader.new_bytes,
+            uploader.incompressible_bytes)
         return snapshot, sealed
 
     def _publish(self, step: MirrorPlan, opened: _Opened, snapshot: Snapshot, sealed: bytes) -> None:
@@ -307,7 +331,8 @@ class _MirrorRun:
         """Bring one secondary up to date; failures are recorded on its result, not raised."""
         try:
             if same_master_key(primary.repo, secondary.repo):
-                stats = copy_snapshot_data(primary.repo, secondary.repo, [snapshot])
+                stats = copy_snapshot_data(primary.repo, secondary.repo, [snapshot], progress=self.progress,
+                                           description=f"{step.mirror} → {secondary.repo.name} (copy)")
                 secondary.result.packs_copied = stats.packs_copied
                 self._publish(step, secondary, snapshot, sealed)
             else:
@@ -322,11 +347,42 @@ class _MirrorRun:
     def _retain(self, step: MirrorPlan, opened: _Opened) -> None:
         snapshots = mirror_snapshots(load_snapshots(opened.repo), step.mirror)
         decision = apply_retention(snapshots, step.retention)
-        if decision.forget:
-            opened.result.forgotten, opened.result.kept = forget(opened.repo, decision.forget)
+        hold = self.anomalies.hold_ns(step.policy, step.mirror) if self.anomalies else None
+        to_forget, held = hold_back(decision.forget, hold)
+        opened.result.kept += held
+        if to_forget:
+            opened.result.forgotten, locked = forget(opened.repo, to_forget)
             report = prune(opened.repo)
             opened.result.packs_deleted = report.packs_deleted
-            opened.result.kept += report.kept_reasons
+            opened.result.kept += locked + report.kept_reasons
+
+    # -- anomalies -------------------------------------------------------------------------
+
+    def _judge(self, step: MirrorPlan, primary: _Opened) -> None:
+        """Judge the new snapshot against the mirror's history and record both, before any
+        retention runs: a flagged snapshot already holds back this run's forgetting."""
+        if self.anomalies is None or primary.changes is None:
+            return
+        policy = step.policy
+        reasons = judge(primary.changes, self.anomalies.history(policy, step.mirror))
+        self.anomalies.record(policy, step.mirror, primary.changes, reasons)
+        primary.result.anomaly = reasons
+
+    def _after_judging(self, step: MirrorPlan, primary: _Opened) -> None:
+        """Drop the record of a snapshot that was never committed; tell people about a flagged one."""
+        if self.anomalies is None or primary.changes is None:
+            return
+        policy = step.policy
+        if not primary.result.ok:
+            self.anomalies.discard(policy, step.mirror, primary.changes.snapshot)
+            return
+        if not primary.result.anomaly:
+            return
+        [flag] = [f for f in self.anomalies.flags(policy, step.mirror)
+                  if f.snapshot == primary.changes.snapshot]
+        self.progress.note(f"abnormal snapshot: {flag.describe()}")
+        for failure in send_alerts(step.policy, step.alerts, flag):
+            self.progress.note(failure)
 
     def _measure_lag(self, step: MirrorPlan, result: TargetResult) -> None:
         """How far behind a failed async copy is: age of its newest snapshot of the mirror."""
@@ -337,6 +393,16 @@ class _MirrorRun:
             newest = max((s.time_ns for s in snapshots), default=None)
             result.lag_s = None if newest is None else (now_ns() - newest) / 1e9
         result.lag_over_rpo = result.lag_s is None or result.lag_s > step.rpo_s
+
+
+def _expected_bytes(step: MirrorPlan, parent: Snapshot | None) -> int | None:
+    """The size the archive will walk: the parent snapshot's, else a stat-only pre-scan."""
+    if parent is not None and (parent.summary or {}).get("bytes") is not None:
+        return int((parent.summary or {})["bytes"])
+    try:
+        return scan_tree(Path(step.source_path), step.excludes).bytes
+    except OSError:
+        return None
 
 
 def _result_of(item: _Opened | TargetResult) -> TargetResult:

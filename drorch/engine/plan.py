@@ -10,15 +10,25 @@ read, each target's opened store and (when it exists) its repository, opened
 once with the key derived once, and the key source for repositories still to
 create — so apply never looks back into the policy or re-opens what the plan
 opened. Those live objects stay out of ``to_json``.
+
+With ``forecast=True`` (``drorch plan``) it also estimates what each target
+will cost (``drorch.cost``): a bounded sample of each source is read, never
+written. ``apply`` builds its plan without a forecast, so it reads nothing twice.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
 
+from drorch.anomaly.hold import hold_back
+from drorch.cost.forecast import RepoHistory, TargetForecast, forecast_target
+from drorch.cost.sample import DEFAULT_BUDGET, SourceEstimate, estimate_source
 from drorch.policy import Mirror, Policy, Source
+from drorch.policy.alerts import Alerts
 from drorch.ports.errors import DrorchError, RepositoryNotFound
 from drorch.ports.store import ObjectStore, immutability_problem
 from drorch.repository.repository import Repository
@@ -64,6 +74,7 @@ class TargetPlan:
     forget: int | None  # snapshots retention would forget after the new one
     problem: str | None = None
     immutable_days: int | None = None
+    forecast: TargetForecast | None = None  # what it will store and cost (plan --forecast)
     store: ObjectStore | None = _live()
     repository: Repository | None = _live()  # opened by the plan when it exists and keys were given
 
@@ -80,8 +91,10 @@ class MirrorPlan:
     rpo_s: float
     targets: tuple[TargetPlan, ...]
     problem: str | None = None
+    estimate: SourceEstimate | None = None  # one full copy, from a sample of the source
     source_spec: Source | None = _live()  # the source to read, with its consistency hooks
     policy: str = ""  # metadata.name, for the run journal
+    alerts: Alerts | None = _live()  # where an abnormal snapshot is reported (policy.alerts)
 
 
 @dataclass(frozen=True)
@@ -113,14 +126,28 @@ def mirror_snapshots(snapshots: list[Snapshot], mirror: str) -> list[Snapshot]:
     return [s for s in snapshots if s.mirror == mirror]
 
 
-def build_plan(policy: Policy, *, mirror: str | None = None,
-               keys: KeySource | None = None) -> Plan:
-    """The plan for every mirror (or the one named); ``keys`` lets it count snapshots."""
+@dataclass(frozen=True)
+class _Options:
+    keys: KeySource | None
+    forecast: bool
+    sample_bytes: int
+    holds: Callable[[str], int | None]  # mirror -> time up to which retention must keep
+
+
+def build_plan(policy: Policy, *, mirror: str | None = None, keys: KeySource | None = None,
+               forecast: bool = False, sample_bytes: int = DEFAULT_BUDGET,
+               holds: Callable[[str], int | None] | None = None) -> Plan:
+    """The plan for every mirror (or the one named); ``keys`` lets it count snapshots.
+
+    ``forecast`` adds cost forecasts (reading up to ``sample_bytes`` of each source);
+    ``holds`` (mirror name to a time in ns) makes the forget counts honour anomaly holds.
+    """
     mirrors = [policy.mirror(mirror)] if mirror else list(policy.mirrors)
-    return Plan(policy.metadata.name, tuple(_plan_mirror(policy, m, keys) for m in mirrors), keys)
+    options = _Options(keys, forecast, sample_bytes, holds or (lambda _name: None))
+    return Plan(policy.metadata.name, tuple(_plan_mirror(policy, m, options) for m in mirrors), keys)
 
 
-def _plan_mirror(policy: Policy, mirror: Mirror, keys: KeySource | None) -> MirrorPlan:
+def _plan_mirror(policy: Policy, mirror: Mirror, options: _Options) -> MirrorPlan:
     source = policy.source_of(mirror)
     retention = {k: v for k, v in mirror.retention.model_dump().items() if v}
     problem = None
@@ -128,16 +155,28 @@ def _plan_mirror(policy: Policy, mirror: Mirror, keys: KeySource | None) -> Mirr
         problem = f"source type {source.type!r} is not supported by this version"
     else:
         problem = source_problem(source)
-    targets = tuple(_plan_target(policy, mirror, t.name, retention, keys)
-                    for t in policy.targets_of(mirror))
+    estimate = None
+    if options.forecast and problem is None:
+        with contextlib.suppress(OSError):  # unreadable now: no forecast, apply reports the cause
+            estimate = estimate_source(source.path, source.exclude, budget=options.sample_bytes)
+    targets = []
+    for target in policy.targets_of(mirror):
+        step, history = _plan_target(policy, mirror, target.name, retention, options)
+        if estimate is not None:
+            step = replace(step, forecast=forecast_target(target, estimate, retention, history=history,
+                                                          schedule=mirror.schedule))
+        targets.append(step)
     return MirrorPlan(mirror.name, Mode(mirror.mode), source.name, source.type, str(source.path),
-                      tuple(source.exclude), retention, mirror.rpo.total_seconds(), targets, problem,
-                      source_spec=source, policy=policy.metadata.name)
+                      tuple(source.exclude), retention, mirror.rpo.total_seconds(), tuple(targets),
+                      problem, estimate, source_spec=source, policy=policy.metadata.name,
+                      alerts=policy.alerts)
 
 
 def _plan_target(policy: Policy, mirror: Mirror, name: str, retention: dict[str, int],
-                 keys: KeySource | None) -> TargetPlan:
+                 options: _Options) -> tuple[TargetPlan, RepoHistory | None]:
+    """The target's step, and its repository's history when a forecast was asked for."""
     target = policy.target(name)
+    keys = options.keys
     days = target.immutable_days
     store: ObjectStore | None = None
     try:
@@ -145,17 +184,27 @@ def _plan_target(policy: Policy, mirror: Mirror, name: str, retention: dict[str,
         if days:
             problem = immutability_problem(store, days)
             if problem:
-                return TargetPlan(name, store.location, False, None, None, problem, days, store)
+                return TargetPlan(name, store.location, False, None, None, problem, days, store=store), None
         if not store.exists("config"):
-            return TargetPlan(name, store.location, True, 0, 0, None, days, store)
+            return TargetPlan(name, store.location, True, 0, 0, None, days, store=store), None
         if keys is None:
-            return TargetPlan(name, store.location, False, None, None, None, days, store)
+            return TargetPlan(name, store.location, False, None, None, None, days, store=store), None
         repo = Repository.open(store, keys.password(store), name)
         existing = mirror_snapshots(load_snapshots(repo), mirror.name)
+        history = _history(store, existing) if options.forecast else None
     except RepositoryNotFound:
-        return TargetPlan(name, target.url, True, 0, 0, None, days, store)
+        return TargetPlan(name, target.url, True, 0, 0, None, days, store=store), None
     except DrorchError as err:
-        return TargetPlan(name, target.url, False, None, None, str(err), days, store)
+        return TargetPlan(name, target.url, False, None, None, str(err), days, store=store), None
     upcoming = Snapshot(now_ns(), "", [], tags=[MIRROR_TAG_PREFIX + mirror.name])
-    forget = len(apply_retention([*existing, upcoming], retention).forget)
-    return TargetPlan(name, store.location, False, len(existing), forget, None, days, store, repo)
+    forgotten, _held = hold_back(apply_retention([*existing, upcoming], retention).forget,
+                                 options.holds(mirror.name))
+    return TargetPlan(name, store.location, False, len(existing), len(forgotten), None, days,
+                      store=store, repository=repo), history
+
+
+def _history(store: ObjectStore, snapshots: list[Snapshot]) -> RepoHistory:
+    """Bytes the repository holds (every object, as billed) and what each snapshot added."""
+    stored = sum(info.size for info in store.list(""))
+    added = tuple(sorted((s.time_ns, int((s.summary or {}).get("bytes_added", 0))) for s in snapshots))
+    return RepoHistory(stored, added)

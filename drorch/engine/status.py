@@ -9,11 +9,16 @@ last result of each drill of the policy, its measured RTO against the
 objective. A drill whose last run failed, was interrupted or missed its RTO or
 RPO is a breach. A drill that never ran is shown as such but is not a breach
 (a new installation would otherwise fail its first status).
+
+Anomalies come from the state database too: a snapshot the detector flagged
+(``drorch.anomaly``) and nobody acknowledged (``drorch ack``) is a breach,
+named with what is abnormal about it, until it is acknowledged.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from drorch.engine.connect import open_repository
@@ -26,6 +31,7 @@ from drorch.repository.timefmt import format_ns, now_ns
 from drorch.secrets import KeySource
 
 if TYPE_CHECKING:
+    from drorch.anomaly import AnomalyStore, Flag
     from drorch.state.drills import DrillDocuments
 
 
@@ -47,10 +53,11 @@ class MirrorStatus:
     mode: str
     rpo_s: float
     targets: tuple[TargetStatus, ...]
+    anomalies: tuple[Flag, ...] = ()  # flagged snapshots not yet acknowledged
 
     @property
     def breach(self) -> bool:
-        return any(t.breach for t in self.targets)
+        return any(t.breach for t in self.targets) or bool(self.anomalies)
 
 
 @dataclass(frozen=True)
@@ -93,26 +100,33 @@ class StatusReport:
         return doc
 
     def to_prometheus(self) -> str:
-        """Prometheus text exposition of the same figures."""
-        lines = [
-            "# HELP drorch_rpo_seconds Recovery point objective of the mirror.",
-            "# TYPE drorch_rpo_seconds gauge",
-            "# HELP drorch_snapshot_age_seconds Age of the newest snapshot on the target (-1: none).",
-            "# TYPE drorch_snapshot_age_seconds gauge",
-            "# HELP drorch_replication_lag_seconds How far the target trails the primary (-1: unknown).",
-            "# TYPE drorch_replication_lag_seconds gauge",
-            "# HELP drorch_rpo_breach 1 when the target is older than the RPO or unreadable.",
-            "# TYPE drorch_rpo_breach gauge",
-        ]
-        for m in self.mirrors:
-            lines.append(f'drorch_rpo_seconds{{policy="{self.policy}",mirror="{m.mirror}"}} {m.rpo_s:g}')
-            for t in m.targets:
-                labels = f'policy="{self.policy}",mirror="{m.mirror}",target="{t.target}"'
-                lines.append(f"drorch_snapshot_age_seconds{{{labels}}} {_gauge(t.age_s)}")
-                lines.append(f"drorch_replication_lag_seconds{{{labels}}} {_gauge(t.lag_s)}")
-                lines.append(f"drorch_rpo_breach{{{labels}}} {int(t.breach)}")
+        """Prometheus text exposition of the same figures, each metric family in one group."""
+        lines = []
+        for name, text, value in _MIRROR_METRICS:
+            lines += [f"# HELP {name} {text}", f"# TYPE {name} gauge"]
+            lines += [f'{name}{{policy="{self.policy}",mirror="{m.mirror}"}} {value(m)}'
+                      for m in self.mirrors]
+        for name, text, target_value in _TARGET_METRICS:
+            lines += [f"# HELP {name} {text}", f"# TYPE {name} gauge"]
+            lines += [f'{name}{{policy="{self.policy}",mirror="{m.mirror}",target="{t.target}"}} '
+                      f"{target_value(t)}" for m in self.mirrors for t in m.targets]
         lines += _drill_lines(self.policy, self.drills)
         return "\n".join(lines) + "\n"
+
+
+_MIRROR_METRICS: tuple[tuple[str, str, Callable[[MirrorStatus], str]], ...] = (
+    ("drorch_rpo_seconds", "Recovery point objective of the mirror.", lambda m: f"{m.rpo_s:g}"),
+    ("drorch_anomaly", "Flagged snapshots of the mirror nobody acknowledged (drorch ack).",
+     lambda m: str(len(m.anomalies))),
+)
+_TARGET_METRICS: tuple[tuple[str, str, Callable[[TargetStatus], str]], ...] = (
+    ("drorch_snapshot_age_seconds", "Age of the newest snapshot on the target (-1: none).",
+     lambda t: _gauge(t.age_s)),
+    ("drorch_replication_lag_seconds", "How far the target trails the primary (-1: unknown).",
+     lambda t: _gauge(t.lag_s)),
+    ("drorch_rpo_breach", "1 when the target is older than the RPO or unreadable.",
+     lambda t: str(int(t.breach))),
+)
 
 
 _DRILL_HELP = (
@@ -127,15 +141,16 @@ _DRILL_HELP = (
 
 
 def _drill_lines(policy: str, drills: tuple[DrillStatus, ...]) -> list[str]:
-    lines = []
-    for name, text in _DRILL_HELP:
-        lines += [f"# HELP {name} {text}", f"# TYPE {name} gauge"]
+    rows = []
     for d in drills:
-        labels = f'policy="{policy}",drill="{d.drill}"'
         passed = -1 if d.verdict == "never" else int(d.verdict == "passed")
-        values = (_gauge(d.last_run), str(passed), _gauge(d.rto_s), _gauge(d.rto_objective_s),
-                  _gauge(d.rpo_s), _gauge(d.rpo_objective_s), str(int(d.breach)))
-        lines += [f"{name}{{{labels}}} {value}" for (name, _), value in zip(_DRILL_HELP, values, strict=True)]
+        rows.append((f'policy="{policy}",drill="{d.drill}"',
+                     (_gauge(d.last_run), str(passed), _gauge(d.rto_s), _gauge(d.rto_objective_s),
+                      _gauge(d.rpo_s), _gauge(d.rpo_objective_s), str(int(d.breach)))))
+    lines = []
+    for index, (name, text) in enumerate(_DRILL_HELP):
+        lines += [f"# HELP {name} {text}", f"# TYPE {name} gauge"]
+        lines += [f"{name}{{{labels}}} {values[index]}" for labels, values in rows]
     return lines
 
 
@@ -143,11 +158,18 @@ def _gauge(value: float | None) -> str:
     return "-1" if value is None else f"{value:.3f}"
 
 
-def policy_status(policy: Policy, keys: KeySource, *, history: DrillDocuments | None = None) -> StatusReport:
-    """Mirrors from their repositories; drills from ``history`` (default: the state database)."""
-    return StatusReport(policy.metadata.name,
-                        tuple(_mirror_status(policy, m, keys) for m in policy.mirrors),
-                        _drill_status(policy, history))
+def policy_status(policy: Policy, keys: KeySource, *, history: DrillDocuments | None = None,
+                  anomalies: AnomalyStore | None = None) -> StatusReport:
+    """Mirrors from their repositories; drills and anomalies from the state database
+    (or ``history`` and ``anomalies``)."""
+    if anomalies is None:
+        from drorch.anomaly import AnomalyStore
+
+        anomalies = AnomalyStore()
+    mirrors = [_mirror_status(policy, m, keys) for m in policy.mirrors]
+    flagged = [replace(m, anomalies=tuple(anomalies.flags(policy.metadata.name, m.mirror)))
+               for m in mirrors]
+    return StatusReport(policy.metadata.name, tuple(flagged), _drill_status(policy, history))
 
 
 def _drill_status(policy: Policy, history: DrillDocuments | None) -> tuple[DrillStatus, ...]:

@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from drorch.policy.alerts import Alerts
 from drorch.policy.checks import policy_problems
 from drorch.policy.fields import (
     Argv,
@@ -46,6 +47,7 @@ from drorch.ports.errors import UsageError
 
 __all__ = [
     "API_VERSION",
+    "Alerts",
     "Check",
     "Consistency",
     "Drill",
@@ -185,6 +187,9 @@ class Policy(StrictModel):
     recovery: tuple[Recovery, ...] = ()
     runbooks: dict[Name, RunbookFile] = Field(default_factory=dict)
     drills: tuple[Drill, ...] = ()
+    # None: abnormal snapshots are reported by `status` and its metrics only; nothing is
+    # sent anywhere unless the policy says where.
+    alerts: Alerts | None = None
 
     @model_validator(mode="wrap")
     @classmethod

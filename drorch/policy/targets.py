@@ -18,6 +18,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from drorch import registry
 from drorch.policy.fields import Name, StrictModel, resolve_path
+from drorch.policy.prices import store_classes
 from drorch.policy.validation import reject
 from drorch.ports.config import StoreConfig
 
@@ -124,6 +125,11 @@ class Target(StrictModel):
     immutable_days: int | None = Field(default=None, ge=0)
     # COMPLIANCE is the stronger mode: not even the root account can shorten it.
     object_lock_mode: Literal["GOVERNANCE", "COMPLIANCE"] = "COMPLIANCE"
+    # For the cost forecast of `drorch plan` (drorch.cost): None means the store's default
+    # class (S3/GCS STANDARD, Azure HOT). It prices the forecast; it changes no upload.
+    storage_class: str | None = None
+    # Overrides the shipped price table (USD per GB-month) for negotiated or regional prices.
+    price_per_gb_month: float | None = Field(default=None, ge=0)
 
     @property
     def scheme(self) -> str:
@@ -181,6 +187,22 @@ class Target(StrictModel):
                 "or use an object store that supports it"
             )
         return days
+
+
+    @field_validator("storage_class")
+    @classmethod
+    def _known_class(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        scheme = str(info.data.get("url", "")).partition("://")[0]
+        known = store_classes(scheme)
+        if not known:
+            reject(f"the price table has no classes for {scheme}:// targets; remove storage_class "
+                   "and set price_per_gb_month instead")
+        if value.upper() not in known:
+            reject(f"unknown storage class '{value}' for {scheme}:// targets; use one of "
+                   f"{', '.join(known)}")
+        return value.upper()
 
 
 def _refuse_credentials(url: str) -> None:

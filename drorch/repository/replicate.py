@@ -10,10 +10,12 @@ no snapshot that points at missing data on the destination.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from drorch.ports.errors import RepositoryError
+from drorch.ports.progress import NoProgress, Progress
 from drorch.repository.layout import FileType, object_name
 from drorch.repository.pack import PackedBlob
 from drorch.repository.prune import used_blobs
@@ -50,7 +52,7 @@ def packs_missing(src: Repository, dst: Repository, snapshots: list[Snapshot]
 
 
 def copy_packs(src: Repository, dst: Repository, packs: dict[str, list[PackedBlob]],
-               stats: ReplicationStats) -> None:
+               stats: ReplicationStats, on_copied: Callable[[int], None] | None = None) -> None:
     """Copy packs verbatim, then index them on ``dst``; call with dst loaded and locked."""
     def copy(pack_id: str) -> int:
         name = object_name(FileType.PACK, pack_id)
@@ -62,6 +64,8 @@ def copy_packs(src: Repository, dst: Repository, packs: dict[str, list[PackedBlo
         for size in pool.map(copy, sorted(packs)):
             stats.packs_copied += 1
             stats.bytes_copied += size
+            if on_copied is not None:
+                on_copied(size)
     if packs:
         dst.save_index(packs)
         for pack_id, blobs in packs.items():
@@ -73,18 +77,30 @@ def copy_snapshot_file(sealed: bytes, snapshot_id: str, dst: Repository) -> None
     dst.store.put(object_name(FileType.SNAPSHOT, snapshot_id), sealed)
 
 
-def copy_snapshot_data(src: Repository, dst: Repository, snapshots: list[Snapshot]
-                       ) -> ReplicationStats:
+def copy_snapshot_data(src: Repository, dst: Repository, snapshots: list[Snapshot], *,
+                       progress: Progress | None = None, description: str = "") -> ReplicationStats:
     """Copy to ``dst`` every pack the snapshots need that it lacks, and index them there.
 
     The snapshot files themselves are the caller's to publish afterwards
     (``copy_snapshot_file``), once this has returned. Both repositories must be
-    loaded and ``dst`` locked.
+    loaded and ``dst`` locked. ``progress`` sees one phase whose total is the
+    bytes of the packs to copy.
     """
     if not same_master_key(src, dst):
         raise RepositoryError(
             f"target {dst.name!r} was created with another master key than {src.name!r}, so "
             "packs cannot be copied", hint="mirror to it independently, or re-create it empty")
     stats = ReplicationStats()
-    copy_packs(src, dst, packs_missing(src, dst, snapshots), stats)
+    progress = progress or NoProgress()
+    packs = packs_missing(src, dst, snapshots)
+    progress.start(description or f"copy {src.name} → {dst.name}", total_bytes=_packs_size(packs))
+    try:
+        copy_packs(src, dst, packs, stats, on_copied=progress.advance)
+    finally:
+        progress.finish()
     return stats
+
+
+def _packs_size(packs: dict[str, list[PackedBlob]]) -> int:
+    """Bytes of the packs: their blobs plus a header entry (41) each and the sealed length."""
+    return sum(sum(b.length + 41 for b in blobs) + 36 for blobs in packs.values())

@@ -32,6 +32,8 @@ class PackUploader:
         self.written: dict[str, list[PackedBlob]] = {}
         self.new_bytes = 0  # plaintext bytes of blobs that were not in the repository yet
         self.stored_bytes = 0  # bytes they take in packs (compressed and sealed)
+        # New file data that zstd could not shrink by 10%: the anomaly detector's ciphertext signal.
+        self.incompressible_bytes = 0
 
     def save(self, blob_type: str, data: bytes | memoryview, blob_id: str | None = None) -> str:
         """Store a blob unless the repository already has it; returns its ID."""
@@ -54,6 +56,8 @@ class PackUploader:
             builder.add(blob_id, sealed, uncompressed_length)
             self.new_bytes += len(data)
             self.stored_bytes += len(sealed)
+            if blob_type == DATA and len(compressed) >= 0.9 * len(data):
+                self.incompressible_bytes += len(data)
             if builder.full:
                 full = builder
                 self._open[blob_type] = PackBuilder(blob_type)

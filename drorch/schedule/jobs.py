@@ -81,6 +81,7 @@ class PolicyJobRunner:
             return f"failed: {mirror.error}"
         parts = [f"{t.target} {(t.snapshot or '')[:8]}" if t.ok else f"{t.target} FAILED ({t.error})"
                  for t in mirror.targets]
+        parts += [f"ABNORMAL ({'; '.join(t.anomaly)})" for t in mirror.targets if t.anomaly]
         verdict = {0: "ok", 1: "failed"}.get(result.exit_code, "objectives missed")
         return f"{verdict}: " + ", ".join(parts)
 

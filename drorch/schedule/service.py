@@ -77,6 +77,7 @@ def run_schedule(policy_path: Path, stop: threading.Event, *, only: list[str] | 
 
 
 def _exposition(policy_path: Path, home: Path) -> str:
+    from drorch.anomaly import AnomalyStore
     from drorch.drill.history import DrillHistory
     from drorch.engine.status import policy_status
     from drorch.policy import load_policy as load
@@ -84,4 +85,5 @@ def _exposition(policy_path: Path, home: Path) -> str:
 
     policy = load(policy_path)
     return policy_status(policy, key_source(policy.encryption),
-                         history=DrillHistory(home / "state.db")).to_prometheus()
+                         history=DrillHistory(home / "state.db"),
+                         anomalies=AnomalyStore(home / "state.db")).to_prometheus()

@@ -158,7 +158,7 @@ CASES = [
         head(BODY + "owner: bob\n"),
         [
             "policy.yaml:11: unknown key 'owner'; allowed keys: apiVersion, kind, metadata, "
-            "encryption, sources, targets, mirrors, recovery, runbooks, drills"
+            "encryption, sources, targets, mirrors, recovery, runbooks, drills, alerts"
         ],
         id="unknown-top-level-no-match",
     ),
@@ -181,7 +181,7 @@ CASES = [
         ),
         [
             "policy.yaml:8 targets[0]: unknown key 'colour'; allowed keys: name, url, region, "
-            "endpoint, immutable_days, object_lock_mode"
+            "endpoint, immutable_days, object_lock_mode, storage_class, price_per_gb_month"
         ],
         id="unknown-nested-no-match",
     ),

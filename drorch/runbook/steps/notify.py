@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from pydantic import model_validator
 
+from drorch.policy.alerts import sns_problem, webhook_problem
 from drorch.policy.validation import reject
 from drorch.runbook.steps.base import Action, StepContext
 
@@ -33,10 +34,13 @@ class Notify(Action):
         if (self.sns is None) == (self.webhook is None):
             reject('notify needs exactly one of sns or webhook, e.g. {sns: "arn:aws:sns:...", '
                    'message: "failover done"}')
-        if self.sns is not None and not self.sns.startswith(("arn:", "{{")):
-            reject(f"sns must be a topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME), got '{self.sns}'")
-        if self.webhook is not None and not self.webhook.startswith(("http://", "https://", "{{")):
-            reject("webhook must be a URL starting with http:// or https://")
+        problem = None
+        if self.sns is not None and not self.sns.startswith("{{"):
+            problem = sns_problem(self.sns)
+        if self.webhook is not None and not self.webhook.startswith("{{"):
+            problem = webhook_problem(self.webhook)
+        if problem:
+            reject(problem)
         return self
 
     def summary(self) -> str:
