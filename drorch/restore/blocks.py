@@ -31,7 +31,7 @@ from drorch.repository.pack import DATA
 from drorch.repository.repository import Repository
 from drorch.repository.zeros import is_zero_blob
 from drorch.state.tables import home
-from drorch.state.tables.cachefiles import read_cache_file, write_cache_file
+from drorch.state.cachefiles import read_cache_file, write_cache_file
 
 _BLOB_CACHE = 8
 _MAGIC = b"drorch-export-manifest-1\n"
