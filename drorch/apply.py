@@ -28,6 +28,7 @@ from drorch.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, EXIT_OK, DrorchEr
 from drorch.plan import MirrorPlan, Plan, TargetPlan, mirror_snapshots
 from drorch.policy import Policy
 from drorch.progress import NoProgress, Progress
+from drorch.repository.clock import newest
 from drorch.repository.crypto import Key
 from drorch.repository.lock import RepositoryLock
 from drorch.repository.orphans import adopt_orphan_packs
@@ -281,8 +282,7 @@ def _result_of(item: _Opened | TargetResult) -> TargetResult:
 
 
 def _latest(snapshots: list[Snapshot], path: str) -> Snapshot | None:
-    same_path = [s for s in snapshots if s.paths == [path]]
-    return max(same_path, key=lambda s: s.time_ns) if same_path else None
+    return newest([s for s in snapshots if s.paths == [path]])
 
 
 def _index_what_was_uploaded(repo: Repository, uploader: PackUploader) -> None:

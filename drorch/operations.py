@@ -83,7 +83,7 @@ def _candidates(snapshots: list[Snapshot], ref: str, target: str, mirror: str | 
 
 def _common_parts(paths: list[str]) -> tuple[str, ...]:
     """Path components shared by every snapshot path; restore places what is below them."""
-    split = [Path(p).parts[1:] for p in paths]
+    split = [Path(p).parts[1:] if Path(p).is_absolute() else Path(p).parts for p in paths]
     if not split:
         return ()
     common = []

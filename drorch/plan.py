@@ -19,6 +19,7 @@ from drorch.repository.snapshot import MIRROR_TAG_PREFIX, Snapshot, load_snapsho
 from drorch.repository.timefmt import now_ns
 from drorch.secrets import KeySource
 from drorch.sources.checks import source_problem
+from drorch.repository.bootstrap import missing_config_problem
 from drorch.store import immutability_problem, open_store
 
 SUPPORTED_SOURCE_TYPES = ("directory", "image", "volume")
@@ -107,7 +108,8 @@ def _plan_target(policy: Policy, mirror: Mirror, name: str, retention: dict[str,
             if problem:
                 return TargetPlan(name, store.location, False, None, None, problem=problem)
         if not store.exists("config"):
-            return TargetPlan(name, store.location, True, 0, 0)
+            problem = missing_config_problem(store, name)
+            return TargetPlan(name, store.location, problem is None, 0, 0, problem=problem)
         if keys is None:
             return TargetPlan(name, store.location, False, None, None)
         repo = Repository.open(store, keys.password(store), name)
