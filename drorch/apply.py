@@ -11,7 +11,8 @@ new snapshot reaches them as verbatim copies of packs, index and snapshot file
 - ``async``: the primary commits; secondaries are copied afterwards, and a
   failing one is reported with its lag, never undoing the primary's commit.
 
-Per repository, under an exclusive lock: adopt packs an interrupted run left
+Per repository, under a writer's shared lock (restores and verifies may run
+meanwhile, a second apply may not), exclusive only for forget and prune: adopt packs an interrupted run left
 unindexed, archive against the mirror's latest snapshot, flush packs, write
 their index, and only then the snapshot; then retention (forget, prune).
 """
@@ -24,7 +25,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from drorch.connect import open_repository
-from drorch.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, EXIT_OK, DrorchError, UsageError
+from drorch.errors import (
+    EXIT_FAILED,
+    EXIT_OBJECTIVES_MISSED,
+    EXIT_OK,
+    DrorchError,
+    RepositoryLocked,
+    UsageError,
+)
 from drorch.plan import MirrorPlan, Plan, TargetPlan, mirror_snapshots
 from drorch.policy import Policy
 from drorch.progress import NoProgress, Progress
@@ -106,6 +114,7 @@ class _Opened:
     step: TargetPlan
     repo: Repository
     result: TargetResult
+    lock: RepositoryLock | None = None
 
 
 class Applier:
@@ -188,13 +197,16 @@ class Applier:
         store = open_store(self.policy.target(target_step.target))
         name = target_step.target
         repo = self._open_or_init(store, name, master)
-        stack.enter_context(RepositoryLock(repo, exclusive=True).acquire(self.lock_wait_s))
+        # Shared, as restic's backup: restores and verifies go on meanwhile; a writer's
+        # lock, so a second apply waits or fails. Retention makes it exclusive briefly.
+        lock = stack.enter_context(RepositoryLock(repo, exclusive=False, writer=True)
+                                   .acquire(self.lock_wait_s))
         repo.immutable_days = self.policy.target(name).immutable_days
         repo.load_index()
         role = "primary" if master is None else "secondary"
         result = TargetResult(name, ok=False, role=role)
         result.packs_adopted, _ = adopt_orphan_packs(repo)
-        return _Opened(target_step, repo, result)
+        return _Opened(target_step, repo, result, lock)
 
     def _open_or_init(self, store: ObjectStore, name: str, master: Key | None) -> Repository:
         if not store.exists("config"):
@@ -261,11 +273,17 @@ class Applier:
     def _retain(self, step: MirrorPlan, opened: _Opened) -> None:
         snapshots = mirror_snapshots(load_snapshots(opened.repo), step.mirror)
         decision = apply_retention(snapshots, step.retention)
-        if decision.forget:
-            opened.result.forgotten, opened.result.kept = forget(opened.repo, decision.forget)
-            report = prune(opened.repo)
-            opened.result.packs_deleted = report.packs_deleted
-            opened.result.kept += report.kept_reasons
+        if not decision.forget:
+            return
+        try:
+            with opened.lock.exclusively(self.lock_wait_s) if opened.lock else contextlib.nullcontext():
+                opened.result.forgotten, opened.result.kept = forget(opened.repo, decision.forget)
+                report = prune(opened.repo)
+        except RepositoryLocked as err:  # a restore or verify is reading: forget next time
+            opened.result.kept.append(f"retention postponed: {err.message}")
+            return
+        opened.result.packs_deleted = report.packs_deleted
+        opened.result.kept += report.kept_reasons
 
     def _measure_lag(self, step: MirrorPlan, result: TargetResult) -> None:
         """How far behind a failed async copy is: age of its newest snapshot of the mirror."""

@@ -34,3 +34,14 @@ def object_name(kind: FileType, file_id: str) -> str:
 def file_id_of(name: str) -> str:
     """The storage ID (last path component) of an object name from a listing."""
     return name.rsplit("/", 1)[-1]
+
+
+def kept_immutable(name: str) -> bool:
+    """Whether ``immutable_days`` applies to a new object of this name.
+
+    Everything a snapshot needs is kept immutable; lock files are not: they are
+    rewritten every few minutes and deleted when a run ends, and locked versions
+    of them would pile up undeletable (and a lock that cannot be deleted would
+    block every later run until it goes stale).
+    """
+    return not name.startswith(FileType.LOCK.prefix)
