@@ -13,13 +13,13 @@ from typing import Any
 
 from drorch.errors import DrorchError, RepositoryNotFound
 from drorch.policy import Mirror, Policy
+from drorch.repository.bootstrap import missing_config_problem
 from drorch.repository.repository import Repository
 from drorch.repository.retention import apply_retention
 from drorch.repository.snapshot import MIRROR_TAG_PREFIX, Snapshot, load_snapshots
 from drorch.repository.timefmt import now_ns
 from drorch.secrets import KeySource
 from drorch.sources.checks import source_problem
-from drorch.repository.bootstrap import missing_config_problem
 from drorch.store import immutability_problem, open_store
 
 SUPPORTED_SOURCE_TYPES = ("directory", "image", "volume")

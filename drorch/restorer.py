@@ -23,8 +23,8 @@ from typing import Any
 from drorch.errors import IntegrityError
 from drorch.progress import NoProgress, Progress
 from drorch.repository.layout import FileType, object_name
-from drorch.repository.pack import DATA, TREE, PackedBlob
 from drorch.repository.nested import Walk, run_nested
+from drorch.repository.pack import DATA, TREE, PackedBlob
 from drorch.repository.repository import Repository
 from drorch.repository.tree import atime_ns, decode_tree, mtime_ns, posix_permissions
 

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from drorch.errors import DrorchError
 from drorch.progress import NoProgress, Progress
 from drorch.repository.layout import FileType, object_name
+from drorch.repository.nested import Walk, run_nested
 from drorch.repository.pack import DATA, TREE, PackedBlob, PackFormatError, pack_size, parse_tail
 from drorch.repository.repository import Repository
 from drorch.repository.snapshot import load_snapshots
-from drorch.repository.nested import Walk, run_nested
 from drorch.repository.tree import decode_tree, node_problems
 
 

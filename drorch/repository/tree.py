@@ -8,6 +8,7 @@ unchanged directory yields the same tree and is stored once.
 
 from __future__ import annotations
 
+import contextlib
 import grp
 import hashlib
 import json
@@ -162,10 +163,8 @@ def _check_node(index: int, node: Any) -> None:
     name = node.get("name")
     if not isinstance(name, str):
         raise ValueError(f"entry {index} has no name")
-    try:
+    with contextlib.suppress(QuoteError, UnicodeError):  # else written raw by an older drorch
         node["name"] = go_unquote(name)
-    except (QuoteError, UnicodeError):
-        pass  # written raw by an older drorch
     kind = node.get("type")
     if not isinstance(kind, str):
         raise ValueError(f"entry {name!r} has no type")

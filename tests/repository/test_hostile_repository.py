@@ -334,9 +334,8 @@ def test_retention_upgrade_waits_for_readers_and_keeps_the_shared_lock(repo) -> 
         pass
     assert not writer.exclusive and writer.id
     reader.release()
-    with writer.exclusively():
-        with pytest.raises(RepositoryLocked):
-            RepositoryLock(repo, exclusive=False).acquire()
+    with writer.exclusively(), pytest.raises(RepositoryLocked):
+        RepositoryLock(repo, exclusive=False).acquire()
     writer.release()
     assert list(repo.list_ids(FileType.LOCK)) == []
 
