@@ -223,3 +223,64 @@ def test_a_read_only_repository_restores_and_verifies_with_no_lock(tmp_path, dat
     verified = _read_only(repo, *drorch, "verify", policy, "--read-data", "--no-lock", "--quiet",
                           env=drorch_env)
     assert verified.returncode == 0, e2e.describe(verified)
+
+
+# ----------------------------------------------------------------------------- junk keys, crafted trees
+
+HUGE_N_KEY = {"kdf": "scrypt", "N": 2**40, "r": 8, "p": 1, "salt": "c2FsdA==", "data": "ZGF0YQ=="}
+JUNK_KEY_FILES = {"huge-scrypt": json.dumps(HUGE_N_KEY), "a-list": "[1, 2]",
+                  "salt-not-a-string": json.dumps(HUGE_N_KEY | {"N": 2**15, "salt": 7})}
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("kind", list(JUNK_KEY_FILES))
+def test_a_planted_key_file_is_named_and_skipped(tmp_path, dataset, drorch_env, e2e, kind):
+    repo = tmp_path / "repo"
+    policy = e2e.make_policy(tmp_path, dataset, repo)
+    e2e.apply_ok(policy, drorch_env)
+    planted = "0" * 64
+    (repo / "keys" / planted).write_text(JUNK_KEY_FILES[kind])
+    proc = e2e.run_drorch("snapshots", policy, env=drorch_env)
+    assert proc.returncode == 0, e2e.describe(proc)
+    [warning] = [line for line in proc.stderr.splitlines() if planted[:12] in line]
+    assert "refused" in warning
+    (dataset / "more.txt").write_text("more\n")
+    e2e.apply_ok(policy, drorch_env)
+
+
+CRAFTED = {
+    "no-type": [{"name": "a", "content": []}],
+    "no-subtree": [{"name": "a", "type": "dir"}],
+    "bad-time": [{"name": "a", "type": "file", "content": [], "mtime": "someday"}],
+}
+
+
+@pytest.mark.parametrize("kind", list(CRAFTED))
+def test_a_crafted_tree_is_one_sentence_and_exit_3(tmp_path, dataset, drorch_env, drorch_key, e2e, kind):
+    from drorch.repository.pack import TREE
+    from drorch.repository.tree import encode_tree
+    from drorch.repository.uploader import PackUploader
+
+    repo = tmp_path / "repo"
+    policy = e2e.make_policy(tmp_path, dataset, repo)
+    e2e.apply_ok(policy, drorch_env)
+    repository = _open(repo, drorch_key)
+    [good] = load_snapshots(repository)
+    uploader = PackUploader(repository)
+    crafted = uploader.save(TREE, json.dumps({"nodes": CRAFTED[kind]}).encode() + b"\n")
+    root = crafted
+    for part in reversed(dataset.parts[1:]):
+        root = uploader.save(TREE, encode_tree([{"name": part, "type": "dir", "subtree": root}]))
+    repository.save_index(uploader.flush())
+    uploader.close()
+    bad = Snapshot(good.time_ns + 10**9, root, good.paths, tags=good.tags)
+    save_snapshot(repository, bad)
+
+    verify = e2e.run_drorch("verify", policy, env=drorch_env)
+    assert verify.returncode == 3 and "Traceback" not in verify.stdout + verify.stderr, e2e.describe(verify)
+    assert crafted[:12] in verify.stdout or "'a'" in verify.stdout, e2e.describe(verify)
+    proc = e2e.run_drorch("restore", policy, bad.id[:8], "--to", tmp_path / "out", "--quiet", env=drorch_env)
+    e2e.assert_one_error(proc, 3)
+    proc = e2e.run_drorch("restore", policy, good.id[:8], "--to", tmp_path / "good", "--quiet",
+                          env=drorch_env)
+    assert proc.returncode == 0, e2e.describe(proc)
