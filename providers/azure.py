@@ -56,7 +56,7 @@ from drorch.ports.errors import (
     StoreFull,
     TransientStoreError,
 )
-from drorch.ports.store import ObjectInfo
+from drorch.ports.store import ObjectInfo, kept_immutable
 
 CONNECT_TIMEOUT = 10
 READ_TIMEOUT = 120
@@ -92,11 +92,11 @@ class AzureBlobStore:
         return azure_error(err, f"{action} {name} in {self.location}", self.container_name,
                            getattr(self.service, "url", None))
 
-    def _write_args(self, exclusive: bool) -> dict[str, Any]:
+    def _write_args(self, name: str, exclusive: bool) -> dict[str, Any]:
         args: dict[str, Any] = {"content_settings": _OCTETS}
         if exclusive:
             args["match_condition"] = MatchConditions.IfMissing
-        if self.lock_days:
+        if self.lock_days and kept_immutable(name):
             until = dt.datetime.now(dt.UTC) + dt.timedelta(days=self.lock_days)
             args["immutability_policy"] = ImmutabilityPolicy(expiry_time=until, policy_mode=self.lock_mode)
         return args
@@ -116,10 +116,10 @@ class AzureBlobStore:
         blob = self._blob(name)
         try:
             if len(data) > self.multipart_threshold:
-                self._put_staged(blob, memoryview(data), self._write_args(exclusive))
+                self._put_staged(blob, memoryview(data), self._write_args(name, exclusive))
             else:
                 blob.upload_blob(bytes(data), length=len(data), overwrite=not exclusive,
-                                 max_concurrency=1, **self._write_args(exclusive))
+                                 max_concurrency=1, **self._write_args(name, exclusive))
         except (ResourceExistsError, ResourceModifiedError) as err:
             if exclusive and _code(err) in _EXISTS:
                 raise ObjectExists(f"{name} already exists in {self.location}") from err

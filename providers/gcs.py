@@ -44,7 +44,7 @@ from drorch.ports.errors import (
     StoreFull,
     TransientStoreError,
 )
-from drorch.ports.store import ObjectInfo
+from drorch.ports.store import ObjectInfo, kept_immutable
 
 TIMEOUT = (10.0, 120.0)  # connect, read (seconds)
 _CHUNK = 256 * 1024  # resumable chunks must be multiples of this
@@ -94,8 +94,8 @@ class GcsStore:
             return _missing_bucket(f"{action} {name} in {self.location}", self.bucket.name)
         return ObjectNotFound(f"{name} does not exist in {self.location}")
 
-    def _retention(self, blob: Any) -> None:
-        if self.lock_days:
+    def _retention(self, name: str, blob: Any) -> None:
+        if self.lock_days and kept_immutable(name):
             blob.retention.mode = self.lock_mode
             blob.retention.retain_until_time = (dt.datetime.now(dt.UTC)
                                                 + dt.timedelta(days=self.lock_days))
@@ -116,7 +116,7 @@ class GcsStore:
 
     def put(self, name: str, data: bytes | bytearray | memoryview, *, exclusive: bool = False) -> None:
         blob = self._blob(name)
-        self._retention(blob)
+        self._retention(name, blob)
         size: int | None = len(data)
         if len(data) > self.multipart_threshold:
             blob.chunk_size = max(_CHUNK, self.part_size // _CHUNK * _CHUNK)

@@ -36,7 +36,7 @@ from drorch.ports.errors import (
     StoreFull,
     TransientStoreError,
 )
-from drorch.ports.store import ObjectInfo
+from drorch.ports.store import ObjectInfo, kept_immutable
 
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
 PART_SIZE = 16 * 1024 * 1024
@@ -49,6 +49,9 @@ _TRANSIENT = {"SlowDown", "503", "500", "502", "504", "InternalError", "ServiceU
 _WRONG_REGION = {"PermanentRedirect", "301", "AuthorizationHeaderMalformed",
                  "IllegalLocationConstraintException"}
 _FULL = {"QuotaExceeded", "EntityTooLarge", "InsufficientStorage", "507"}
+
+
+LOCK_FILE_RETENTION = dt.timedelta(seconds=10)  # S3 needs a date in the future; nothing shorter
 
 
 class S3Store:
@@ -72,14 +75,20 @@ class S3Store:
     def _fail(self, action: str, name: str, err: Exception) -> StoreError:
         return s3_error(err, f"{action} {name} in {self.location}", self.bucket)
 
-    def _lock_args(self) -> dict[str, Any]:
+    def _lock_args(self, name: str) -> dict[str, Any]:
         if not self.lock_days:
             return {}
+        if not kept_immutable(name):
+            # Lock files are never immutable. A locked bucket may have a default retention
+            # (terraform/aws sets one) that would keep every refreshed version of them for
+            # weeks; an explicit, shortest GOVERNANCE retention overrides it.
+            until = dt.datetime.now(dt.UTC) + LOCK_FILE_RETENTION
+            return {"ObjectLockMode": "GOVERNANCE", "ObjectLockRetainUntilDate": until}
         until = dt.datetime.now(dt.UTC) + dt.timedelta(days=self.lock_days)
         return {"ObjectLockMode": self.lock_mode, "ObjectLockRetainUntilDate": until}
 
     def put(self, name: str, data: bytes | bytearray | memoryview, *, exclusive: bool = False) -> None:
-        args: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(name), **self._lock_args()}
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(name), **self._lock_args(name)}
         if exclusive:
             args["IfNoneMatch"] = "*"
         try:

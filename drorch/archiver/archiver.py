@@ -27,6 +27,7 @@ from drorch.archiver.chunker import MIN_CHUNK, chunks
 from drorch.archiver.parent import parent_nodes
 from drorch.ports.errors import SourceError
 from drorch.ports.progress import NoProgress, Progress
+from drorch.repository.nested import Walk, run_nested
 from drorch.repository.pack import DATA, TREE
 from drorch.repository.repository import Repository
 from drorch.repository.tree import encode_tree, node_from_stat, node_type
@@ -97,7 +98,7 @@ class Archiver:
                     read_from: Path) -> Future[str]:
         """The tree of ``base`` holding only the next path component, down to the source."""
         if not parts:
-            return self._save_dir(read_from, "", parent)
+            return run_nested(self._save_dir(read_from, "", parent))
         path = base / parts[0]
         node = node_from_stat(parts[0], path.stat(), "dir")
         old = parent.get(parts[0])
@@ -109,15 +110,22 @@ class Archiver:
     def _subtree(self, tree_id: str | None) -> dict[str, Node]:
         return parent_nodes(self.repo, tree_id, self.progress, "rereading files")
 
-    def _save_dir(self, path: Path, rel: str, parent: dict[str, Node]) -> Future[str]:
-        """The directory's tree ID, as a Future: the walk moves on while its files are stored."""
+    def _save_dir(self, path: Path, rel: str, parent: dict[str, Node]) -> Walk[Future[str]]:
+        """The directory's tree ID, as a Future: the walk moves on while its files are stored.
+
+        A nested walk (``run_nested``): subdirectories are yielded, not recursed into,
+        so a source of any depth is archived."""
         self.stats.dirs += 1
         nodes: list[Node] = []
         for entry in self._entries(path):
             entry_rel = f"{rel}/{entry.name}" if rel else entry.name
             if self._excluded(entry.name, entry_rel):
                 continue
-            node = self._save_entry(entry, entry_rel, parent.get(entry.name))
+            old = parent.get(entry.name)
+            node = self._save_entry(entry, entry_rel, old)
+            if node is not None and node["type"] == "dir":
+                node["subtree"] = yield self._save_dir(
+                    Path(entry.path), entry_rel, self._subtree(_subtree_id(old)))
             if node is not None:
                 nodes.append(node)
         return self._tree_when_done(nodes)
@@ -145,10 +153,10 @@ class Archiver:
                 remaining[0] -= 1
                 last = remaining[0] == 0
             if last:
-                finish()
+                _flat(finish)
 
         if not pending:
-            finish()
+            _flat(finish)
         for future in pending:
             future.add_done_callback(one_done)
         return tree
@@ -192,8 +200,7 @@ class Archiver:
                 return None  # sockets and device nodes are not data to mirror
             node = node_from_stat(entry.name, st, kind)
             if kind == "dir":
-                node["subtree"] = self._save_dir(
-                    Path(entry.path), rel, self._subtree(_subtree_id(old)))
+                pass  # its subtree is the caller's nested walk
             elif kind == "symlink":
                 node["linktarget"] = os.readlink(entry.path)
             elif kind == "file":
@@ -291,6 +298,28 @@ def open_source(path: str) -> BinaryIO:
     except PermissionError:  # O_NOATIME needs ownership (or CAP_FOWNER)
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     return os.fdopen(fd, "rb", buffering=0)  # FastCDC reads with readinto; no second buffer
+
+
+_chain = threading.local()
+
+
+def _flat(job: Callable[[], None]) -> None:
+    """Run ``job`` now, unless this thread is already inside such a job: then right after it.
+
+    A tree finishing completes its parent's Future, whose callback finishes the parent,
+    and so on up: run as nested calls, a deep source overflowed the stack inside a
+    callback, where the error is only logged and the root tree's Future never resolved.
+    """
+    queue: list[Callable[[], None]] | None = getattr(_chain, "queue", None)
+    if queue is not None:
+        queue.append(job)
+        return
+    _chain.queue = queue = [job]
+    try:
+        while queue:
+            queue.pop()()
+    finally:
+        _chain.queue = None
 
 
 def _futures_of(node: Node) -> list[Future[Any]]:

@@ -42,6 +42,9 @@ from drorch.restore.image import ImageRestoreStats
 from drorch.secrets import KeySource, key_source
 from drorch.state.tables import StateStore
 
+NoLockOpt = Annotated[bool, typer.Option(
+    "--no-lock", help="Write no lock file: for a read-only repository (restic's --no-lock).")]
+
 app = typer.Typer(
     name="drorch",
     help="Disaster-recovery orchestrator: mirror what a policy protects into encrypted, "
@@ -167,13 +170,15 @@ def restore_command(
     target: Annotated[str | None, typer.Option(help="Target to restore from; default: the "
                                                "first target of the policy (or of --mirror).")] = None,
     mirror: MirrorOpt = None,
+    no_lock: NoLockOpt = False,
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Restore a snapshot's source directory into --to, byte-identical, with metadata."""
     policy = load_policy(policy_file)
     snap, stats = restore(policy, _keys(policy), snapshot, to, target=target,
-                          include=include, mirror=mirror, progress=progress_for(err, quiet or as_json))
+                          include=include, mirror=mirror, progress=progress_for(err, quiet or as_json),
+                          no_lock=no_lock)
     if as_json:
         emit_json({"snapshot": snap.id, "to": str(to), **stats.__dict__})
     elif isinstance(stats, ImageRestoreStats):
@@ -192,13 +197,14 @@ def verify_command(
     read_data: Annotated[bool, typer.Option("--read-data", help="Read and check every byte.")] = False,
     sample: Annotated[float, typer.Option(help="With --read-data: percent of packs to read.",
                                           min=0.01, max=100)] = 100.0,
+    no_lock: NoLockOpt = False,
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Check every target's repository; exit 3 naming each damaged pack."""
     policy = load_policy(policy_file)
     reports = verify(policy, _keys(policy), read_data=read_data, sample_pct=sample,
-                     progress=progress_for(err, quiet or as_json or not read_data))
+                     progress=progress_for(err, quiet or as_json or not read_data), no_lock=no_lock)
     if as_json:
         emit_json({t: r.__dict__ | {"ok": r.ok} for t, r in reports.items()})
     else:

@@ -11,7 +11,8 @@ new snapshot reaches them as verbatim copies of packs, index and snapshot file
 - ``async``: the primary commits; secondaries are copied afterwards, and a
   failing one is reported with its lag, never undoing the primary's commit.
 
-Per repository, under an exclusive lock: adopt packs an interrupted run left
+Per repository, under a writer's shared lock (restores and verifies may run
+meanwhile, a second apply may not), exclusive only for forget and prune: adopt packs an interrupted run left
 unindexed, archive against the mirror's latest snapshot, flush packs, write
 their index, and only then the snapshot; then retention (forget, prune).
 
@@ -37,8 +38,16 @@ from drorch.archiver.source import archive_source
 from drorch.cost.sample import scan_tree
 from drorch.engine.plan import MirrorPlan, Mode, Plan, TargetPlan, build_plan, mirror_snapshots
 from drorch.policy import Policy
-from drorch.ports.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, EXIT_OK, DrorchError, UsageError
+from drorch.ports.errors import (
+    EXIT_FAILED,
+    EXIT_OBJECTIVES_MISSED,
+    EXIT_OK,
+    DrorchError,
+    RepositoryLocked,
+    UsageError,
+)
 from drorch.ports.progress import NoProgress, Progress
+from drorch.repository.clock import newest
 from drorch.repository.crypto import Key
 from drorch.repository.lock import RepositoryLock
 from drorch.repository.orphans import adopt_orphan_packs
@@ -119,6 +128,7 @@ class _Opened:
     repo: Repository
     result: TargetResult
     changes: ChangeStats | None = None  # what the archive changed (set by _archive)
+    lock: RepositoryLock | None = None
 
 
 def apply_policy(policy: Policy, *, mirror: str | None = None, keys: KeySource | None = None,
@@ -251,13 +261,16 @@ class _MirrorRun:
         if target_step.problem:
             raise UsageError(target_step.problem)
         repo = target_step.repository or self._init(target_step, master)
-        stack.enter_context(RepositoryLock(repo, exclusive=True).acquire(self.lock_wait_s))
+        # Shared, as restic's backup: restores and verifies go on meanwhile; a writer's
+        # lock, so a second apply waits or fails. Retention makes it exclusive briefly.
+        lock = stack.enter_context(RepositoryLock(repo, exclusive=False, writer=True)
+                                   .acquire(self.lock_wait_s))
         repo.immutable_days = target_step.immutable_days
         repo.load_index()
         role = "primary" if master is None else "secondary"
         result = TargetResult(target_step.target, ok=False, role=role)
         result.packs_adopted, _ = adopt_orphan_packs(repo)
-        return _Opened(target_step, repo, result)
+        return _Opened(target_step, repo, result, lock=lock)
 
     def _init(self, target_step: TargetPlan, master: Key | None) -> Repository:
         store, name = target_step.store, target_step.target
@@ -350,11 +363,17 @@ class _MirrorRun:
         hold = self.anomalies.hold_ns(step.policy, step.mirror) if self.anomalies else None
         to_forget, held = hold_back(decision.forget, hold)
         opened.result.kept += held
-        if to_forget:
-            opened.result.forgotten, locked = forget(opened.repo, to_forget)
-            report = prune(opened.repo)
-            opened.result.packs_deleted = report.packs_deleted
-            opened.result.kept += locked + report.kept_reasons
+        if not to_forget:
+            return
+        try:
+            with opened.lock.exclusively(self.lock_wait_s) if opened.lock else contextlib.nullcontext():
+                opened.result.forgotten, locked = forget(opened.repo, to_forget)
+                report = prune(opened.repo)
+        except RepositoryLocked as err:  # a restore or verify is reading: forget next time
+            opened.result.kept.append(f"retention postponed: {err.message}")
+            return
+        opened.result.packs_deleted = report.packs_deleted
+        opened.result.kept += locked + report.kept_reasons
 
     # -- anomalies -------------------------------------------------------------------------
 
@@ -410,8 +429,7 @@ def _result_of(item: _Opened | TargetResult) -> TargetResult:
 
 
 def _latest(snapshots: list[Snapshot], path: str) -> Snapshot | None:
-    same_path = [s for s in snapshots if s.paths == [path]]
-    return max(same_path, key=lambda s: s.time_ns) if same_path else None
+    return newest([s for s in snapshots if s.paths == [path]])
 
 
 def _index_what_was_uploaded(repo: Repository, uploader: PackUploader) -> None:

@@ -5,15 +5,18 @@ Thin orchestration over ``repository``; the CLI renders what these return.
 
 from __future__ import annotations
 
+import contextlib
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
 from drorch.engine.connect import choose_snapshot, open_repository, target_names
 from drorch.policy import Policy
-from drorch.ports.errors import UsageError
+from drorch.ports.errors import AccessDenied, UsageError
 from drorch.ports.progress import Progress
 from drorch.repository.check import Checker, CheckReport
 from drorch.repository.lock import RepositoryLock
+from drorch.repository.repository import Repository
 from drorch.repository.snapshot import Snapshot, load_snapshots
 from drorch.restore.image import ImageRestorer, ImageRestoreStats, image_node
 from drorch.restore.restorer import Restorer, RestoreStats
@@ -39,7 +42,8 @@ def list_snapshots(policy: Policy, keys: KeySource, mirror: str | None = None
 
 def restore(policy: Policy, keys: KeySource, snapshot_ref: str, dest: Path, *,
             target: str | None = None, include: list[str] | None = None, mirror: str | None = None,
-            progress: Progress | None = None) -> tuple[Snapshot, RestoreStats | ImageRestoreStats]:
+            progress: Progress | None = None, no_lock: bool = False
+            ) -> tuple[Snapshot, RestoreStats | ImageRestoreStats]:
     """Restore a snapshot's source directory into ``dest`` (its contents, not its full path).
 
     An image snapshot is written onto ``dest`` (a file, a block device, or a directory
@@ -48,7 +52,7 @@ def restore(policy: Policy, keys: KeySource, snapshot_ref: str, dest: Path, *,
     repo, snapshot = choose_snapshot(policy, keys, snapshot_ref, mirror=mirror, target=target)
     repo.load_index()
     strip = _common_parts(snapshot.paths)
-    with RepositoryLock(repo, exclusive=False).acquire():
+    with _reading(repo, no_lock):
         image = image_node(repo, snapshot)
         if image is not None:  # an image or volume: onto a file or device, writing only what differs
             if include:
@@ -61,7 +65,7 @@ def restore(policy: Policy, keys: KeySource, snapshot_ref: str, dest: Path, *,
 
 def _common_parts(paths: list[str]) -> tuple[str, ...]:
     """Path components shared by every snapshot path; restore places what is below them."""
-    split = [Path(p).parts[1:] for p in paths]
+    split = [Path(p).parts[1:] if Path(p).is_absolute() else Path(p).parts for p in paths]
     if not split:
         return ()
     common = []
@@ -72,11 +76,22 @@ def _common_parts(paths: list[str]) -> tuple[str, ...]:
     return tuple(common)
 
 
+def _reading(repo: Repository, no_lock: bool) -> AbstractContextManager[object]:
+    """A shared lock for reading (a backup may run meanwhile, a prune may not); none with
+    ``no_lock``, for repositories that cannot be written (read-only media, restricted keys)."""
+    if no_lock:
+        return contextlib.nullcontext()
+    try:
+        return RepositoryLock(repo, exclusive=False).acquire()
+    except AccessDenied as err:
+        raise AccessDenied(err.message, hint="for a read-only repository use --no-lock") from err
+
+
 def verify(policy: Policy, keys: KeySource, *, read_data: bool = False, sample_pct: float = 100.0,
-           progress: Progress | None = None) -> dict[str, CheckReport]:
+           progress: Progress | None = None, no_lock: bool = False) -> dict[str, CheckReport]:
     reports = {}
     for target in target_names(policy):
         repo = open_repository(policy, target, keys)
-        with RepositoryLock(repo, exclusive=False).acquire():
+        with _reading(repo, no_lock):
             reports[target] = Checker(repo, progress).run(read_data, sample_pct)
     return reports

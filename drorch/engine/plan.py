@@ -31,6 +31,7 @@ from drorch.policy import Mirror, Policy, Source
 from drorch.policy.alerts import Alerts
 from drorch.ports.errors import DrorchError, RepositoryNotFound
 from drorch.ports.store import ObjectStore, immutability_problem
+from drorch.repository.bootstrap import missing_config_problem
 from drorch.repository.repository import Repository
 from drorch.repository.retention import apply_retention
 from drorch.repository.snapshot import MIRROR_TAG_PREFIX, Snapshot, load_snapshots
@@ -186,7 +187,8 @@ def _plan_target(policy: Policy, mirror: Mirror, name: str, retention: dict[str,
             if problem:
                 return TargetPlan(name, store.location, False, None, None, problem, days, store=store), None
         if not store.exists("config"):
-            return TargetPlan(name, store.location, True, 0, 0, None, days, store=store), None
+            problem = missing_config_problem(store, name)
+            return TargetPlan(name, store.location, problem is None, 0, 0, problem, days, store=store), None
         if keys is None:
             return TargetPlan(name, store.location, False, None, None, None, days, store=store), None
         repo = Repository.open(store, keys.password(store), name)

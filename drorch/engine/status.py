@@ -2,7 +2,9 @@
 
 A target breaches its mirror's RPO when its newest snapshot of the mirror is
 older than the RPO, or when it has none or cannot be read: an unknown copy is
-never reported as a good one.
+never reported as a good one. A snapshot dated in the future (clock skew,
+``repository.clock``) is a problem of its target, reported as a breach; the age
+is that of the newest snapshot that is not in the future, never negative.
 
 Drills come from the state database (their history lives nowhere else): the
 last result of each drill of the policy, its measured RTO against the
@@ -26,6 +28,7 @@ from drorch.engine.plan import mirror_snapshots
 from drorch.objectives import met
 from drorch.policy import Mirror, Policy
 from drorch.ports.errors import DrorchError
+from drorch.repository.clock import describe_future, split_future
 from drorch.repository.snapshot import load_snapshots
 from drorch.repository.timefmt import format_ns, now_ns
 from drorch.secrets import KeySource
@@ -202,17 +205,19 @@ def _mirror_status(policy: Policy, mirror: Mirror, keys: KeySource) -> MirrorSta
         try:
             snapshots = mirror_snapshots(load_snapshots(open_repository(policy, name, keys)),
                                          mirror.name)
-            latest = max(snapshots, key=lambda s: s.time_ns) if snapshots else None
-            newest.append((latest.id if latest else "", latest.time_ns if latest else None, None))
+            present, future = split_future(snapshots, now)
+            latest = max(present, key=lambda s: s.time_ns) if present else None
+            skew = describe_future(future[0]) if future else None  # a problem, never a fresh copy
+            newest.append((latest.id if latest else "", latest.time_ns if latest else None, skew))
         except DrorchError as err:
             newest.append(("", None, str(err)))
     primary_time = newest[0][1]
     targets = []
     for index, (name, (snap_id, time_ns, error)) in enumerate(zip(mirror.targets, newest, strict=True)):
-        age = None if time_ns is None else (now - time_ns) / 1e9
+        age = None if time_ns is None else max(0.0, (now - time_ns) / 1e9)  # within the tolerance
         lag = None if time_ns is None or primary_time is None else max(0.0, (primary_time - time_ns) / 1e9)
         targets.append(TargetStatus(
             name, "primary" if index == 0 else "secondary", snap_id or None,
             format_ns(time_ns) if time_ns is not None else None, age, lag,
-            breach=age is None or age > rpo_s, error=error))
+            breach=age is None or age > rpo_s or error is not None, error=error))
     return MirrorStatus(mirror.name, mirror.mode, rpo_s, tuple(targets))

@@ -65,3 +65,16 @@ def immutability_problem(store: ObjectStore, days: int) -> str | None:
     if check is None:
         return f"{store.location} cannot keep objects immutable; remove immutable_days or use S3"
     return check(days)  # type: ignore[no-any-return]
+
+
+# Part of the store contract: objects under these prefixes are rewritten every few
+# minutes and deleted when a run ends (lock files), so ``immutable_days`` never
+# applies to them: locked versions would pile up undeletable, and a lock that
+# cannot be deleted would block every later run until it goes stale.
+# ``repository.layout`` checks that its lock prefix is among them.
+MUTABLE_PREFIXES = ("locks/",)
+
+
+def kept_immutable(name: str) -> bool:
+    """Whether ``immutable_days`` applies to a new object of this name."""
+    return not name.startswith(MUTABLE_PREFIXES)

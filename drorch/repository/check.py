@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from drorch.ports.errors import DrorchError
 from drorch.ports.progress import NoProgress, Progress
 from drorch.repository.layout import FileType, object_name
+from drorch.repository.nested import Walk, run_nested
 from drorch.repository.pack import DATA, TREE, PackedBlob, PackFormatError, pack_size, parse_tail
 from drorch.repository.repository import Repository
 from drorch.repository.snapshot import load_snapshots
-from drorch.repository.tree import decode_tree
+from drorch.repository.tree import decode_tree, node_problems
 
 
 @dataclass
@@ -48,12 +49,15 @@ class Checker:
 
     def run(self, read_data: bool = False, sample_pct: float = 100.0) -> CheckReport:
         snapshots = load_snapshots(self.repo)  # before the index: restic's read order
+        self.report.errors += [f"damaged snapshot file: {problem}"
+                               for problem in self.repo.damaged_snapshots.values()]
         self.repo.load_index()
         self.report.snapshots = len(snapshots)
         indexed = self.repo.index.packs()
         self._check_packs_exist(indexed)
+        seen: set[str] = set()
         for snapshot in snapshots:
-            self._check_tree(snapshot.tree, f"snapshot {snapshot.id[:8]}", set())
+            run_nested(self._check_tree(snapshot.tree, f"snapshot {snapshot.id[:8]}", seen))
         if read_data:
             self._read_packs(indexed, sample_pct)
         return self.report
@@ -69,7 +73,8 @@ class Checker:
                     f"size is {stored[pack_id]} bytes, the index implies {pack_size(blobs)}")
         self.report.unreferenced_packs = sorted(set(stored) - set(indexed))
 
-    def _check_tree(self, tree_id: str, where: str, seen: set[str]) -> None:
+    def _check_tree(self, tree_id: str, where: str, seen: set[str]) -> Walk[None]:
+        """Check one tree and, as nested walks (any depth), the trees below it."""
         if tree_id in seen:
             return
         seen.add(tree_id)
@@ -79,13 +84,11 @@ class Checker:
             self._record_blob_problem(TREE, tree_id, f"{where}: tree {tree_id[:12]}: {err}")
             return
         self.report.trees += 1
+        self.report.errors += [f"{where}: tree {tree_id[:12]}: {problem}" for problem in node_problems(nodes)]
         for node in nodes:
-            if node.get("type") == "dir":
-                if not node.get("subtree"):
-                    self.report.errors.append(f"{where}: directory {node['name']!r} has no subtree")
-                    continue
-                self._check_tree(node["subtree"], where, seen)
-            elif node.get("type") == "file":
+            if node["type"] == "dir":
+                yield self._check_tree(node["subtree"], where, seen)
+            elif node["type"] == "file":
                 for blob_id in node.get("content") or []:
                     if not self.repo.index.has(DATA, blob_id):
                         self.report.errors.append(

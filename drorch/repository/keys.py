@@ -24,6 +24,20 @@ from drorch.repository.timefmt import format_ns, now_ns
 SCRYPT_N = 2**15
 SCRYPT_R = 8
 SCRYPT_P = 1
+# What a key file may ask for. restic itself accepts anything scrypt allows (up to 2^31),
+# so a planted key file could make every command spend hours and gigabytes deriving; a
+# key file beyond these is refused and the next key file tried. ``restic key add``
+# calibrates to at most 60 MiB and about half a second, far inside these bounds.
+MAX_SCRYPT_N = 2**20
+MAX_SCRYPT_R = 32
+MAX_SCRYPT_P = 16
+MAX_SCRYPT_MEMORY = 256 * 1024 * 1024  # 128 * N * r bytes
+MAX_SCRYPT_WORK = 2**24  # N * r * p: 64 times restic's default
+SALT_SIZE = 64  # restic refuses any other salt length
+
+
+class KeyFileRefused(ValueError):
+    """A key file drorch will not try: malformed, or asking for too costly a derivation."""
 
 
 @lru_cache(maxsize=16)
@@ -54,10 +68,56 @@ def new_key_file(master: Key, password: bytes) -> tuple[str, bytes]:
 
 
 def open_key_file(raw: bytes, password: bytes) -> Key:
-    """The master key inside one key file; AuthenticationFailed if the password is wrong."""
-    doc = json.loads(raw)
+    """The master key inside one key file; AuthenticationFailed if the password is wrong,
+    KeyFileRefused (saying why) if the file is malformed or its scrypt parameters are out of bounds."""
+    doc = _key_document(raw)
+    salt, sealed = _base64_field(doc, "salt"), _base64_field(doc, "data")
+    user_key = _derive(password, salt, doc["N"], doc["r"], doc["p"])
+    try:
+        master = json.loads(user_key.open(sealed))
+        return Key.from_json(master)
+    except AuthenticationFailed:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError) as err:
+        raise KeyFileRefused(f"its master key is malformed ({type(err).__name__})") from None
+
+
+def _key_document(raw: bytes) -> dict:
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        raise KeyFileRefused("it is not JSON") from None
+    if not isinstance(doc, dict):
+        raise KeyFileRefused("it is not a JSON object")
     if doc.get("kdf") != "scrypt":
-        raise AuthenticationFailed(f"unsupported KDF {doc.get('kdf')!r}")
-    user_key = _derive(password, base64.b64decode(doc["salt"]), doc["N"], doc["r"], doc["p"])
-    master = user_key.open(base64.b64decode(doc["data"]))
-    return Key.from_json(json.loads(master))
+        raise KeyFileRefused(f"its KDF {str(doc.get('kdf'))[:20]!r} is not scrypt")
+    for name in ("N", "r", "p"):
+        if type(doc.get(name)) is not int:
+            raise KeyFileRefused(f"its scrypt parameter {name} is not a whole number")
+    check_scrypt_parameters(doc["N"], doc["r"], doc["p"])
+    return doc
+
+
+def check_scrypt_parameters(n: int, r: int, p: int) -> None:
+    """Refuse parameters scrypt cannot take or that would cost more than the bounds above."""
+    if n < 2 or n & (n - 1) or r < 1 or p < 1:
+        raise KeyFileRefused(f"its scrypt parameters N={n} r={r} p={p} are invalid "
+                             "(N must be a power of two, r and p at least 1)")
+    if (n > MAX_SCRYPT_N or r > MAX_SCRYPT_R or p > MAX_SCRYPT_P
+            or 128 * n * r > MAX_SCRYPT_MEMORY or n * r * p > MAX_SCRYPT_WORK):
+        raise KeyFileRefused(
+            f"its scrypt parameters N={n} r={r} p={p} exceed drorch's limits (N<=2^20, r<=32, p<=16, "
+            f"{MAX_SCRYPT_MEMORY >> 20} MiB, N*r*p<=2^24)")
+
+
+def _base64_field(doc: dict, name: str) -> bytes:
+    value = doc.get(name)
+    if not isinstance(value, str):
+        raise KeyFileRefused(f"its {name} is not a base64 string")
+    try:
+        decoded = base64.b64decode(value, validate=True)
+    except ValueError:
+        raise KeyFileRefused(f"its {name} is not valid base64") from None
+    if name == "salt" and len(decoded) != SALT_SIZE:
+        raise KeyFileRefused(f"its salt is {len(decoded)} bytes, restic uses {SALT_SIZE}")
+    return decoded

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from enum import Enum
 
+from drorch.ports.store import MUTABLE_PREFIXES, kept_immutable  # noqa: F401 (re-exported)
+
 CONFIG = "config"
 
 
@@ -34,3 +36,6 @@ def object_name(kind: FileType, file_id: str) -> str:
 def file_id_of(name: str) -> str:
     """The storage ID (last path component) of an object name from a listing."""
     return name.rsplit("/", 1)[-1]
+
+
+assert FileType.LOCK.prefix in MUTABLE_PREFIXES, "lock files must never be kept immutable"

@@ -1,6 +1,11 @@
 """Repository locks, compatible with restic's ``locks/`` files.
 
-Any number of shared locks, or one exclusive lock and nothing else. A lock is
+Any number of shared locks, or one exclusive lock and nothing else, as in
+restic: restore and verify take shared locks, so they run while a backup does;
+forget and prune take an exclusive one. ``apply`` holds a shared lock marked as
+a writer's (``drorch_writer``, which restic ignores): two writers exclude each
+other, readers do not. For retention it turns its lock exclusive for a moment
+(``exclusively``) and shared again. A lock is
 stale when it is older than 30 minutes (holders refresh every 5) or, on this
 host, when its process is gone; stale locks are removed, so a killed apply
 never blocks the next one. After creating its lock a process re-reads the
@@ -9,12 +14,14 @@ others, so two racing processes cannot both believe they hold an exclusive lock.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import random
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from drorch.ports.errors import IntegrityError, ObjectNotFound, RepositoryLocked
@@ -34,6 +41,7 @@ class LockInfo:
     hostname: str
     pid: int
     time_ns: int
+    writer: bool = False
 
     def is_stale(self) -> bool:
         if now_ns() - self.time_ns > STALE_AFTER_NS:
@@ -61,18 +69,24 @@ def _read_locks(repo: Repository) -> list[LockInfo]:
             doc = repo.load_unpacked(FileType.LOCK, lock_id)
         except (ObjectNotFound, IntegrityError):
             continue  # removed meanwhile, or written by a process that died mid-write
-        locks.append(LockInfo(lock_id, bool(doc.get("exclusive")), doc.get("hostname", ""),
-                              int(doc.get("pid", 0)), parse_ns(doc["time"])))
+        try:
+            locks.append(LockInfo(lock_id, bool(doc.get("exclusive")), str(doc.get("hostname", "")),
+                                  int(doc.get("pid", 0)), parse_ns(doc["time"]),
+                                  bool(doc.get("drorch_writer"))))
+        except (KeyError, ValueError, TypeError, AttributeError):
+            continue  # not a lock document; it blocks nothing (restic would say it is damaged)
     return locks
 
 
 class RepositoryLock:
     """A held lock; refreshed in the background until ``release``."""
 
-    def __init__(self, repo: Repository, exclusive: bool) -> None:
+    def __init__(self, repo: Repository, exclusive: bool, *, writer: bool = False) -> None:
         self.repo = repo
         self.exclusive = exclusive
+        self.writer = writer  # excludes other writers, not readers
         self.id = ""
+        self._write_lock = threading.Lock()
         self._stop = threading.Event()
         self._refresher: threading.Thread | None = None
 
@@ -80,9 +94,12 @@ class RepositoryLock:
         doc = {"time": format_ns(now_ns()), "exclusive": self.exclusive,
                "hostname": socket.gethostname(), "username": getpass.getuser(),
                "pid": os.getpid(), "uid": os.getuid(), "gid": os.getgid()}
-        old, self.id = self.id, self.repo.save_unpacked(FileType.LOCK, doc)
-        if old:
-            self.repo.store.delete(object_name(FileType.LOCK, old))
+        if self.writer:
+            doc["drorch_writer"] = True
+        with self._write_lock:  # the refresher thread writes too
+            old, self.id = self.id, self.repo.save_unpacked(FileType.LOCK, doc)
+            if old:
+                self.repo.store.delete(object_name(FileType.LOCK, old))
 
     def _conflicts(self) -> list[LockInfo]:
         conflicts = []
@@ -91,7 +108,7 @@ class RepositoryLock:
                 continue
             if lock.is_stale():
                 self.repo.store.delete(object_name(FileType.LOCK, lock.id))
-            elif self.exclusive or lock.exclusive:
+            elif self.exclusive or lock.exclusive or (self.writer and lock.writer):
                 conflicts.append(lock)
         return conflicts
 
@@ -110,18 +127,45 @@ class RepositoryLock:
                     time.sleep(random.uniform(0.05, 0.5))
                     continue
             if time.monotonic() >= deadline:
-                holder = self._conflicts()
-                detail = holder[0].describe() if holder else "a lock that just appeared"
-                raise RepositoryLocked(
-                    f"the repository of target {self.repo.name!r} is busy: {detail}",
-                    hint="wait for that run to finish; a lock of a dead process is removed "
-                         "automatically",
-                )
+                self._busy()
             time.sleep(min(2.0, max(0.1, deadline - time.monotonic())))
         self._stop.clear()
         self._refresher = threading.Thread(target=self._refresh, daemon=True, name="lock-refresh")
         self._refresher.start()
         return self
+
+    def _busy(self) -> None:
+        holder = self._conflicts()
+        detail = holder[0].describe() if holder else "a lock that just appeared"
+        raise RepositoryLocked(
+            f"the repository of target {self.repo.name!r} is busy: {detail}",
+            hint="wait for that run to finish; a lock of a dead process is removed automatically",
+        )
+
+    @contextlib.contextmanager
+    def exclusively(self, wait_s: float = 0.0) -> Iterator[None]:
+        """Hold this (shared) lock exclusively inside the block, shared again after it.
+
+        Raises RepositoryLocked, still holding the shared lock, when other holders
+        (a restore, a verify) stay past ``wait_s``. The exclusive lock file is written
+        first, so no new reader starts while the current ones finish.
+        """
+        if self.exclusive:
+            yield
+            return
+        self.exclusive = True
+        try:
+            self._write()
+            deadline = time.monotonic() + wait_s
+            while self._conflicts():
+                if time.monotonic() >= deadline:
+                    self._busy()
+                time.sleep(min(2.0, max(0.1, deadline - time.monotonic())))
+            yield
+        finally:
+            self.exclusive = False
+            if self.id:
+                self._write()
 
     def _refresh(self) -> None:
         while not self._stop.wait(REFRESH_EVERY_S):

@@ -4,7 +4,8 @@ Safety rules (restic's design.rst, "Read and Write Ordering"), in this order:
 1. The caller holds an exclusive lock: no other writer can be adding references.
 2. Used blobs are collected from every remaining snapshot, of every mirror and
    of other tools; a pack holding even one used blob is kept whole.
-3. A fresh index of the kept packs is written and durable before the old index
+3. A damaged snapshot file stops the prune: the blobs it references are unknown.
+4. A fresh index of the kept packs is written and durable before the old index
    files are deleted, and only then are unused packs deleted. A crash at any
    point leaves every snapshot restorable.
 """
@@ -79,6 +80,11 @@ def prune(repo: Repository) -> PruneReport:
     """Delete packs holding no used blob. Call with an exclusive lock held."""
     report = PruneReport()
     snapshots = load_snapshots(repo)
+    if repo.damaged_snapshots:  # what they reference is unknown: deleting anything could lose it
+        report.kept_reasons.append(
+            f"nothing pruned: {len(repo.damaged_snapshots)} snapshot file(s) are damaged "
+            f"({', '.join(sorted(s[:8] for s in repo.damaged_snapshots))}); run `drorch verify`")
+        return report
     repo.load_index()
     used = used_blobs(repo, snapshots)
     packs = repo.index.packs()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import zstandard
 
+from drorch.notices import warn
 from drorch.ports.errors import (
     IntegrityError,
     ObjectExists,
@@ -27,6 +28,7 @@ from drorch.ports.errors import (
 )
 from drorch.ports.store import ObjectStore
 from drorch.repository import keys
+from drorch.repository.bootstrap import refuse_missing_config
 from drorch.repository.crypto import AuthenticationFailed, Key
 from drorch.repository.index import Index, index_documents
 from drorch.repository.layout import CONFIG, FileType, file_id_of, object_name
@@ -101,6 +103,8 @@ class Repository:
         self.index = Index()
         # Objects younger than this cannot be deleted (object lock); prune and forget keep them.
         self.immutable_days: int | None = None
+        # Snapshot files found damaged while listing (id -> what is wrong); see load_snapshots.
+        self.damaged_snapshots: dict[str, str] = {}
         self._tree_packs: dict[str, bytes] = {}  # insertion-ordered: oldest first
         self._tree_packs_lock = threading.Lock()
 
@@ -116,19 +120,29 @@ class Repository:
         """
         if store.exists(CONFIG):
             raise RepositoryError(f"target {name!r} already holds a repository at {store.location}")
-        master = master or Key.random()
-        key_id, key_raw = keys.new_key_file(master, password)
+        refuse_missing_config(store, name)
+        half_done = _open_half_initialised(store, password, name)
+        master = half_done or master or Key.random()
+        if half_done is None:
+            key_id, key_raw = keys.new_key_file(master, password)
+            _pause_for_test("before-key")
+            store.put(object_name(FileType.KEY, key_id), key_raw, exclusive=True)
         # restic picks an irreducible polynomial for its Rabin chunker; drorch chunks with
         # FastCDC, but restic requires the field, so store a fixed valid one.
         config = Config(os.urandom(32).hex(), FORMAT_VERSION, "3da3358b4dc173")
         doc = {"version": config.version, "id": config.id,
                "chunker_polynomial": config.chunker_polynomial}
-        store.put(object_name(FileType.KEY, key_id), key_raw, exclusive=True)
+        _pause_for_test("before-config")
         try:
             store.put(CONFIG, master.seal(json.dumps(doc).encode()), exclusive=True)
         except ObjectExists as err:
-            store.delete(object_name(FileType.KEY, key_id))
+            # Another process committed first. Our key file stays when the config it wrote
+            # is sealed with our master key (it completed our half-initialised store, or we
+            # completed its): removing it could leave a config no key opens.
+            if half_done is None and not _seals(store, master):
+                store.delete(object_name(FileType.KEY, key_id))
             raise RepositoryCreatedMeanwhile(f"another process initialised target {name!r} first") from err
+        _pause_for_test("after-config")
         return cls(store, master, config, name)
 
     @classmethod
@@ -137,6 +151,7 @@ class Repository:
         try:
             sealed_config = store.get(CONFIG)
         except ObjectNotFound as err:
+            refuse_missing_config(store, name)
             raise RepositoryNotFound(
                 f"target {name!r} has no repository at {store.location}",
                 hint="run `drorch apply` to create it, or check the target URL",
@@ -179,6 +194,9 @@ class Repository:
         except AuthenticationFailed as err:
             raise IntegrityError(f"{kind.value}/{file_id} on target {self.name!r} does not "
                                  "authenticate") from err
+        except (ValueError, zstandard.ZstdError) as err:
+            raise IntegrityError(f"{kind.value}/{file_id} on target {self.name!r} is damaged: "
+                                 f"it is not a readable document ({type(err).__name__})") from None
 
     def list_ids(self, kind: FileType) -> Iterator[tuple[str, int]]:
         """(storage id, size) of every file of one kind; skips names that are not IDs."""
@@ -258,15 +276,68 @@ class Repository:
 
 
 def _unlock(store: ObjectStore, password: bytes, name: str) -> Key:
-    for info in store.list(FileType.KEY.prefix):
+    """The master key of the first key file ``password`` opens (restic's rule).
+
+    Key files that are malformed or ask for out-of-bounds scrypt parameters are
+    skipped, each named in a warning, so one planted file neither hangs nor blocks.
+    """
+    master = _try_keys(store, password, name)
+    if master is None:
+        raise WrongPassword(
+            f"the key does not open the repository of target {name!r}",
+            hint="check encryption.key in the policy points at the right password",
+        )
+    return master
+
+
+def _try_keys(store: ObjectStore, password: bytes, name: str) -> Key | None:
+    for info in sorted(store.list(FileType.KEY.prefix), key=lambda i: i.name):
         try:
             return keys.open_key_file(store.get(info.name), password)
-        except (AuthenticationFailed, ValueError, KeyError):
+        except keys.KeyFileRefused as err:
+            warn(f"key file {file_id_of(info.name)[:12]} of target {name!r} is refused: {err}")
+        except AuthenticationFailed:
             continue
-    raise WrongPassword(
-        f"the key does not open the repository of target {name!r}",
-        hint="check encryption.key in the policy points at the right password",
-    )
+    return None
+
+
+def _open_half_initialised(store: ObjectStore, password: bytes, name: str) -> Key | None:
+    """The master key of a store an interrupted ``init`` left with key files and no config."""
+    if next(iter(store.list(FileType.KEY.prefix)), None) is None:
+        return None
+    master = _try_keys(store, password, name)
+    if master is None:
+        raise RepositoryError(
+            f"target {name!r} at {store.location} has key files but no config, and the key "
+            "opens none of them: another repository's initialisation was interrupted there",
+            hint="point the target at an empty location, or use that repository's key")
+    warn(f"target {name!r} was half-initialised by an interrupted run; completing it")
+    return master
+
+
+def _seals(store: ObjectStore, master: Key) -> bool:
+    """Whether the stored config is sealed with ``master``."""
+    try:
+        master.open(store.get(CONFIG))
+    except (AuthenticationFailed, ObjectNotFound):
+        return False
+    return True
+
+
+_PAUSE_ENV = "DRORCH_TEST_PAUSE_INIT"
+
+
+def _pause_for_test(point: str) -> None:
+    """Crash tests only (``DRORCH_TEST_PAUSE_INIT=point``): say where init stopped, then wait
+    to be killed, so a real kill -9 lands exactly between two writes."""
+    if os.environ.get(_PAUSE_ENV) != point:
+        return
+    import sys
+    import time
+
+    sys.stderr.write(f"drorch-test: paused {point}\n")
+    sys.stderr.flush()
+    time.sleep(3600)
 
 
 def _decode_unpacked(plain: bytes | bytearray) -> dict:

@@ -3,7 +3,9 @@
 Snapshots are taken newest first; each rule keeps the newest snapshot of each of
 its last N periods (hour, day, ISO week, month, year) that has one; ``last``
 keeps the N newest. A snapshot any rule keeps is kept. With no rule at all,
-everything is kept: forgetting needs an explicit rule.
+everything is kept: forgetting needs an explicit rule. Snapshots dated in the
+future (``repository.clock``) are kept and not counted, so a skewed clock can
+never make retention forget the snapshot just taken.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from drorch.repository.clock import split_future
 from drorch.repository.snapshot import Snapshot
 from drorch.repository.timefmt import to_datetime
 
@@ -37,9 +40,10 @@ def apply_retention(snapshots: list[Snapshot], rules: dict[str, int]) -> Retenti
     newest_first = sorted(snapshots, key=lambda s: s.time_ns, reverse=True)
     if not active:
         return RetentionDecision(newest_first, [])
+    newest_first, future = split_future(newest_first)
     remaining = dict(active)
     last_period: dict[str, object] = {}
-    keep: list[Snapshot] = []
+    keep: list[Snapshot] = list(future)
     forget: list[Snapshot] = []
     for index, snapshot in enumerate(newest_first):
         when = to_datetime(snapshot.time_ns)

@@ -8,6 +8,9 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
+from drorch.notices import warn
+from drorch.ports.errors import IntegrityError, ObjectNotFound
+from drorch.repository.clock import newest
 from drorch.repository.layout import FileType
 from drorch.repository.repository import Repository
 from drorch.repository.timefmt import format_ns, parse_ns
@@ -64,15 +67,61 @@ def save_snapshot(repo: Repository, snapshot: Snapshot) -> str:
 
 
 def load_snapshots(repo: Repository) -> list[Snapshot]:
-    """Every snapshot in the repository, oldest first."""
-    found = [Snapshot.from_json(sid, repo.load_unpacked(FileType.SNAPSHOT, sid))
-             for sid, _ in repo.list_ids(FileType.SNAPSHOT)]
+    """Every readable snapshot in the repository, oldest first.
+
+    A damaged snapshot file (it does not authenticate, does not match its name, or
+    is not a snapshot document) is skipped with a warning and recorded in
+    ``repo.damaged_snapshots``, so one bad file blocks neither restoring the others
+    nor new backups; verify reports it and prune deletes nothing while it is there.
+    Store failures still raise: an unreachable store is not damage.
+    """
+    found = []
+    for sid, _ in repo.list_ids(FileType.SNAPSHOT):
+        try:
+            found.append(Snapshot.from_json(sid, _snapshot_document(repo, sid)))
+        except ObjectNotFound:
+            continue  # forgotten meanwhile
+        except IntegrityError as err:
+            _record_damage(repo, sid, err.message)
     return sorted(found, key=lambda s: s.time_ns)
 
 
+def _snapshot_document(repo: Repository, sid: str) -> dict[str, Any]:
+    doc = repo.load_unpacked(FileType.SNAPSHOT, sid)
+    problem = _shape_problem(doc)
+    if problem:
+        raise IntegrityError(f"snapshots/{sid} on target {repo.name!r} is damaged: {problem}")
+    return doc
+
+
+def _shape_problem(doc: Any) -> str | None:
+    if not isinstance(doc, dict):
+        return "it is not a JSON object"
+    if not isinstance(doc.get("tree"), str) or not doc["tree"]:
+        return "it names no tree"
+    try:
+        parse_ns(doc.get("time"))  # type: ignore[arg-type]
+    except ValueError:
+        return f"its time {str(doc.get('time'))[:40]!r} is not a time"
+    for key in ("paths", "tags", "excludes"):
+        value = doc.get(key)
+        if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            return f"its {key} is not a list of strings"
+    return None
+
+
+def _record_damage(repo: Repository, sid: str, message: str) -> None:
+    if sid not in repo.damaged_snapshots:
+        repo.damaged_snapshots[sid] = message
+    warn(f"{message}; it is skipped (run `drorch verify`)")
+
+
 def find_snapshot(snapshots: list[Snapshot], ref: str) -> Snapshot | None:
-    """``latest`` or a unique prefix of a snapshot ID."""
+    """``latest`` or a unique prefix of a snapshot ID.
+
+    ``latest`` is the newest snapshot not dated in the future (``repository.clock``).
+    """
     if ref == "latest":
-        return snapshots[-1] if snapshots else None
+        return newest(snapshots)
     matches = [s for s in snapshots if s.id.startswith(ref)]
     return matches[0] if len(matches) == 1 else None

@@ -8,7 +8,9 @@ unchanged directory yields the same tree and is stored once.
 
 from __future__ import annotations
 
+import contextlib
 import grp
+import hashlib
 import json
 import os
 import pwd
@@ -16,6 +18,8 @@ import stat
 from functools import lru_cache
 from typing import Any
 
+from drorch.ports.errors import IntegrityError
+from drorch.repository.goquote import QuoteError, go_quote, go_unquote
 from drorch.repository.timefmt import format_ns, parse_ns
 
 GO_MODE_DIR = 1 << 31
@@ -115,24 +119,96 @@ def node_from_stat(name: str, st: os.stat_result, kind: str) -> dict[str, Any]:
 
 
 def encode_tree(nodes: list[dict[str, Any]]) -> bytes:
-    """The tree blob for a directory's nodes; ``content`` is always present, as in restic."""
+    """The tree blob for a directory's nodes; ``content`` is always present, as in restic.
+
+    Names are Go-quoted (``goquote``) and sorted by their bytes, as restic stores them.
+    """
     ordered = []
-    for node in sorted(nodes, key=lambda n: n["name"]):
+    for node in sorted(nodes, key=lambda n: os.fsencode(n["name"])):
         node = dict(node)
+        node["name"] = go_quote(node["name"])
         node.setdefault("content", None)
         ordered.append(node)
-    # ASCII escapes keep names that are not valid UTF-8 (held as surrogates) intact for drorch;
-    # Go's decoder, like restic's own encoder, turns those into U+FFFD.
     return json.dumps({"nodes": ordered}, separators=(",", ":")).encode() + b"\n"
 
 
+_REQUIRED = {"dir": ("subtree",), "file": (), "symlink": ()}
+
+
 def decode_tree(blob: bytes | bytearray) -> list[dict[str, Any]]:
-    return list(json.loads(blob).get("nodes") or [])
+    """The nodes of a tree blob, names unquoted; IntegrityError naming the tree if it is malformed.
+
+    Every node has a string ``name`` and ``type``, a directory a ``subtree``, a
+    file a ``content`` list (or null). Names stored unquoted by drorch before it
+    quoted like restic are taken as they are.
+    """
+    try:
+        doc = json.loads(blob)
+        nodes = doc.get("nodes") if isinstance(doc, dict) else None
+        if nodes is None and isinstance(doc, dict):
+            nodes = []
+        if not isinstance(nodes, list):
+            raise ValueError("it holds no list of nodes")
+        for index, node in enumerate(nodes):
+            _check_node(index, node)
+    except (ValueError, TypeError) as err:
+        tree_id = hashlib.sha256(blob).hexdigest()[:12]
+        raise IntegrityError(f"tree {tree_id} is damaged: {err}") from None
+    return nodes
+
+
+def _check_node(index: int, node: Any) -> None:
+    if not isinstance(node, dict):
+        raise ValueError(f"entry {index} is not an object")
+    name = node.get("name")
+    if not isinstance(name, str):
+        raise ValueError(f"entry {index} has no name")
+    with contextlib.suppress(QuoteError, UnicodeError):  # else written raw by an older drorch
+        node["name"] = go_unquote(name)
+    kind = node.get("type")
+    if not isinstance(kind, str):
+        raise ValueError(f"entry {name!r} has no type")
+    for key in _REQUIRED.get(kind, ()):
+        if not isinstance(node.get(key), str) or not node[key]:
+            raise ValueError(f"{kind} {name!r} has no {key}")
+    content = node.get("content")
+    if content is not None and not (isinstance(content, list) and all(isinstance(c, str) for c in content)):
+        raise ValueError(f"{kind} {name!r} has a content that is not a list of blob IDs")
+
+
+def node_problems(nodes: list[dict[str, Any]]) -> list[str]:
+    """What ``verify`` reports about a decoded tree: names restore cannot place, names given
+    twice (restore would write one entry over another), times that are not times."""
+    problems = []
+    seen: set[str] = set()
+    for node in nodes:
+        name = node["name"]
+        if "/" in name or name in ("", ".", ".."):
+            problems.append(f"entry {name!r} has a name no file can have")
+        elif name in seen:
+            problems.append(f"the name {name!r} is given to more than one entry")
+        seen.add(name)
+        for key in ("mtime", "atime", "ctime"):
+            if node.get(key) is not None:
+                try:
+                    parse_ns(node[key])
+                except (ValueError, TypeError):
+                    problems.append(f"entry {name!r} has a {key} that is not a time: "
+                                    f"{str(node[key])[:40]!r}")
+    return problems
+
+
+def node_time_ns(node: dict[str, Any], key: str) -> int:
+    """One of a node's times (mtime, atime, ctime); IntegrityError if it is not a time."""
+    try:
+        return parse_ns(node[key])
+    except (ValueError, TypeError) as err:
+        raise IntegrityError(f"entry {node.get('name')!r} has a damaged {key}: {err}") from None
 
 
 def mtime_ns(node: dict[str, Any]) -> int:
-    return parse_ns(node["mtime"]) if node.get("mtime") else 0
+    return node_time_ns(node, "mtime") if node.get("mtime") else 0
 
 
 def atime_ns(node: dict[str, Any]) -> int:
-    return parse_ns(node["atime"]) if node.get("atime") else mtime_ns(node)
+    return node_time_ns(node, "atime") if node.get("atime") else mtime_ns(node)

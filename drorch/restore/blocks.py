@@ -30,8 +30,8 @@ from drorch.repository.content import content_blobs
 from drorch.repository.pack import DATA
 from drorch.repository.repository import Repository
 from drorch.repository.zeros import is_zero_blob
-from drorch.state.tables import home
 from drorch.state.cachefiles import read_cache_file, write_cache_file
+from drorch.state.tables import home
 
 _BLOB_CACHE = 8
 _MAGIC = b"drorch-export-manifest-1\n"

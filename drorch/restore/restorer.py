@@ -23,6 +23,7 @@ from typing import Any
 from drorch.ports.errors import IntegrityError
 from drorch.ports.progress import NoProgress, Progress
 from drorch.repository.layout import FileType, object_name
+from drorch.repository.nested import Walk, run_nested
 from drorch.repository.pack import DATA, TREE, PackedBlob
 from drorch.repository.repository import Repository
 from drorch.repository.tree import atime_ns, decode_tree, mtime_ns, posix_permissions
@@ -62,7 +63,7 @@ class Restorer:
         tree_id = self._descend(tree_id, strip)
         dest.mkdir(parents=True, exist_ok=True)
         plan = _Plan()
-        self._walk(tree_id, dest, "", include or [], plan, ancestors_included=not include)
+        run_nested(self._walk(tree_id, dest, "", include or [], plan, ancestors_included=not include))
         total = sum(len(places) * b.plain_length
                     for blobs in plan.writes.values() for b, places in blobs.items())
         self.progress.start(f"restoring into {dest}", total)
@@ -79,12 +80,25 @@ class Restorer:
         self.progress.finish()
         return self.stats
 
-    def _descend(self, tree_id: str, strip: tuple[str, ...]) -> str:
-        for part in strip:
-            nodes = {n["name"]: n for n in self._tree(tree_id)}
-            node = nodes.get(part)
-            if node is None or node.get("type") != "dir":
-                raise IntegrityError(f"the snapshot has no directory {part!r} on its path")
+    def _descend(self, root: str, strip: tuple[str, ...]) -> str:
+        """The tree of the snapshot's source directory, ``strip`` being its absolute path.
+
+        drorch and restic record an absolute source from ``/`` down; restic records a
+        relative one (``restic backup data``) from its first relative component. So
+        the path is tried whole, then without its leading components, the shortest
+        suffix last, as restic's restore finds it.
+        """
+        for skip in range(len(strip) + 1):
+            found = self._find_dir(root, strip[skip:])
+            if found is not None:
+                return found
+        raise IntegrityError(f"the snapshot has no directory {strip[0]!r} on its path")
+
+    def _find_dir(self, tree_id: str, parts: tuple[str, ...]) -> str | None:
+        for part in parts:
+            node = next((n for n in self._tree(tree_id) if n["name"] == part), None)
+            if node is None or node["type"] != "dir":
+                return None
             tree_id = node["subtree"]
         return tree_id
 
@@ -92,8 +106,11 @@ class Restorer:
         return decode_tree(self.repo.load_blob(TREE, tree_id))
 
     def _walk(self, tree_id: str, into: Path, rel: str, include: list[str], plan: _Plan,
-              ancestors_included: bool) -> bool:
-        """Create what this tree holds below ``into``; returns whether anything was included."""
+              ancestors_included: bool) -> Walk[bool]:
+        """Create what this tree holds below ``into``; returns whether anything was included.
+
+        A nested walk (``run_nested``): subdirectories are yielded, not recursed into,
+        so a tree of any depth restores."""
         anything = False
         for node in self._tree(tree_id):
             name = node["name"]
@@ -103,7 +120,8 @@ class Restorer:
             included = ancestors_included or any(fnmatch(node_rel, p) for p in include)
             if node["type"] == "dir":
                 _ensure_dir(path)
-                if self._walk(node["subtree"], path, node_rel, include, plan, included) or included:
+                below = yield self._walk(node["subtree"], path, node_rel, include, plan, included)
+                if below or included:
                     plan.metadata.append((path, node))
                     self.stats.dirs += 1
                     anything = True

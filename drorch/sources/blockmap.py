@@ -16,8 +16,8 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from drorch.state.tables import home
 from drorch.state.cachefiles import read_cache_file, write_cache_file
+from drorch.state.tables import home
 
 KEEP = 3  # block maps kept per source: the latest snapshot and a couple of older ones
 _MAGIC = b"drorch-blockmap-1\n"

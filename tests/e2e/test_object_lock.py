@@ -65,3 +65,67 @@ def test_retention_keeps_locked_snapshots_and_packs(s3, tmp_path: Path) -> None:
     assert len(listed) == 2
     head = s3.head_object(Bucket="vault", Key=listed[0]["Key"])
     assert head["ObjectLockMode"] == "COMPLIANCE"
+
+
+# ----------------------------------------------------------------------------- on the moto server
+# Issue 16: every lock file written on apply, restore and verify (and on each refresh) was
+# stored under COMPLIANCE retention, so undeletable versions piled up. Locks are never immutable.
+
+
+def _load_beside(name: str):  # type: ignore[no-untyped-def]
+    import importlib.util
+    import sys
+
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+targets = _load_beside("cloud_targets")
+moto_server_fixture = targets.moto_server_fixture
+
+
+def _immutable_policy(e2e, tmp_path: Path, source: Path, target) -> Path:  # type: ignore[no-untyped-def]
+    from ruamel.yaml import YAML
+
+    path = targets.write_policy(e2e, tmp_path, source, target, retention={"last": 1})
+    yaml = YAML(typ="safe", pure=True)
+    doc = yaml.load(path.read_text())
+    doc["targets"][0]["immutable_days"] = 1
+    with open(path, "w") as fh:
+        yaml.dump(doc, fh)
+    return path
+
+
+@pytest.mark.slow
+def test_lock_files_are_never_kept_under_object_lock(moto_server, tmp_path, dataset, drorch_env, e2e):
+    target = targets.s3_target(moto_server, create=False)
+    s3 = moto_server.client()
+    s3.create_bucket(Bucket=target.bucket, ObjectLockEnabledForBucket=True)
+    s3.put_object_lock_configuration(Bucket=target.bucket, ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled",
+        "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 1}}})  # as terraform/aws sets
+    env = drorch_env | target.env
+    policy = _immutable_policy(e2e, tmp_path, dataset, target)
+    e2e.apply_ok(policy, env)
+    for command in (["restore", "latest", "--to", tmp_path / "out", "--quiet"], ["verify"]):
+        proc = e2e.run_drorch(command[0], policy, *command[1:], env=env)
+        assert proc.returncode == 0, e2e.describe(proc)
+    (dataset / "changed.txt").write_text("a second snapshot\n")
+    e2e.apply_ok(policy, env)
+
+    versions = s3.list_object_versions(Bucket=target.bucket, Prefix="repo/locks/").get("Versions", [])
+    assert len(versions) >= 4, "apply, restore, verify and apply each wrote a lock file"
+    for version in versions:
+        head = s3.head_object(Bucket=target.bucket, Key=version["Key"], VersionId=version["VersionId"])
+        assert head.get("ObjectLockMode") != "COMPLIANCE", head
+        held = head["ObjectLockRetainUntilDate"] - head["LastModified"]
+        assert held.total_seconds() < 60, f"a lock file is retained for {held}"
+    listed = s3.list_objects_v2(Bucket=target.bucket, Prefix="repo/locks/").get("Contents", [])
+    assert listed == [], "lock files were left behind"
+    [snapshot] = s3.list_objects_v2(Bucket=target.bucket, Prefix="repo/snapshots/")["Contents"][:1]
+    assert s3.head_object(Bucket=target.bucket, Key=snapshot["Key"])["ObjectLockMode"] == "COMPLIANCE"
