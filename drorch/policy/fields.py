@@ -13,11 +13,11 @@ Absolute paths are kept exactly as written.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, ValidationInfo
 
 from drorch.policy.durations import format_duration, parse_duration
@@ -97,7 +97,19 @@ def _cron(value: Any, *, alternative: str = "") -> Any:
             f"invalid cron expression '{value}'; use five fields "
             '(minute hour day-of-month month day-of-week), e.g. "*/15 * * * *"' + alternative
         )
+    if not _fires(value):
+        reject(f"cron expression '{value}' never fires (no such date, e.g. 31 February); "
+               "fix the day-of-month or the month")
     return value
+
+
+def _fires(expression: str) -> bool:
+    """Whether ``expression`` names a time that exists; croniter gives up on impossible dates."""
+    try:
+        croniter(expression, datetime(2000, 1, 1, tzinfo=UTC)).get_next(datetime)
+    except (CroniterBadDateError, ValueError, OverflowError):
+        return False
+    return True
 
 
 def _schedule(value: Any) -> Any:
