@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from drorch.errors import AccessDenied, ObjectExists, ObjectNotFound, StoreError, StoreFull
+from drorch.private import FILE_MODE, make_private_dirs
 from drorch.store import ObjectInfo
 
 if TYPE_CHECKING:
@@ -50,9 +51,9 @@ class LocalStore:
         final = self._path(name)
         tmp = self.root / "tmp" / f"{uuid.uuid4().hex}.{os.getpid()}"
         try:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            tmp.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            make_private_dirs(final.parent)
+            make_private_dirs(tmp.parent)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
             try:
                 with memoryview(data) as view:
                     written = 0

@@ -7,6 +7,7 @@ with the exit code of SPEC §3; the traceback only with ``--debug``.
 from __future__ import annotations
 
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -24,6 +25,7 @@ from drorch.cli.common import (
     err,
     handles_errors,
     out,
+    sigterm_unwinds,
 )
 from drorch.cli.drills import register as register_drill_commands
 from drorch.cli.exports import register as register_export_commands
@@ -31,7 +33,7 @@ from drorch.cli.images import register as register_image_commands
 from drorch.cli.progress import progress_for
 from drorch.cli.runbooks import register as register_runbook_commands
 from drorch.drill.templates import check_all_verify_templates
-from drorch.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, SecretError
+from drorch.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, DrorchError, PolicyError, SecretError
 from drorch.operations import list_snapshots, restore, verify
 from drorch.plan import build_plan
 from drorch.policy import Policy, load_policy
@@ -63,9 +65,20 @@ def _keys(policy: Policy) -> KeySource:
 @app.command()
 @handles_errors
 def validate(policy_file: PolicyArg, as_json: JsonOpt = False) -> None:
-    """Check a policy file; every problem is listed with file:line, key path and the fix."""
-    policy = load_policy(policy_file)
-    check_all_verify_templates(policy_file, policy)
+    """Check a policy file; every problem is listed with file:line, key path and the fix.
+
+    With --json an invalid policy prints {"valid": false, "errors": [...]} on stdout (and
+    the sentences on stderr), exit 2.
+    """
+    try:
+        policy = load_policy(policy_file)
+        check_all_verify_templates(policy_file, policy)
+    except DrorchError as error:
+        if as_json:
+            errors = ([asdict(d) for d in error.diagnostics] if isinstance(error, PolicyError)
+                      else [{"file": str(policy_file), "line": None, "path": "", "message": str(error)}])
+            emit_json({"valid": False, "errors": errors})
+        raise
     if as_json:
         emit_json({"valid": True, "policy": policy.metadata.name})
     else:
@@ -222,4 +235,5 @@ register_image_commands(app)  # after exports: joins its `export` group if it ma
 
 
 def main() -> None:
+    sigterm_unwinds()
     app()

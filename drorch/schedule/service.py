@@ -21,6 +21,7 @@ from drorch.schedule.jobs import JobRunner, PolicyJobRunner, jobs_for
 from drorch.schedule.metrics import MetricsServer
 from drorch.schedule.scheduler import Scheduler
 from drorch.schedule.store import ScheduleStore
+from drorch.state import ensure_state_dir
 from drorch.state import home as default_home
 
 __all__ = ["SchedulerBusy", "run_schedule"]
@@ -49,6 +50,7 @@ def run_schedule(policy_path: Path, stop: threading.Event, *, only: list[str] | 
     policy = load_policy(policy_path)
     jobs = jobs_for(policy, only)
     home = home or default_home()
+    ensure_state_dir(home)
     with scheduler_lock(home, policy.metadata.name):
         scheduler = Scheduler(policy.metadata.name, jobs, runner or PolicyJobRunner(policy_path, home=home),
                               ScheduleStore(home / "state.db"), clock=clock, log=log, grace_s=grace_s)
