@@ -75,6 +75,9 @@ class Consistency(StrictModel):
     snapshot: Literal["none", "lvm", "zfs", "btrfs", "command"] = "none"
     pre: Argv | None = None
     post: Argv | None = None
+    # Hooks never inherit drorch's environment (the repository key is in it); a hook that
+    # needs a variable gets it here, e.g. {PGHOST: db1}, or {PGPASSFILE: "${PGPASSFILE}"}.
+    env: dict[str, str] = Field(default_factory=dict)
     # Bounded so a hung hook cannot keep a database frozen or block every later
     # snapshot; 5m covers typical flush/freeze commands.
     timeout: Duration = Field(default_factory=lambda: timedelta(minutes=5))

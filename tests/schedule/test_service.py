@@ -86,7 +86,8 @@ def test_cli_scheduler_twice_and_sigterm(policy: Path, tmp_path: Path) -> None:
             first.kill()
 
 
-def test_export_systemd_and_cron(policy: Path) -> None:
+def test_export_systemd_and_cron(policy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRORCH_HOME", str(tmp_path / "home"))
     loaded = load_policy(policy)
     units = export_systemd(loaded, policy)
     assert "### drorch-shop-mirror-web.timer" in units and "OnCalendar=*-*-* *:00/15:00" in units
@@ -94,7 +95,7 @@ def test_export_systemd_and_cron(policy: Path) -> None:
     assert f"schedule {policy} --job mirror:hot" in units and "Type=simple" in units
     assert "schedule-test-key" not in units and "EnvironmentFile=/etc/drorch/drorch.env" in units
     cron = export_cron(loaded, policy)
-    assert "*/15 * * * * flock -n /tmp/drorch-shop-mirror-web.lock" in cron
+    assert f"*/15 * * * * flock -n {tmp_path}/home/cron-locks/drorch-shop-mirror-web.lock" in cron
     assert "# mirror:hot is continuous" in cron
     analyze = shutil.which("systemd-analyze")
     if analyze:
