@@ -73,6 +73,7 @@ class MirrorResult:
     mode: str
     targets: list[TargetResult]
     error: str | None = None
+    notes: list[str] = field(default_factory=list)  # from the plan, e.g. a repository excluded
 
 
 @dataclass
@@ -122,7 +123,7 @@ class Applier:
     # -- one mirror ------------------------------------------------------------------------
 
     def _apply_mirror(self, step: MirrorPlan) -> MirrorResult:
-        result = MirrorResult(step.mirror, step.mode, [])
+        result = MirrorResult(step.mirror, step.mode, [], notes=list(step.notes))
         if step.problem:
             result.error = step.problem
             return result

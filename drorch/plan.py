@@ -19,6 +19,7 @@ from drorch.repository.snapshot import MIRROR_TAG_PREFIX, Snapshot, load_snapsho
 from drorch.repository.timefmt import now_ns
 from drorch.secrets import KeySource
 from drorch.sources.checks import source_problem
+from drorch.sources.overlap import repository_overlap
 from drorch.store import immutability_problem, open_store
 
 SUPPORTED_SOURCE_TYPES = ("directory", "image", "volume")
@@ -46,6 +47,7 @@ class MirrorPlan:
     rpo_s: float
     targets: tuple[TargetPlan, ...]
     problem: str | None = None
+    notes: tuple[str, ...] = ()  # what the operator should know, e.g. a repository excluded
 
 
 @dataclass(frozen=True)
@@ -91,10 +93,13 @@ def _plan_mirror(policy: Policy, mirror: Mirror, keys: KeySource | None) -> Mirr
         problem = f"source type {source.type!r} is not supported by this version"
     else:
         problem = source_problem(source)
+    overlap = repository_overlap(source, policy.targets_of(mirror))
+    problem = problem or overlap.problem
     targets = tuple(_plan_target(policy, mirror, t.name, retention, keys)
                     for t in policy.targets_of(mirror))
     return MirrorPlan(mirror.name, mirror.mode, source.name, source.type, str(source.path),
-                      tuple(source.exclude), retention, mirror.rpo.total_seconds(), targets, problem)
+                      (*source.exclude, *overlap.excludes), retention, mirror.rpo.total_seconds(),
+                      targets, problem, overlap.notes)
 
 
 def _plan_target(policy: Policy, mirror: Mirror, name: str, retention: dict[str, int],

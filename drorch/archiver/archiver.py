@@ -184,7 +184,8 @@ class Archiver:
             return []
 
     def _excluded(self, name: str, rel: str) -> bool:
-        return any(fnmatch(rel if "/" in p else name, p) for p in self.excludes)
+        # a pattern with a "/" matches the path from the source root ("/x/y": anchored there)
+        return any(fnmatch(rel if "/" in p else name, p.removeprefix("/")) for p in self.excludes)
 
     def _save_entry(self, entry: os.DirEntry[str], rel: str, old: Node | None) -> Node | None:
         try:

@@ -39,6 +39,8 @@ def plan(console: Console, p: Plan) -> None:
                       f"{m.source_path}  [dim]retention: {keep}[/]", highlight=False)
         if m.problem:
             console.print(f"  [red]! {m.problem}[/]", highlight=False)
+        for note in m.notes:
+            console.print(f"  [yellow]note:[/] {note}", highlight=False)
         for t in m.targets:
             console.print(_target_line(t), highlight=False)
     snapshots = sum(len(m.targets) for m in p.mirrors if not m.problem)
@@ -77,6 +79,8 @@ def _retention_note(t: TargetResult) -> str:
 def apply_result(console: Console, errors: Console, result: ApplyResult) -> None:
     """Outcomes on ``console``; failures (one sentence each) on ``errors``, i.e. stderr."""
     for m in result.mirrors:
+        for note in m.notes:
+            console.print(f"[yellow]note:[/] {m.mirror}: {note}", highlight=False)
         if m.error:
             errors.print(f"[red]✗[/] {m.mirror}: {m.error}", highlight=False)
         for t in m.targets:
