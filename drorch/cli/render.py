@@ -55,7 +55,8 @@ def _target_result(mirror: str, t: TargetResult) -> str:
         lag = f" (newest copy there is {t.lag_s / 60:.0f} min old)" if t.lag_s else ""
         return f"[red]✗[/] {mirror} → {t.target}: {t.error}{lag}"
     if t.role == "secondary" and not t.files_new + t.files_changed + t.files_unmodified:
-        copied = f"copied ({t.packs_copied} pack(s))"
+        caught_up = f", caught up {t.snapshots_caught_up} missed snapshot(s)" if t.snapshots_caught_up else ""
+        copied = f"copied ({t.packs_copied} pack(s){caught_up})"
         return f"[green]✓[/] {mirror} → {t.target}: snapshot {(t.snapshot or '')[:8]} {copied}" + (
             _retention_note(t))
     files = t.files_new + t.files_changed + t.files_unmodified
