@@ -26,6 +26,7 @@ from drorch.secrets import KeySource
 
 if TYPE_CHECKING:
     from drorch.drill.history import DrillHistory
+    from drorch.schedule.captured import Captured, CaptureLedger
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,9 @@ class TargetStatus:
     lag_s: float | None  # how far behind the primary's newest snapshot; 0 on the primary
     breach: bool
     error: str | None = None
+    # continuous mirrors: age of the data not yet captured, when the watcher confirmed that
+    # nothing changed since this target's newest snapshot (else None: the snapshot's age counts)
+    uncaptured_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -144,10 +148,20 @@ def _gauge(value: float | None) -> str:
     return "-1" if value is None else f"{value:.3f}"
 
 
-def policy_status(policy: Policy, keys: KeySource, *, history: DrillHistory | None = None) -> StatusReport:
-    """Mirrors from their repositories; drills from ``history`` (default: the state database)."""
+def policy_status(policy: Policy, keys: KeySource, *, history: DrillHistory | None = None,
+                  captured: CaptureLedger | None = None) -> StatusReport:
+    """Mirrors from their repositories; drills from ``history`` (default: the state database).
+
+    A ``schedule: continuous`` mirror whose watcher confirmed (in ``captured``, default the
+    state database) that nothing changed since a target's newest snapshot is measured by
+    the age of that confirmation, not of the snapshot (``drorch.schedule.captured``).
+    """
+    if captured is None and any(m.schedule == "continuous" for m in policy.mirrors):
+        from drorch.schedule.captured import CaptureLedger
+
+        captured = CaptureLedger()
     return StatusReport(policy.metadata.name,
-                        tuple(_mirror_status(policy, m, keys) for m in policy.mirrors),
+                        tuple(_mirror_status(policy, m, keys, captured) for m in policy.mirrors),
                         _drill_status(policy, history))
 
 
@@ -173,8 +187,12 @@ def _drill_status(policy: Policy, history: DrillHistory | None) -> tuple[DrillSt
     return tuple(out)
 
 
-def _mirror_status(policy: Policy, mirror: Mirror, keys: KeySource) -> MirrorStatus:
+def _mirror_status(policy: Policy, mirror: Mirror, keys: KeySource,
+                   captured: CaptureLedger | None) -> MirrorStatus:
     rpo_s = mirror.rpo.total_seconds()
+    ledger: Captured | None = None
+    if captured is not None and mirror.schedule == "continuous":
+        ledger = captured.get(policy.metadata.name, mirror.name)
     now = now_ns()
     newest: list[tuple[str, int | None, str | None]] = []
     for name in mirror.targets:
@@ -190,8 +208,12 @@ def _mirror_status(policy: Policy, mirror: Mirror, keys: KeySource) -> MirrorSta
     for index, (name, (snap_id, time_ns, error)) in enumerate(zip(mirror.targets, newest, strict=True)):
         age = None if time_ns is None else (now - time_ns) / 1e9
         lag = None if time_ns is None or primary_time is None else max(0.0, (primary_time - time_ns) / 1e9)
+        at_risk = age
+        if ledger is not None and time_ns is not None:
+            at_risk = ledger.age_s(time_ns / 1e9, now / 1e9)
         targets.append(TargetStatus(
             name, "primary" if index == 0 else "secondary", snap_id or None,
             format_ns(time_ns) if time_ns is not None else None, age, lag,
-            breach=age is None or age > rpo_s, error=error))
+            breach=at_risk is None or at_risk > rpo_s, error=error,
+            uncaptured_s=at_risk if at_risk != age else None))
     return MirrorStatus(mirror.name, mirror.mode, rpo_s, tuple(targets))

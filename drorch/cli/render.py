@@ -133,6 +133,8 @@ def status(console: Console, report: StatusReport) -> None:
     for m in report.mirrors:
         for t in m.targets:
             state = "[red]BREACH[/]" if t.breach else "[green]ok[/]"
+            if t.uncaptured_s is not None and not t.breach:
+                state = f"[green]ok[/] (unchanged, checked {_age(t.uncaptured_s)} ago)"
             if t.error:
                 state = "[red]unreadable[/]"
             table.add_row(m.mirror, t.target, t.role, (t.snapshot or "-")[:8], _age(t.age_s),

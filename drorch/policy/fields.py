@@ -20,7 +20,7 @@ from typing import Annotated, Any
 from croniter import CroniterBadDateError, croniter
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, ValidationInfo
 
-from drorch.policy.durations import format_duration, parse_duration
+from drorch.policy.durations import MAX_DURATION, format_duration, parse_duration
 from drorch.policy.validation import reject
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "Cron",
     "Duration",
     "Name",
+    "Seconds",
     "NonEmpty",
     "Schedule",
     "StrictModel",
@@ -81,6 +82,17 @@ def _duration(value: Any) -> timedelta:
     if parsed <= timedelta(0):
         reject(f"duration must be longer than 0s, got '{value}'")
     return parsed
+
+
+def _seconds(value: Any) -> timedelta:
+    """A duration that may be shorter than a second: a number of seconds (``0.5``) or ``15m``."""
+    if isinstance(value, bool):
+        reject(f"invalid duration '{value}'; give seconds (0.5) or a duration (2s, 1m)")
+    if isinstance(value, int | float):
+        if not 0 < value <= MAX_DURATION.total_seconds():
+            reject(f"duration must be longer than 0s and at most 100 years, got {value}")
+        return timedelta(seconds=value)
+    return _duration(value)
 
 
 def _cron(value: Any, *, alternative: str = "") -> Any:
@@ -148,6 +160,13 @@ Duration = Annotated[
     PlainSerializer(format_duration, return_type=str, when_used="json"),
 ]
 """A positive duration written ``30s``, ``15m``, ``2h30m``, ``7d``, ``1w``; JSON renders it back."""
+
+Seconds = Annotated[
+    timedelta,
+    BeforeValidator(_seconds),
+    PlainSerializer(lambda d: d.total_seconds(), return_type=float, when_used="json"),
+]
+"""A positive duration given as seconds (``0.5``, for sub-second settings) or like ``Duration``."""
 
 Cron = Annotated[str, BeforeValidator(_cron)]
 """A five-field cron expression or macro, checked with croniter."""

@@ -14,10 +14,11 @@ from pathlib import Path
 
 from drorch.drill.locks import ProcessLock
 from drorch.errors import DrorchError
-from drorch.policy import load_policy
+from drorch.policy import Policy, load_policy
+from drorch.schedule.captured import CaptureLedger
 from drorch.schedule.clock import Clock
 from drorch.schedule.continuous import ContinuousMirror
-from drorch.schedule.jobs import JobRunner, PolicyJobRunner, jobs_for
+from drorch.schedule.jobs import Job, JobRunner, PolicyJobRunner, jobs_for
 from drorch.schedule.metrics import MetricsServer
 from drorch.schedule.scheduler import Scheduler
 from drorch.schedule.store import ScheduleStore
@@ -54,9 +55,8 @@ def run_schedule(policy_path: Path, stop: threading.Event, *, only: list[str] | 
     with scheduler_lock(home, policy.metadata.name):
         scheduler = Scheduler(policy.metadata.name, jobs, runner or PolicyJobRunner(policy_path, home=home),
                               ScheduleStore(home / "state.db"), clock=clock, log=log, grace_s=grace_s)
-        watchers = [ContinuousMirror(job, policy.source_of(policy.mirror(job.name)).path,
-                                     scheduler.start_job, log=log)
-                    for job in jobs if job.cron is None]
+        ledger = CaptureLedger(home / "state.db")
+        watchers = [_watcher(policy, job, scheduler, ledger, log) for job in jobs if job.cron is None]
         metrics = None
         if metrics_port is not None:
             metrics = MetricsServer(metrics_port, lambda: _exposition(policy_path, home))
@@ -78,6 +78,18 @@ def run_schedule(policy_path: Path, stop: threading.Event, *, only: list[str] | 
     return scheduler
 
 
+def _watcher(policy: Policy, job: Job, scheduler: Scheduler, ledger: CaptureLedger,
+             log: Callable[[str], None]) -> ContinuousMirror:
+    """The watcher of one continuous mirror, with the policy's debounce and the capture ledger."""
+    mirror = policy.mirror(job.name)
+    name = policy.metadata.name
+    return ContinuousMirror(job, policy.source_of(mirror).path, scheduler.start_job, log=log,
+                            quiet_s=mirror.debounce.quiet.total_seconds(),
+                            max_delay_s=mirror.debounce.max_delay.total_seconds(),
+                            confirm=lambda since, now: ledger.confirm(name, job.name, since, now),
+                            confirm_every_s=min(10.0, mirror.rpo.total_seconds() / 4))
+
+
 def _exposition(policy_path: Path, home: Path) -> str:
     from drorch.drill.history import DrillHistory
     from drorch.policy import load_policy as load
@@ -85,5 +97,5 @@ def _exposition(policy_path: Path, home: Path) -> str:
     from drorch.status import policy_status
 
     policy = load(policy_path)
-    return policy_status(policy, key_source(policy.encryption),
-                         history=DrillHistory(home / "state.db")).to_prometheus()
+    return policy_status(policy, key_source(policy.encryption), history=DrillHistory(home / "state.db"),
+                         captured=CaptureLedger(home / "state.db")).to_prometheus()
