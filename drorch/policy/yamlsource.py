@@ -62,6 +62,7 @@ _MAX_DEPTH = 64
 # alias bomb, /dev/zero, 20,000 nested brackets) from exhausting memory or the stack:
 # each ends as one diagnostic, never a MemoryError, RecursionError or a hang.
 MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
+_MAX_BRACKETS = 256  # flow-collection depth looked at before parsing (see _bracket_depth)
 MAX_VALUES = 100_000  # scalars, mappings and lists after aliases are expanded
 # Key references name where a secret is; expanding ``${}`` in them would put the
 # secret itself into every message that names the reference.
@@ -87,6 +88,8 @@ def load_yaml(path: str | os.PathLike[str]) -> YamlDocument:
     """
     file = Path(path)
     text = _read_text(file)
+    if _bracket_depth(text) > _MAX_BRACKETS:
+        raise _nested_too_deeply(file)
     try:
         root = YAML(typ="rt").load(text)
     except MarkedYAMLError as exc:
@@ -94,8 +97,7 @@ def load_yaml(path: str | os.PathLike[str]) -> YamlDocument:
     except YAMLError as exc:
         raise PolicyError([Diagnostic(str(file), None, "", f"invalid YAML: {exc}")]) from None
     except RecursionError:
-        raise _file_error(file, "invalid YAML: brackets or indentation nested too deeply; "
-                                f"a policy needs at most {_MAX_DEPTH} levels") from None
+        raise _nested_too_deeply(file) from None
     if root is None:
         raise _file_error(file, "the file is empty; expected a YAML mapping of keys to values")
     if not isinstance(root, CommentedMap):
@@ -130,6 +132,27 @@ def _read_text(file: Path) -> str:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise _file_error(file, "the file is not UTF-8 text; save it as UTF-8") from None
+
+
+def _bracket_depth(text: str) -> int:
+    """How deep ``[``/``{`` nest, counted on the raw text (quotes ignored: an upper bound).
+
+    ruamel's scanner is quadratic in the nesting of flow collections (20,000 brackets
+    take seconds before its recursion limit is hit), so absurd depth is refused first.
+    """
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth = max(0, depth - 1)
+    return deepest
+
+
+def _nested_too_deeply(file: Path) -> PolicyError:
+    return _file_error(file, "invalid YAML: brackets or indentation nested too deeply; "
+                             f"a policy needs at most {_MAX_DEPTH} levels")
 
 
 def _file_error(file: Path, message: str) -> PolicyError:
