@@ -13,7 +13,6 @@ from typing import Annotated
 
 import typer
 
-from drorch.apply import Applier
 from drorch.cli import render
 from drorch.cli.common import (
     JsonOpt,
@@ -33,14 +32,15 @@ from drorch.cli.images import register as register_image_commands
 from drorch.cli.progress import progress_for
 from drorch.cli.runbooks import register as register_runbook_commands
 from drorch.drill.templates import check_all_verify_templates
-from drorch.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, DrorchError, PolicyError, SecretError
-from drorch.operations import list_snapshots, restore, verify
-from drorch.plan import build_plan
+from drorch.engine.apply import apply as engine_apply
+from drorch.engine.operations import list_snapshots, restore, verify
+from drorch.engine.plan import build_plan
+from drorch.engine.status import policy_status
 from drorch.policy import Policy, load_policy
-from drorch.restore_image import ImageRestoreStats
+from drorch.ports.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, DrorchError, PolicyError, SecretError
+from drorch.restore.image import ImageRestoreStats
 from drorch.secrets import KeySource, key_source
-from drorch.state import StateStore
-from drorch.status import policy_status
+from drorch.state.tables import StateStore
 
 app = typer.Typer(
     name="drorch",
@@ -133,8 +133,7 @@ def apply(
         render.plan(out, the_plan)
         typer.confirm("Retention will forget snapshots. Proceed?", abort=True)
     progress = progress_for(err, quiet or as_json)
-    result = Applier(policy, keys, progress=progress, state=StateStore(),
-                     lock_wait_s=lock_wait).apply(the_plan)
+    result = engine_apply(the_plan, progress=progress, state=StateStore(), lock_wait_s=lock_wait)
     if as_json:
         emit_json(result.to_json())
     else:

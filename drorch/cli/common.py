@@ -13,7 +13,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from drorch.errors import EXIT_FAILED, DrorchError
+from drorch.ports.errors import EXIT_FAILED, DrorchError
 from drorch.sources.consistency import Terminated
 
 out = Console(highlight=False, soft_wrap=True)

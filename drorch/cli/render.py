@@ -5,12 +5,12 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from drorch.apply import ApplyResult, TargetResult
-from drorch.operations import TargetSnapshots
-from drorch.plan import Plan, TargetPlan
+from drorch.engine.apply import ApplyResult, TargetResult
+from drorch.engine.operations import TargetSnapshots
+from drorch.engine.plan import Plan, TargetPlan
+from drorch.engine.status import StatusReport
 from drorch.repository.check import CheckReport
 from drorch.repository.timefmt import to_datetime
-from drorch.status import StatusReport
 
 
 def size(nbytes: int | float) -> str:

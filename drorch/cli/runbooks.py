@@ -15,8 +15,8 @@ from typing import Annotated, Any
 import typer
 
 from drorch.cli.common import JsonOpt, PolicyArg, emit_json, err, handles_errors, out
-from drorch.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, UsageError
 from drorch.policy.durations import format_duration
+from drorch.ports.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, RunFailed, UsageError
 from drorch.runbook import (
     RunOptions,
     RunPlan,
@@ -29,7 +29,6 @@ from drorch.runbook import (
     run_runbook,
     show_run,
 )
-from drorch.runbook.errors import RunFailed
 
 RunbookArg = Annotated[Path, typer.Argument(help="Runbook file (apiVersion: drorch/v1, kind: Runbook).")]
 RunIdArg = Annotated[str, typer.Argument(help="Run ID (or a unique prefix), as printed when it started.")]
@@ -309,7 +308,7 @@ def mock_test(file: RunbookArg,
     snapshot, hosted zone, SNS topic); approve gates pass; probes of VMs are
     simulated. Exit 0 when every step passed, 1 otherwise.
     """
-    from drorch.runbook.testing import run_test
+    from drorch.testing.runbooks import run_test
 
     if mock != "aws":
         raise UsageError(f"unknown --mock '{mock}'", hint="use --mock aws")

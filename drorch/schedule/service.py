@@ -13,17 +13,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 from drorch.drill.locks import ProcessLock
-from drorch.errors import DrorchError
 from drorch.policy import Policy, load_policy
-from drorch.schedule.captured import CaptureLedger
+from drorch.ports.errors import DrorchError
 from drorch.schedule.clock import Clock
 from drorch.schedule.continuous import ContinuousMirror
 from drorch.schedule.jobs import Job, JobRunner, PolicyJobRunner, jobs_for
 from drorch.schedule.metrics import MetricsServer
 from drorch.schedule.scheduler import Scheduler
 from drorch.schedule.store import ScheduleStore
-from drorch.state import ensure_state_dir
-from drorch.state import home as default_home
+from drorch.state.captured import CaptureLedger
+from drorch.state.tables import ensure_state_dir
+from drorch.state.tables import home as default_home
 
 __all__ = ["SchedulerBusy", "run_schedule"]
 
@@ -92,9 +92,9 @@ def _watcher(policy: Policy, job: Job, scheduler: Scheduler, ledger: CaptureLedg
 
 def _exposition(policy_path: Path, home: Path) -> str:
     from drorch.drill.history import DrillHistory
+    from drorch.engine.status import policy_status
     from drorch.policy import load_policy as load
     from drorch.secrets import key_source
-    from drorch.status import policy_status
 
     policy = load(policy_path)
     return policy_status(policy, key_source(policy.encryption), history=DrillHistory(home / "state.db"),

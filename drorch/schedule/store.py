@@ -6,7 +6,7 @@ one catch-up run per job, however many slots passed (``scheduler.py``).
 
 from __future__ import annotations
 
-from drorch.state import StateTables
+from drorch.state.tables import StateTables
 
 __all__ = ["ScheduleStore"]
 

@@ -24,7 +24,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from drorch.errors import SourceError
+from drorch.ports.errors import SourceError
 from drorch.runbook.process import base_environment
 
 _TAIL_LINES = 3

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from drorch.errors import PolicyError
 from drorch.policy import load_policy
 from drorch.policy.yamlsource import MAX_DOCUMENT_BYTES
+from drorch.ports.errors import PolicyError
 
 SECRET = "hunter2-" + "x" * 12
 

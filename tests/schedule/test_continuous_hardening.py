@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from drorch.connect import open_repository
-from drorch.operations import restore
+from drorch.engine.connect import open_repository
+from drorch.engine.operations import restore
+from drorch.engine.status import policy_status
 from drorch.policy import load_policy
 from drorch.repository.snapshot import load_snapshots
 from drorch.schedule import run_schedule
-from drorch.schedule.captured import Captured, CaptureLedger
 from drorch.secrets import key_source
-from drorch.status import policy_status
+from drorch.state.captured import Captured, CaptureLedger
 
 POLICY = """\
 apiVersion: drorch/v1
