@@ -75,6 +75,7 @@ def test_sync_secondary_never_ahead_of_primary(tmp_path, dataset, three, drorch_
                                                sabotaged):
     """A pre hook (after the targets are opened) breaks target t2's ``index/`` or ``snapshots/``."""
     before = _snapshot_ids(three[0])
+    (dataset / "new.bin").write_bytes(e2e.random_bytes(100_000, "new"))  # data t2 must take
     folder = three[2] / sabotaged
     hook = ["sh", "-c", f'mv "{folder}" "{folder}.aside" && echo broken > "{folder}"']
     results = _apply(e2e, _policy(e2e, tmp_path, dataset, three, pre=hook), drorch_env, 1)

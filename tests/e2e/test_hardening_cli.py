@@ -147,7 +147,7 @@ def test_drorch_home_is_a_file(tmp_path, dataset, drorch_env, e2e):
 SLOW_RETENTION = """\
 import sys, time
 from pathlib import Path
-import drorch.apply as apply
+import drorch.engine.apply as apply
 MARKER = Path(sys.argv.pop(1))
 real_forget = apply.forget
 def slow_forget(*args, **kwargs):
