@@ -16,6 +16,7 @@ from pathlib import Path
 
 from drorch.ports.config import StoreConfig
 from drorch.ports.errors import AccessDenied, ObjectExists, ObjectNotFound, StoreError, StoreFull
+from drorch.ports.private import FILE_MODE, make_private_dirs
 from drorch.ports.store import ObjectInfo
 
 _NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
@@ -47,9 +48,9 @@ class LocalStore:
         final = self._path(name)
         tmp = self.root / "tmp" / f"{uuid.uuid4().hex}.{os.getpid()}"
         try:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            tmp.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            make_private_dirs(final.parent)
+            make_private_dirs(tmp.parent)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
             try:
                 with memoryview(data) as view:
                     written = 0

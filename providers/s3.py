@@ -22,6 +22,7 @@ from botocore.exceptions import (
     ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    EndpointResolutionError,
     NoCredentialsError,
     ReadTimeoutError,
 )
@@ -35,6 +36,7 @@ from drorch.ports.errors import (
     StoreError,
     StoreFull,
     TransientStoreError,
+    UsageError,
 )
 from drorch.ports.store import ObjectInfo, kept_immutable
 
@@ -64,6 +66,7 @@ class S3Store:
         self.lock_mode = lock_mode
         self.multipart_threshold = MULTIPART_THRESHOLD
         self.part_size = PART_SIZE
+        self._bucket_seen = False
 
     @property
     def location(self) -> str:
@@ -72,7 +75,7 @@ class S3Store:
     def _key(self, name: str) -> str:
         return self.prefix + name
 
-    def _fail(self, action: str, name: str, err: Exception) -> StoreError:
+    def _fail(self, action: str, name: str, err: Exception) -> StoreError | UsageError:
         return s3_error(err, f"{action} {name} in {self.location}", self.bucket)
 
     def _lock_args(self, name: str) -> dict[str, Any]:
@@ -151,8 +154,23 @@ class S3Store:
             return True
         except (ClientError, BotoCoreError) as err:
             if _code(err) in _NOT_FOUND:
+                self._require_bucket()
                 return False
             raise self._fail("look up", name, err) from err
+
+    def _require_bucket(self) -> None:
+        """A HEAD answers 404 alike for a missing object and a missing bucket; tell them apart once,
+        so that `plan` never offers to create a repository in a bucket that does not exist."""
+        if self._bucket_seen:
+            return
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except (ClientError, BotoCoreError) as err:
+            if _code(err) in _NOT_FOUND | {"NoSuchBucket"}:
+                raise StoreError(f"bucket {self.bucket!r} of {self.location} does not exist",
+                                 hint="create it (see terraform/aws) or fix the target URL") from err
+            raise self._fail("look up the bucket", self.bucket, err) from err
+        self._bucket_seen = True
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         paginator = self.client.get_paginator("list_objects_v2")
@@ -180,7 +198,7 @@ def _code(err: Exception) -> str:
     return ""
 
 
-def s3_error(err: Exception, doing: str, bucket: str) -> StoreError:
+def s3_error(err: Exception, doing: str, bucket: str) -> StoreError | UsageError:
     """One operator sentence for an S3 failure, typed so the retry wrapper knows what to retry."""
     code = _code(err)
     if isinstance(err, NoCredentialsError):
@@ -190,6 +208,9 @@ def s3_error(err: Exception, doing: str, bucket: str) -> StoreError:
     if isinstance(err, EndpointConnectionError):
         return TransientStoreError(f"cannot {doing}: the endpoint is unreachable ({err})",
                                    hint="check the network and the target's endpoint")
+    if isinstance(err, EndpointResolutionError):
+        return UsageError(f"cannot {doing}: the target's endpoint is not a usable URL ({err})",
+                          hint="fix endpoint in the policy, e.g. http://localhost:9000")
     if isinstance(err, (ConnectionClosedError, ReadTimeoutError, ConnectTimeoutError)):
         return TransientStoreError(f"cannot {doing}: the connection to the endpoint broke "
                                    f"({type(err).__name__})", hint="check the network; the run resumes")
@@ -215,7 +236,11 @@ def client_for(target: StoreConfig) -> Any:
     config = Config(retries={"total_max_attempts": 1, "mode": "standard"}, max_pool_connections=16,
                     s3={"addressing_style": "path"} if target.endpoint else None,
                     connect_timeout=10, read_timeout=60)
-    return session.client("s3", endpoint_url=target.endpoint, config=config)
+    try:
+        return session.client("s3", endpoint_url=target.endpoint, config=config)
+    except ValueError as err:  # botocore: "Invalid endpoint: ..." (permanent: never retried)
+        raise UsageError(f"target {target.name!r}: {err}",
+                         hint="fix endpoint in the policy, e.g. http://localhost:9000") from err
 
 
 def open_store(target: StoreConfig) -> S3Store:

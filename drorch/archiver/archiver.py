@@ -287,8 +287,9 @@ class Archiver:
 
 
 def is_excluded(patterns: list[str], name: str, rel: str) -> bool:
-    """A pattern with a ``/`` matches the path relative to the source, others the name alone."""
-    return any(fnmatch(rel if "/" in p else name, p) for p in patterns)
+    """A pattern with a ``/`` matches the path relative to the source (``/x/y``: anchored at
+    the source root), others the name alone."""
+    return any(fnmatch(rel if "/" in p else name, p.removeprefix("/")) for p in patterns)
 
 
 def open_source(path: str) -> BinaryIO:

@@ -7,6 +7,7 @@ with the exit code of SPEC §3; the traceback only with ``--debug``.
 from __future__ import annotations
 
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -25,6 +26,7 @@ from drorch.cli.common import (
     err,
     handles_errors,
     out,
+    sigterm_unwinds,
 )
 from drorch.cli.drills import register as register_drill_commands
 from drorch.cli.exports import register as register_export_commands
@@ -37,7 +39,7 @@ from drorch.engine.operations import list_snapshots, restore, verify
 from drorch.engine.plan import build_plan
 from drorch.engine.status import policy_status
 from drorch.policy import Policy, load_policy
-from drorch.ports.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, SecretError
+from drorch.ports.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, DrorchError, PolicyError, SecretError
 from drorch.restore.image import ImageRestoreStats
 from drorch.secrets import KeySource, key_source
 from drorch.state.tables import StateStore
@@ -68,9 +70,20 @@ def _keys(policy: Policy) -> KeySource:
 @app.command()
 @handles_errors
 def validate(policy_file: PolicyArg, as_json: JsonOpt = False) -> None:
-    """Check a policy file; every problem is listed with file:line, key path and the fix."""
-    policy = load_policy(policy_file)
-    check_all_verify_templates(policy_file, policy)
+    """Check a policy file; every problem is listed with file:line, key path and the fix.
+
+    With --json an invalid policy prints {"valid": false, "errors": [...]} on stdout (and
+    the sentences on stderr), exit 2.
+    """
+    try:
+        policy = load_policy(policy_file)
+        check_all_verify_templates(policy_file, policy)
+    except DrorchError as error:
+        if as_json:
+            errors = ([asdict(d) for d in error.diagnostics] if isinstance(error, PolicyError)
+                      else [{"file": str(policy_file), "line": None, "path": "", "message": str(error)}])
+            emit_json({"valid": False, "errors": errors})
+        raise
     if as_json:
         emit_json({"valid": True, "policy": policy.metadata.name})
     else:
@@ -243,4 +256,5 @@ register_anomaly_commands(app)
 
 
 def main() -> None:
+    sigterm_unwinds()
     app()

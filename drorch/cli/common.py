@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +14,7 @@ import typer
 from rich.console import Console
 
 from drorch.ports.errors import EXIT_FAILED, DrorchError
+from drorch.sources.consistency import Terminated
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -30,6 +32,20 @@ def emit_json(doc: Any) -> None:
     sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
 
 
+def sigterm_unwinds() -> None:
+    """Make SIGTERM raise ``Terminated`` in the main thread, like Ctrl-C raises KeyboardInterrupt.
+
+    Python's default for SIGTERM ends the process at once, skipping every ``finally``: a
+    retention or restore stopped by systemd or ``kill`` would leave its repository lock
+    behind. Unwinding releases locks and runs cleanup; commands with their own stop logic
+    (``schedule``, ``drill``, source hooks) install their own handler over this one.
+    """
+    def handler(signum: int, frame: object) -> None:
+        raise Terminated("terminated (SIGTERM)")
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def handles_errors(command: F) -> F:
     """Turn expected errors into one sentence and an exit code; unexpected ones too."""
 
@@ -44,6 +60,10 @@ def handles_errors(command: F) -> F:
                 err.print_exception()
             err.print(f"[red]error:[/] {error}")
             raise typer.Exit(error.exit_code) from None
+        except Terminated:
+            err.print("[red]terminated[/] (SIGTERM); locks were released, nothing half-written is "
+                      "visible, the next run resumes")
+            raise typer.Exit(128 + signal.SIGTERM) from None
         except KeyboardInterrupt:
             err.print("[red]interrupted[/]; nothing half-written is visible, the next run resumes")
             raise typer.Exit(130) from None

@@ -65,6 +65,8 @@ def plan(console: Console, p: Plan) -> None:
             console.print(f"  [red]! {m.problem}[/]", highlight=False)
         if m.estimate is not None:
             console.print(f"  [dim]{_estimate_line(m.estimate)}[/]", highlight=False)
+        for note in m.notes:
+            console.print(f"  [yellow]note:[/] {note}", highlight=False)
         for t in m.targets:
             console.print(_target_line(t), highlight=False)
             if t.forecast is not None:
@@ -81,7 +83,8 @@ def _target_result(mirror: str, t: TargetResult) -> str:
         lag = f" (newest copy there is {t.lag_s / 60:.0f} min old)" if t.lag_s else ""
         return f"[red]✗[/] {mirror} → {t.target}: {t.error}{lag}"
     if t.role == "secondary" and not t.files_new + t.files_changed + t.files_unmodified:
-        copied = f"copied ({t.packs_copied} pack(s))"
+        caught_up = f", caught up {t.snapshots_caught_up} missed snapshot(s)" if t.snapshots_caught_up else ""
+        copied = f"copied ({t.packs_copied} pack(s){caught_up})"
         return f"[green]✓[/] {mirror} → {t.target}: snapshot {(t.snapshot or '')[:8]} {copied}" + (
             _retention_note(t))
     files = t.files_new + t.files_changed + t.files_unmodified
@@ -107,6 +110,8 @@ def _retention_note(t: TargetResult) -> str:
 def apply_result(console: Console, errors: Console, result: ApplyResult) -> None:
     """Outcomes on ``console``; failures (one sentence each) on ``errors``, i.e. stderr."""
     for m in result.mirrors:
+        for note in m.notes:
+            console.print(f"[yellow]note:[/] {m.mirror}: {note}", highlight=False)
         if m.error:
             errors.print(f"[red]✗[/] {m.mirror}: {m.error}", highlight=False)
         for t in m.targets:
@@ -158,6 +163,8 @@ def status(console: Console, report: StatusReport) -> None:
     for m in report.mirrors:
         for t in m.targets:
             state = "[red]BREACH[/]" if t.breach else "[green]ok[/]"
+            if t.uncaptured_s is not None and not t.breach:
+                state = f"[green]ok[/] (unchanged, checked {_age(t.uncaptured_s)} ago)"
             if t.error:
                 state = "[red]unreadable[/]"
             table.add_row(m.mirror, t.target, t.role, (t.snapshot or "-")[:8], _age(t.age_s),

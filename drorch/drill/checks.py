@@ -20,7 +20,7 @@ from drorch.policy import Check
 from drorch.ports.deadline import Deadline
 from drorch.ports.errors import StepFailed
 from drorch.ports.recovery import Prober, ProbeResult
-from drorch.runbook.process import base_environment, run_command
+from drorch.process import base_environment, run_command
 from drorch.runbook.templating import Scope, TemplateError, render
 
 __all__ = ["ResolvedCheck", "resolve_checks", "run_checks"]

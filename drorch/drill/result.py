@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from drorch.objectives import met
+from drorch.policy.objectives import met
 from drorch.ports.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, EXIT_OK
 
 __all__ = ["CheckResult", "DrillResult", "Phase", "SnapshotUsed"]

@@ -5,11 +5,16 @@ Its other targets get the primary's master key when they are created, so the
 new snapshot reaches them as verbatim copies of packs, index and snapshot file
 (``repository.replicate``), never re-read or re-chunked.
 
-- ``sync``: the snapshot file is published on every secondary first and on the
-  primary last; if any target fails, the primary publishes nothing and the
-  apply fails naming the target. A snapshot counts only once all have it.
+- ``sync``: every target is opened and locked before the source is read; if
+  one cannot be, nothing is read or committed. Packs and index go to every
+  secondary first; only when all have them is the snapshot published, on the
+  primary first and then on the secondaries, so a secondary is never ahead of
+  the primary. If any secondary fails to take the data, nothing is published.
 - ``async``: the primary commits; secondaries are copied afterwards, and a
   failing one is reported with its lag, never undoing the primary's commit.
+- Catch-up (both modes): a secondary gets every snapshot of the mirror the
+  primary holds and it lacks, oldest first, not only the newest, so the points
+  in time missed while it was down reach it on the next run.
 
 Per repository, under a writer's shared lock (restores and verifies may run
 meanwhile, a second apply may not), exclusive only for forget and prune: adopt packs an interrupted run left
@@ -49,6 +54,7 @@ from drorch.ports.errors import (
 from drorch.ports.progress import NoProgress, Progress
 from drorch.repository.clock import newest
 from drorch.repository.crypto import Key
+from drorch.repository.layout import FileType, object_name
 from drorch.repository.lock import RepositoryLock
 from drorch.repository.orphans import adopt_orphan_packs
 from drorch.repository.prune import forget, prune
@@ -81,6 +87,7 @@ class TargetResult:
     anomaly: list[str] = field(default_factory=list)  # why the detector flagged this snapshot
     packs_adopted: int = 0
     packs_copied: int = 0
+    snapshots_caught_up: int = 0  # earlier snapshots this secondary had missed, copied oldest first
     lag_s: float | None = None  # age of this target's newest snapshot of the mirror
     lag_over_rpo: bool = False
     skipped: list[str] = field(default_factory=list)
@@ -95,6 +102,7 @@ class MirrorResult:
     mode: str
     targets: list[TargetResult]
     error: str | None = None
+    notes: list[str] = field(default_factory=list)  # from the plan, e.g. a repository excluded
 
 
 @dataclass
@@ -196,7 +204,7 @@ class _MirrorRun:
 
     def run(self, state: StateStore | None) -> MirrorResult:
         step = self.step
-        result = MirrorResult(step.mirror, step.mode, [])
+        result = MirrorResult(step.mirror, step.mode, [], notes=list(step.notes))
         if step.problem:
             result.error = step.problem
             return result
@@ -222,6 +230,11 @@ class _MirrorRun:
             except DrorchError as err:
                 secondaries.append(TargetResult(target_step.target, ok=False, role="secondary",
                                                 error=str(err)))
+        down = [s.target for s in secondaries if isinstance(s, TargetResult)]
+        if step.mode == Mode.SYNC and down:  # known before reading: read nothing, commit nothing
+            primary.result.error = (f"nothing was read or committed: sync mode needs every target "
+                                    f"and {', '.join(down)} cannot be used")
+            return [primary.result, *(_result_of(s) for s in secondaries)]
         try:
             snapshot, sealed = self._archive(step, primary)
         except DrorchError as err:
@@ -234,21 +247,35 @@ class _MirrorRun:
 
     def _commit_sync(self, step: MirrorPlan, primary: _Opened, secondaries: list[_Opened | TargetResult],
                      snapshot: Snapshot, sealed: bytes) -> list[TargetResult]:
-        copies = [self._copy(step, s, primary, snapshot, sealed) if isinstance(s, _Opened) else s
-                  for s in secondaries]
-        failed = [c.target for c in copies if not c.ok]
+        """Data to every secondary first, then the snapshot on the primary, then on the secondaries.
+
+        A secondary therefore never shows a snapshot the primary lacks; if any secondary
+        cannot take the data, nothing is published anywhere.
+        """
+        opened = [s for s in secondaries if isinstance(s, _Opened)]
+        earlier = _primary_snapshots(step, primary, snapshot)
+        pending = {id(s): self._send(step, s, primary, earlier, snapshot, sealed) for s in opened}
+        failed = [s.result.target for s in opened if pending[id(s)] is None]
         if failed:
             primary.result.error = (f"snapshot not committed: sync mode needs every target and "
                                     f"{', '.join(failed)} failed")
-            return [primary.result, *copies]
-        self._publish(step, primary, snapshot, sealed)
-        return [primary.result, *copies]
+            return [primary.result, *(_result_of(s) for s in secondaries)]
+        self._publish(step, primary, [(snapshot.id, sealed)])
+        for secondary in opened:
+            self._publish_copy(step, secondary, pending[id(secondary)] or [])
+        return [primary.result, *(_result_of(s) for s in secondaries)]
 
     def _commit_async(self, step: MirrorPlan, primary: _Opened, secondaries: list[_Opened | TargetResult],
                       snapshot: Snapshot, sealed: bytes) -> list[TargetResult]:
-        self._publish(step, primary, snapshot, sealed)
-        copies = [self._copy(step, s, primary, snapshot, sealed) if isinstance(s, _Opened) else s
-                  for s in secondaries]
+        """The primary commits; each secondary then gets every snapshot it missed, oldest first."""
+        self._publish(step, primary, [(snapshot.id, sealed)])
+        earlier = _primary_snapshots(step, primary, snapshot)
+        for secondary in secondaries:
+            if isinstance(secondary, _Opened):
+                items = self._send(step, secondary, primary, earlier, snapshot, sealed)
+                if items is not None:
+                    self._publish_copy(step, secondary, items)
+        copies = [_result_of(s) for s in secondaries]
         for copy in copies:
             if not copy.ok:
                 self._measure_lag(step, copy)
@@ -331,31 +358,44 @@ class _MirrorRun:
             uploader.incompressible_bytes)
         return snapshot, sealed
 
-    def _publish(self, step: MirrorPlan, opened: _Opened, snapshot: Snapshot, sealed: bytes) -> None:
-        """Make the snapshot visible on one target, then apply the mirror's retention there."""
-        copy_snapshot_file(sealed, snapshot.id, opened.repo)
-        opened.result.snapshot = snapshot.id
+    def _publish(self, step: MirrorPlan, opened: _Opened, items: list[tuple[str, bytes]]) -> None:
+        """Make snapshots visible on one target, in order, then apply the mirror's retention there."""
+        for snapshot_id, sealed in items:
+            copy_snapshot_file(sealed, snapshot_id, opened.repo)
+        opened.result.snapshot = items[-1][0]
         opened.result.ok = True
         opened.result.lag_s = 0.0
         self._retain(step, opened)
 
-    def _copy(self, step: MirrorPlan, secondary: _Opened, primary: _Opened, snapshot: Snapshot,
-              sealed: bytes) -> TargetResult:
-        """Bring one secondary up to date; failures are recorded on its result, not raised."""
+    def _publish_copy(self, step: MirrorPlan, secondary: _Opened, items: list[tuple[str, bytes]]) -> None:
+        """``_publish`` on a secondary; a failure is recorded on its result, not raised."""
         try:
-            if same_master_key(primary.repo, secondary.repo):
-                stats = copy_snapshot_data(primary.repo, secondary.repo, [snapshot], progress=self.progress,
-                                           description=f"{step.mirror} → {secondary.repo.name} (copy)")
-                secondary.result.packs_copied = stats.packs_copied
-                self._publish(step, secondary, snapshot, sealed)
-            else:
+            self._publish(step, secondary, items)
+        except DrorchError as err:
+            secondary.result.error = str(err)
+
+    def _send(self, step: MirrorPlan, secondary: _Opened, primary: _Opened, earlier: list[Snapshot],
+              snapshot: Snapshot, sealed: bytes) -> list[tuple[str, bytes]] | None:
+        """Copy the data of every snapshot ``secondary`` lacks (the missed ones, oldest first, and
+        the new one); return the snapshot files to publish, or None (error on its result)."""
+        try:
+            if not same_master_key(primary.repo, secondary.repo):
                 self.progress.note(f"target {secondary.repo.name!r} has its own master key; "
                                    "archiving the source into it separately")
                 own, own_sealed = self._archive(step, secondary)
-                self._publish(step, secondary, own, own_sealed)
+                return [(own.id, own_sealed)]
+            present = {s.id for s in load_snapshots(secondary.repo)}
+            missed = [s for s in earlier if s.id not in present]
+            stats = copy_snapshot_data(primary.repo, secondary.repo, [*missed, snapshot],
+                                       progress=self.progress,
+                                       description=f"{step.mirror} → {secondary.repo.name} (copy)")
+            secondary.result.packs_copied = stats.packs_copied
+            secondary.result.snapshots_caught_up = len(missed)
+            files = [(s.id, primary.repo.store.get(object_name(FileType.SNAPSHOT, s.id))) for s in missed]
+            return [*files, (snapshot.id, sealed)]
         except DrorchError as err:
             secondary.result.error = str(err)
-        return secondary.result
+            return None
 
     def _retain(self, step: MirrorPlan, opened: _Opened) -> None:
         snapshots = mirror_snapshots(load_snapshots(opened.repo), step.mirror)
@@ -422,6 +462,10 @@ def _expected_bytes(step: MirrorPlan, parent: Snapshot | None) -> int | None:
         return scan_tree(Path(step.source_path), step.excludes).bytes
     except OSError:
         return None
+def _primary_snapshots(step: MirrorPlan, primary: _Opened, snapshot: Snapshot) -> list[Snapshot]:
+    """The primary's other snapshots of the mirror, oldest first: what a secondary may have missed."""
+    others = [s for s in mirror_snapshots(load_snapshots(primary.repo), step.mirror) if s.id != snapshot.id]
+    return sorted(others, key=lambda s: s.time_ns)
 
 
 def _result_of(item: _Opened | TargetResult) -> TargetResult:

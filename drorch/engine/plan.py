@@ -38,6 +38,7 @@ from drorch.repository.snapshot import MIRROR_TAG_PREFIX, Snapshot, load_snapsho
 from drorch.repository.timefmt import now_ns
 from drorch.secrets import KeySource
 from drorch.sources.checks import source_problem
+from drorch.sources.overlap import repository_overlap
 from drorch.storage import open_store
 
 SUPPORTED_SOURCE_TYPES = ("directory", "image", "volume")
@@ -93,6 +94,7 @@ class MirrorPlan:
     targets: tuple[TargetPlan, ...]
     problem: str | None = None
     estimate: SourceEstimate | None = None  # one full copy, from a sample of the source
+    notes: tuple[str, ...] = ()  # what the operator should know, e.g. a repository excluded
     source_spec: Source | None = _live()  # the source to read, with its consistency hooks
     policy: str = ""  # metadata.name, for the run journal
     alerts: Alerts | None = _live()  # where an abnormal snapshot is reported (policy.alerts)
@@ -156,10 +158,13 @@ def _plan_mirror(policy: Policy, mirror: Mirror, options: _Options) -> MirrorPla
         problem = f"source type {source.type!r} is not supported by this version"
     else:
         problem = source_problem(source)
+    overlap = repository_overlap(source, policy.targets_of(mirror))
+    problem = problem or overlap.problem
     estimate = None
     if options.forecast and problem is None:
         with contextlib.suppress(OSError):  # unreadable now: no forecast, apply reports the cause
-            estimate = estimate_source(source.path, source.exclude, budget=options.sample_bytes)
+            estimate = estimate_source(source.path, (*source.exclude, *overlap.excludes),
+                                       budget=options.sample_bytes)
     targets = []
     for target in policy.targets_of(mirror):
         step, history = _plan_target(policy, mirror, target.name, retention, options)
@@ -168,9 +173,9 @@ def _plan_mirror(policy: Policy, mirror: Mirror, options: _Options) -> MirrorPla
                                                           schedule=mirror.schedule))
         targets.append(step)
     return MirrorPlan(mirror.name, Mode(mirror.mode), source.name, source.type, str(source.path),
-                      tuple(source.exclude), retention, mirror.rpo.total_seconds(), tuple(targets),
-                      problem, estimate, source_spec=source, policy=policy.metadata.name,
-                      alerts=policy.alerts)
+                      (*source.exclude, *overlap.excludes), retention, mirror.rpo.total_seconds(),
+                      tuple(targets), problem, estimate, overlap.notes, source_spec=source,
+                      policy=policy.metadata.name, alerts=policy.alerts)
 
 
 def _plan_target(policy: Policy, mirror: Mirror, name: str, retention: dict[str, int],

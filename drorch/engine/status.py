@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from drorch.engine.connect import open_repository
 from drorch.engine.plan import mirror_snapshots
-from drorch.objectives import met
 from drorch.policy import Mirror, Policy
+from drorch.policy.objectives import met
 from drorch.ports.errors import DrorchError
 from drorch.repository.clock import describe_future, split_future
 from drorch.repository.snapshot import load_snapshots
@@ -35,6 +35,7 @@ from drorch.secrets import KeySource
 
 if TYPE_CHECKING:
     from drorch.anomaly import AnomalyStore, Flag
+    from drorch.state.captured import Captured, CaptureLedger
     from drorch.state.drills import DrillDocuments
 
 
@@ -48,6 +49,9 @@ class TargetStatus:
     lag_s: float | None  # how far behind the primary's newest snapshot; 0 on the primary
     breach: bool
     error: str | None = None
+    # continuous mirrors: age of the data not yet captured, when the watcher confirmed that
+    # nothing changed since this target's newest snapshot (else None: the snapshot's age counts)
+    uncaptured_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -162,14 +166,24 @@ def _gauge(value: float | None) -> str:
 
 
 def policy_status(policy: Policy, keys: KeySource, *, history: DrillDocuments | None = None,
-                  anomalies: AnomalyStore | None = None) -> StatusReport:
+                  anomalies: AnomalyStore | None = None, captured: CaptureLedger | None = None
+                  ) -> StatusReport:
     """Mirrors from their repositories; drills and anomalies from the state database
-    (or ``history`` and ``anomalies``)."""
+    (or ``history`` and ``anomalies``).
+
+    A ``schedule: continuous`` mirror whose watcher confirmed (in ``captured``, default the
+    state database) that nothing changed since a target's newest snapshot is measured by
+    the age of that confirmation, not of the snapshot (``drorch.state.captured``).
+    """
     if anomalies is None:
         from drorch.anomaly import AnomalyStore
 
         anomalies = AnomalyStore()
-    mirrors = [_mirror_status(policy, m, keys) for m in policy.mirrors]
+    if captured is None and any(m.schedule == "continuous" for m in policy.mirrors):
+        from drorch.state.captured import CaptureLedger
+
+        captured = CaptureLedger()
+    mirrors = [_mirror_status(policy, m, keys, captured) for m in policy.mirrors]
     flagged = [replace(m, anomalies=tuple(anomalies.flags(policy.metadata.name, m.mirror)))
                for m in mirrors]
     return StatusReport(policy.metadata.name, tuple(flagged), _drill_status(policy, history))
@@ -197,8 +211,12 @@ def _drill_status(policy: Policy, history: DrillDocuments | None) -> tuple[Drill
     return tuple(out)
 
 
-def _mirror_status(policy: Policy, mirror: Mirror, keys: KeySource) -> MirrorStatus:
+def _mirror_status(policy: Policy, mirror: Mirror, keys: KeySource,
+                   captured: CaptureLedger | None) -> MirrorStatus:
     rpo_s = mirror.rpo.total_seconds()
+    ledger: Captured | None = None
+    if captured is not None and mirror.schedule == "continuous":
+        ledger = captured.get(policy.metadata.name, mirror.name)
     now = now_ns()
     newest: list[tuple[str, int | None, str | None]] = []
     for name in mirror.targets:
@@ -216,8 +234,12 @@ def _mirror_status(policy: Policy, mirror: Mirror, keys: KeySource) -> MirrorSta
     for index, (name, (snap_id, time_ns, error)) in enumerate(zip(mirror.targets, newest, strict=True)):
         age = None if time_ns is None else max(0.0, (now - time_ns) / 1e9)  # within the tolerance
         lag = None if time_ns is None or primary_time is None else max(0.0, (primary_time - time_ns) / 1e9)
+        at_risk = age
+        if ledger is not None and time_ns is not None:
+            at_risk = ledger.age_s(time_ns / 1e9, now / 1e9)
         targets.append(TargetStatus(
             name, "primary" if index == 0 else "secondary", snap_id or None,
             format_ns(time_ns) if time_ns is not None else None, age, lag,
-            breach=age is None or age > rpo_s or error is not None, error=error))
+            breach=at_risk is None or at_risk > rpo_s or error is not None, error=error,
+            uncaptured_s=at_risk if at_risk != age else None))
     return MirrorStatus(mirror.name, mirror.mode, rpo_s, tuple(targets))

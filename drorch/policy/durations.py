@@ -13,6 +13,8 @@ from datetime import timedelta
 
 __all__ = ["format_duration", "parse_duration"]
 
+# Longer than any objective or timeout means anything (and short of what datetime can add).
+MAX_DURATION = timedelta(days=36_500)
 _UNIT_SECONDS = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1}
 _UNIT_ORDER = "wdhms"
 _PART = re.compile(r"(\d+)([wdhms])")
@@ -24,7 +26,8 @@ def parse_duration(text: str) -> timedelta:
 
     Raises ``ValueError`` whose message names the bad value and shows the grammar,
     so callers can put it in front of an operator unchanged. Zero (``0s``) parses;
-    whether zero makes sense is the caller's decision.
+    whether zero makes sense is the caller's decision. More than ``MAX_DURATION``
+    (100 years) is refused: it is a typo, and beyond it date arithmetic overflows.
     """
     if not isinstance(text, str) or not _WHOLE.fullmatch(text.strip()):
         raise ValueError(_invalid(text))
@@ -32,7 +35,11 @@ def parse_duration(text: str) -> timedelta:
     units = [unit for _, unit in parts]
     if units != sorted(set(units), key=_UNIT_ORDER.index):
         raise ValueError(_invalid(text))
-    return timedelta(seconds=sum(int(n) * _UNIT_SECONDS[unit] for n, unit in parts))
+    seconds = sum(int(n) * _UNIT_SECONDS[unit] for n, unit in parts)
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"duration '{text.strip()}' is longer than 100 years (36500d); "
+                         "give a realistic value, e.g. 15m or 7d")
+    return timedelta(seconds=seconds)
 
 
 def format_duration(value: timedelta) -> str:

@@ -13,14 +13,14 @@ Absolute paths are kept exactly as written.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, ValidationInfo
 
-from drorch.policy.durations import format_duration, parse_duration
+from drorch.policy.durations import MAX_DURATION, format_duration, parse_duration
 from drorch.policy.validation import reject
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "Cron",
     "Duration",
     "Name",
+    "Seconds",
     "NonEmpty",
     "Schedule",
     "StrictModel",
@@ -83,6 +84,17 @@ def _duration(value: Any) -> timedelta:
     return parsed
 
 
+def _seconds(value: Any) -> timedelta:
+    """A duration that may be shorter than a second: a number of seconds (``0.5``) or ``15m``."""
+    if isinstance(value, bool):
+        reject(f"invalid duration '{value}'; give seconds (0.5) or a duration (2s, 1m)")
+    if isinstance(value, int | float):
+        if not 0 < value <= MAX_DURATION.total_seconds():
+            reject(f"duration must be longer than 0s and at most 100 years, got {value}")
+        return timedelta(seconds=value)
+    return _duration(value)
+
+
 def _cron(value: Any, *, alternative: str = "") -> Any:
     """Five-field cron (minute hour day-of-month month day-of-week) or an ``@daily``-style macro.
 
@@ -97,7 +109,19 @@ def _cron(value: Any, *, alternative: str = "") -> Any:
             f"invalid cron expression '{value}'; use five fields "
             '(minute hour day-of-month month day-of-week), e.g. "*/15 * * * *"' + alternative
         )
+    if not _fires(value):
+        reject(f"cron expression '{value}' never fires (no such date, e.g. 31 February); "
+               "fix the day-of-month or the month")
     return value
+
+
+def _fires(expression: str) -> bool:
+    """Whether ``expression`` names a time that exists; croniter gives up on impossible dates."""
+    try:
+        croniter(expression, datetime(2000, 1, 1, tzinfo=UTC)).get_next(datetime)
+    except (CroniterBadDateError, ValueError, OverflowError):
+        return False
+    return True
 
 
 def _schedule(value: Any) -> Any:
@@ -136,6 +160,13 @@ Duration = Annotated[
     PlainSerializer(format_duration, return_type=str, when_used="json"),
 ]
 """A positive duration written ``30s``, ``15m``, ``2h30m``, ``7d``, ``1w``; JSON renders it back."""
+
+Seconds = Annotated[
+    timedelta,
+    BeforeValidator(_seconds),
+    PlainSerializer(lambda d: d.total_seconds(), return_type=float, when_used="json"),
+]
+"""A positive duration given as seconds (``0.5``, for sub-second settings) or like ``Duration``."""
 
 Cron = Annotated[str, BeforeValidator(_cron)]
 """A five-field cron expression or macro, checked with croniter."""

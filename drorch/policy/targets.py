@@ -67,6 +67,9 @@ class Encryption(StrictModel):
     @classmethod
     def _check_key(cls, key: str, info: ValidationInfo) -> str:
         scheme, _, rest = key.partition(":")
+        if "${" in key:
+            reject("${...} is never expanded inside encryption.key, so that the key itself can never "
+                   "appear in a message; name the variable (env:DRORCH_KEY) or write the file path")
         if scheme == "env":
             if not _ENV_NAME.fullmatch(rest):
                 reject("env: needs a variable name, e.g. env:DRORCH_KEY")
@@ -122,7 +125,8 @@ class Target(StrictModel):
     endpoint: str | None = None
     # None: no object lock. Lock cannot be undone and many stores lack it, so each
     # target opts in; without it only retention deletes, and only what the policy says.
-    immutable_days: int | None = Field(default=None, ge=0)
+    # At most 100 years (S3's own bound is 36500 days); more is a typo that overflows dates.
+    immutable_days: int | None = Field(default=None, ge=0, le=36_500)
     # COMPLIANCE is the stronger mode: not even the root account can shorten it.
     object_lock_mode: Literal["GOVERNANCE", "COMPLIANCE"] = "COMPLIANCE"
     # For the cost forecast of `drorch plan` (drorch.cost): None means the store's default
@@ -176,6 +180,7 @@ class Target(StrictModel):
         if not endpoint.startswith(("http://", "https://")):
             reject("endpoint must be an http:// or https:// URL, e.g. http://localhost:9000")
         _refuse_credentials(endpoint)
+        _check_host_and_port(endpoint)
         return endpoint
 
     @field_validator("immutable_days")
@@ -215,6 +220,24 @@ def _refuse_credentials(url: str) -> None:
     if any(_SECRET_PARAM.search(name) for name, _ in parse_qsl(parts.query)):
         reject(f"the URL query string carries credentials; {_INLINE_SECRET}")
     reject("query strings are not supported in URLs; use the region and endpoint keys")
+
+
+_HOST = re.compile(r"[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\]")
+
+
+def _check_host_and_port(url: str) -> None:
+    """A malformed endpoint is the operator's typo: refused here, never retried as "temporary"."""
+    example = "e.g. http://localhost:9000 or https://s3.example.com"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        reject(f"the endpoint is not a valid URL (host or port); {example}")
+    host = parts.netloc.rsplit(":", 1)[0] if port is not None else parts.netloc
+    if not host or not _HOST.fullmatch(host):
+        reject(f"the endpoint needs a valid host name; {example}")
+    if port == 0:
+        reject(f"the endpoint's port must be 1-65535; {example}")
 
 
 _BUCKET_NOUN = {"s3": "bucket", "gs": "bucket", "az": "container"}

@@ -58,6 +58,15 @@ __all__ = [
 ]
 
 _MAX_DEPTH = 64
+# A policy or runbook is a hand-written page of text. The bounds keep hostile input (an
+# alias bomb, /dev/zero, 20,000 nested brackets) from exhausting memory or the stack:
+# each ends as one diagnostic, never a MemoryError, RecursionError or a hang.
+MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
+_MAX_BRACKETS = 256  # flow-collection depth looked at before parsing (see _bracket_depth)
+MAX_VALUES = 100_000  # scalars, mappings and lists after aliases are expanded
+# Key references name where a secret is; expanding ``${}`` in them would put the
+# secret itself into every message that names the reference.
+_NEVER_EXPANDED: frozenset[KeyPath] = frozenset({("encryption", "key")})
 _ENV_REF = re.compile(r"\$(\$?)\{([^}]*)\}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -71,23 +80,35 @@ def load_yaml(path: str | os.PathLike[str]) -> YamlDocument:
     mapping, or references unset environment variables (one diagnostic each).
 
     ``${NAME}`` in a string value is replaced by the variable's value; ``$${NAME}``
-    is kept as the literal text ``${NAME}``. Keys are never expanded.
+    is kept as the literal text ``${NAME}``. Keys are never expanded, nor is
+    ``encryption.key`` (a key reference, see ``_NEVER_EXPANDED``). Documents
+    larger than ``MAX_DOCUMENT_BYTES``, nested too deeply for the parser, or
+    expanding (through aliases) to more than ``MAX_VALUES`` values are refused,
+    as are strings holding a NUL character (no path or name can contain one).
     """
     file = Path(path)
     text = _read_text(file)
+    if _bracket_depth(text) > _MAX_BRACKETS:
+        raise _nested_too_deeply(file)
     try:
         root = YAML(typ="rt").load(text)
     except MarkedYAMLError as exc:
         raise PolicyError([_yaml_diagnostic(str(file), exc)]) from None
     except YAMLError as exc:
         raise PolicyError([Diagnostic(str(file), None, "", f"invalid YAML: {exc}")]) from None
+    except RecursionError:
+        raise _nested_too_deeply(file) from None
     if root is None:
         raise _file_error(file, "the file is empty; expected a YAML mapping of keys to values")
     if not isinstance(root, CommentedMap):
         got = describe_type(_plain_scalar(root) if not isinstance(root, list) else [])
         raise _file_error(file, f"the top level must be a mapping of keys to values, got {got}")
     builder = _Builder(str(file))
-    data = builder.convert(root, ())
+    try:
+        data = builder.convert(root, ())
+    except _TooLarge:
+        raise _file_error(file, f"the document expands to more than {MAX_VALUES:,} values "
+                                "(aliases of aliases?); write the values out instead") from None
     if builder.diagnostics:
         raise PolicyError(builder.diagnostics)
     builder.lines[()] = root.lc.line + 1
@@ -96,17 +117,42 @@ def load_yaml(path: str | os.PathLike[str]) -> YamlDocument:
 
 def _read_text(file: Path) -> str:
     try:
-        raw = file.read_bytes()
+        with file.open("rb") as handle:  # bounded read: /dev/zero as a policy must not hang
+            raw = handle.read(MAX_DOCUMENT_BYTES + 1)
     except FileNotFoundError:
         raise _file_error(file, "no such file; check the path") from None
     except IsADirectoryError:
         raise _file_error(file, "is a directory; give the path of a YAML file") from None
     except OSError as exc:
         raise _file_error(file, f"cannot read the file: {exc.strerror or exc}") from None
+    if len(raw) > MAX_DOCUMENT_BYTES:
+        raise _file_error(file, f"the file is larger than {MAX_DOCUMENT_BYTES // 1024 // 1024} MiB; "
+                                "a policy or runbook is a short YAML text file")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise _file_error(file, "the file is not UTF-8 text; save it as UTF-8") from None
+
+
+def _bracket_depth(text: str) -> int:
+    """How deep ``[``/``{`` nest, counted on the raw text (quotes ignored: an upper bound).
+
+    ruamel's scanner is quadratic in the nesting of flow collections (20,000 brackets
+    take seconds before its recursion limit is hit), so absurd depth is refused first.
+    """
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth = max(0, depth - 1)
+    return deepest
+
+
+def _nested_too_deeply(file: Path) -> PolicyError:
+    return _file_error(file, "invalid YAML: brackets or indentation nested too deeply; "
+                             f"a policy needs at most {_MAX_DEPTH} levels")
 
 
 def _file_error(file: Path, message: str) -> PolicyError:
@@ -162,6 +208,10 @@ def _duplicate_key_words(problem: str) -> str:
     return f"duplicate key {key}in one mapping; keep only one"
 
 
+class _TooLarge(Exception):
+    """More than ``MAX_VALUES`` values: stop converting at once (an alias bomb)."""
+
+
 class _Builder:
     """Walks a ruamel round-trip tree into plain data, recording lines and env problems."""
 
@@ -169,8 +219,12 @@ class _Builder:
         self.file = file
         self.lines: dict[KeyPath, int] = {}
         self.diagnostics: list[Diagnostic] = []
+        self.values = 0
 
     def convert(self, node: Any, path: KeyPath) -> Any:
+        self.values += 1
+        if self.values > MAX_VALUES:
+            raise _TooLarge
         if len(path) > _MAX_DEPTH:
             self._problem(path, f"nested deeper than {_MAX_DEPTH} levels (a recursive alias?)")
             return None
@@ -179,7 +233,13 @@ class _Builder:
         if isinstance(node, CommentedSeq):
             return self._sequence(node, path)
         value = _plain_scalar(node)
-        return self._expand(value, path) if isinstance(value, str) else value
+        if not isinstance(value, str):
+            return value
+        if "\0" in value:
+            self._problem(path, "contains a NUL character (\\0), which no path, name or command "
+                                "can hold; remove it")
+            return value
+        return value if path in _NEVER_EXPANDED else self._expand(value, path)
 
     def _mapping(self, node: CommentedMap, path: KeyPath) -> dict[Any, Any]:
         out: dict[Any, Any] = {}

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from drorch.notices import warn
+from drorch.ports.notices import warn
 from drorch.repository.timefmt import format_ns, now_ns
 
 if TYPE_CHECKING:

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import zstandard
 
-from drorch.notices import warn
 from drorch.ports.errors import (
     IntegrityError,
     ObjectExists,
@@ -26,6 +25,7 @@ from drorch.ports.errors import (
     RepositoryNotFound,
     WrongPassword,
 )
+from drorch.ports.notices import warn
 from drorch.ports.store import ObjectStore
 from drorch.repository import keys
 from drorch.repository.bootstrap import refuse_missing_config

@@ -8,8 +8,8 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
-from drorch.notices import warn
 from drorch.ports.errors import IntegrityError, ObjectNotFound
+from drorch.ports.notices import warn
 from drorch.repository.clock import newest
 from drorch.repository.layout import FileType
 from drorch.repository.repository import Repository

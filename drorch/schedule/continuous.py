@@ -12,6 +12,13 @@ do not.
 A source that disappears (deleted, unmounted) is reported once, in one
 sentence, and watched for: nothing is snapshotted while it is gone (an empty
 snapshot would look like data loss), and it is snapshotted when it returns.
+
+At start the mirror is snapshotted once: changes made while no watcher ran
+(the scheduler was down, the host rebooted) have no event, and the
+incremental snapshot picks them up. While idle, the watcher reports through
+``confirm(clean_since, now)`` every ``confirm_every_s`` that no write has
+arrived since the snapshot started at ``clean_since`` (``captured.py``), so
+``status`` does not count an unchanged source as a breach of its RPO.
 """
 
 from __future__ import annotations
@@ -35,9 +42,14 @@ class ContinuousMirror:
 
     def __init__(self, job: Job, source: Path, trigger: Callable[[Job, str], bool], *,
                  log: Callable[[str], None] = print, quiet_s: float = 0.5, max_delay_s: float = 5.0,
-                 poll_s: float = 1.0) -> None:
+                 poll_s: float = 1.0, confirm: Callable[[float, float], None] | None = None,
+                 confirm_every_s: float = 10.0) -> None:
         self.job, self.source, self.trigger, self.log = job, source, trigger, log
         self.quiet_s, self.max_delay_s, self.poll_s = quiet_s, max_delay_s, poll_s
+        self.confirm, self.confirm_every_s = confirm, confirm_every_s
+        self._clean_since: float | None = None  # wall time of the snapshot holding every change seen
+        self._confirmed = 0.0  # monotonic time of the last confirmation
+        self._at_start = True  # the first snapshot is the start's, not an event's
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -52,6 +64,8 @@ class ContinuousMirror:
     # ------------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
+        """Watch, and snapshot once now: what changed while nobody watched has no event."""
+        self.changed()
         self._thread.start()
 
     def stop(self) -> None:
@@ -70,6 +84,7 @@ class ContinuousMirror:
                 self._first = now
             self._latest = now
             self._changes += count
+            self._clean_since = None
         self._wake.set()
 
     def _dispatch(self, event: Any) -> None:
@@ -85,6 +100,8 @@ class ContinuousMirror:
             if wait is not None and wait <= 0:
                 self._snapshot()
                 continue
+            if wait is None:
+                self._confirm_idle()
             self._wake.clear()
             self._wake.wait(self.poll_s if wait is None else min(wait, self.poll_s))
 
@@ -96,17 +113,40 @@ class ContinuousMirror:
             return min(self._latest + self.quiet_s, self._first + self.max_delay_s) - now
 
     def _snapshot(self) -> None:
-        if self._inode is None:
-            return  # the source is gone: wait for it to come back
         with self._lock:
             changes, first = self._changes, self._first
             self._first, self._changes = None, 0
+        if self._inode is None:
+            return  # the source is gone: its return counts as a change (_watch_source)
         why = f"{changes} change(s) in {self.source}"
+        if self._at_start:
+            why = f"start: capturing what changed in {self.source} while nothing watched it"
+        started = time.time()
         if not self.trigger(self.job, why):
             with self._lock:  # the previous snapshot is still running: keep them for the next one
                 self._first = first if self._first is None else min(self._first, first or self._first)
                 self._changes += changes
             self._stop.wait(min(self.quiet_s, 0.2))
+            return
+        self._at_start = False
+        with self._lock:
+            if self._first is None:  # no write since the trigger: this snapshot holds them all
+                self._clean_since = started
+
+    def _confirm_idle(self) -> None:
+        """Tell the ledger that no write arrived since ``_clean_since`` (module docstring)."""
+        if self.confirm is None or self._observer is None:
+            return
+        with self._lock:
+            clean_since = self._clean_since
+        now = time.monotonic()
+        if clean_since is None or now - self._confirmed < self.confirm_every_s:
+            return
+        try:
+            self.confirm(clean_since, time.time())
+        except Exception as err:  # noqa: BLE001 - a journal failure must never stop the watcher
+            self.log(f"{self.job.key}: could not record that the source is unchanged: {err}")
+        self._confirmed = now
 
     def _watch_source(self) -> None:
         try:

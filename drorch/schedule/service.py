@@ -13,14 +13,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from drorch.drill.locks import ProcessLock
-from drorch.policy import load_policy
+from drorch.policy import Policy, load_policy
 from drorch.ports.errors import DrorchError
 from drorch.schedule.clock import Clock
 from drorch.schedule.continuous import ContinuousMirror
-from drorch.schedule.jobs import JobRunner, PolicyJobRunner, jobs_for
+from drorch.schedule.jobs import Job, JobRunner, PolicyJobRunner, jobs_for
 from drorch.schedule.metrics import MetricsServer
 from drorch.schedule.scheduler import Scheduler
 from drorch.schedule.store import ScheduleStore
+from drorch.state.captured import CaptureLedger
+from drorch.state.tables import ensure_state_dir
 from drorch.state.tables import home as default_home
 
 __all__ = ["SchedulerBusy", "run_schedule"]
@@ -49,12 +51,12 @@ def run_schedule(policy_path: Path, stop: threading.Event, *, only: list[str] | 
     policy = load_policy(policy_path)
     jobs = jobs_for(policy, only)
     home = home or default_home()
+    ensure_state_dir(home)
     with scheduler_lock(home, policy.metadata.name):
         scheduler = Scheduler(policy.metadata.name, jobs, runner or PolicyJobRunner(policy_path, home=home),
                               ScheduleStore(home / "state.db"), clock=clock, log=log, grace_s=grace_s)
-        watchers = [ContinuousMirror(job, policy.source_of(policy.mirror(job.name)).path,
-                                     scheduler.start_job, log=log)
-                    for job in jobs if job.cron is None]
+        ledger = CaptureLedger(home / "state.db")
+        watchers = [_watcher(policy, job, scheduler, ledger, log) for job in jobs if job.cron is None]
         metrics = None
         if metrics_port is not None:
             metrics = MetricsServer(metrics_port, lambda: _exposition(policy_path, home))
@@ -76,6 +78,18 @@ def run_schedule(policy_path: Path, stop: threading.Event, *, only: list[str] | 
     return scheduler
 
 
+def _watcher(policy: Policy, job: Job, scheduler: Scheduler, ledger: CaptureLedger,
+             log: Callable[[str], None]) -> ContinuousMirror:
+    """The watcher of one continuous mirror, with the policy's debounce and the capture ledger."""
+    mirror = policy.mirror(job.name)
+    name = policy.metadata.name
+    return ContinuousMirror(job, policy.source_of(mirror).path, scheduler.start_job, log=log,
+                            quiet_s=mirror.debounce.quiet.total_seconds(),
+                            max_delay_s=mirror.debounce.max_delay.total_seconds(),
+                            confirm=lambda since, now: ledger.confirm(name, job.name, since, now),
+                            confirm_every_s=min(10.0, mirror.rpo.total_seconds() / 4))
+
+
 def _exposition(policy_path: Path, home: Path) -> str:
     from drorch.anomaly import AnomalyStore
     from drorch.drill.history import DrillHistory
@@ -86,4 +100,5 @@ def _exposition(policy_path: Path, home: Path) -> str:
     policy = load(policy_path)
     return policy_status(policy, key_source(policy.encryption),
                          history=DrillHistory(home / "state.db"),
-                         anomalies=AnomalyStore(home / "state.db")).to_prometheus()
+                         anomalies=AnomalyStore(home / "state.db"),
+                         captured=CaptureLedger(home / "state.db")).to_prometheus()

@@ -6,12 +6,7 @@ one catch-up run per job, however many slots passed (``scheduler.py``).
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
-from collections.abc import Iterator
-from pathlib import Path
-
-from drorch.state.tables import home
+from drorch.state.tables import StateTables
 
 __all__ = ["ScheduleStore"]
 
@@ -25,22 +20,8 @@ CREATE TABLE IF NOT EXISTS schedule_fired (
 """
 
 
-class ScheduleStore:
-    def __init__(self, path: Path | None = None) -> None:
-        self.path = path or home() / "state.db"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._db() as db:
-            db.executescript(_SCHEMA)
-
-    @contextlib.contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            with db:
-                yield db
-        finally:
-            db.close()
+class ScheduleStore(StateTables):
+    schema = _SCHEMA
 
     def last_fired(self, policy: str, job: str) -> float | None:
         with self._db() as db:

@@ -5,8 +5,11 @@ line, running ``drorch apply --mirror`` or ``drorch drill --name``; a
 continuous mirror needs a long-running watcher, so it becomes a service
 running ``drorch schedule POLICY --job mirror:NAME``. The repository key is
 never written into units: they read ``/etc/drorch/drorch.env``
-(``DRORCH_KEY=...``, mode 0600), and crontab lines read ``$DRORCH_KEY`` from
-cron's environment.
+(``NAME=...``, mode 0600, NAME being the variable ``encryption.key: env:NAME``
+reads), and crontab lines read it from cron's environment. Crontab lines take
+their ``flock`` in ``$DRORCH_HOME/cron-locks`` (0700), never in a
+world-writable directory such as ``/tmp`` where another user could hold or
+plant the lock first.
 
 Cron and systemd differ in one respect: when both day-of-month and
 day-of-week are restricted, cron runs on either, systemd on both; such
@@ -23,7 +26,9 @@ from pathlib import Path
 
 from drorch.policy import Policy
 from drorch.ports.errors import UsageError
+from drorch.ports.private import make_private_dirs
 from drorch.schedule.jobs import Job, jobs_for
+from drorch.state.tables import home
 
 __all__ = ["cron_to_oncalendar", "export_cron", "export_systemd"]
 
@@ -94,10 +99,24 @@ def _command(policy_path: Path, job: Job) -> str:
     return f"{_drorch()} drill {policy} --name {shlex.quote(job.name)} --quiet"
 
 
+def key_needs(policy: Policy) -> str:
+    """What the scheduled commands need to open the repositories, in the operator's words."""
+    scheme, reference = policy.encryption.scheme, policy.encryption.reference
+    if scheme == "env":
+        return reference
+    if scheme == "file":
+        return f"read access to the key file {reference}"
+    return f"credentials for {scheme}"
+
+
 def export_systemd(policy: Policy, policy_path: Path) -> str:
     name = policy.metadata.name
+    needs = key_needs(policy)
+    key_line = (f"# put {needs}=... in /etc/drorch/drorch.env (mode 0600), then"
+                if policy.encryption.scheme == "env" else
+                f"# the units need {needs} (environment: /etc/drorch/drorch.env, mode 0600), then")
     out = [f"# systemd units for drorch policy {name}: save each block under /etc/systemd/system/,",
-           "# put DRORCH_KEY=... in /etc/drorch/drorch.env (mode 0600), then",
+           key_line,
            "# systemctl daemon-reload && systemctl enable --now <each .timer and watcher .service>", ""]
     for job in jobs_for(policy):
         unit = f"drorch-{name}-{job.kind}-{job.name}"
@@ -123,10 +142,14 @@ def export_systemd(policy: Policy, policy_path: Path) -> str:
 
 
 def export_cron(policy: Policy, policy_path: Path) -> str:
+    """Crontab lines, with ``DRORCH_HOME`` set; their lock directory is created (0700) now."""
     name = policy.metadata.name
-    out = [f"# crontab lines for drorch policy {name}; cron must provide DRORCH_KEY (and DRORCH_HOME)",
-           "# flock -n: a run still going is not started twice"]
-    lock_dir = "/tmp"
+    state = home()
+    lock_dir = state / "cron-locks"
+    make_private_dirs(lock_dir)
+    out = [f"# crontab lines for drorch policy {name}; cron must provide {key_needs(policy)}",
+           "# flock -n: a run still going is not started twice (locks in $DRORCH_HOME, not /tmp)",
+           f"DRORCH_HOME={state}"]
     for job in jobs_for(policy):
         if job.cron is None:
             out.append(f"# {job.key} is continuous: cron cannot run it; run `{_command(policy_path, job)}` "

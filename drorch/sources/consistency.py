@@ -26,13 +26,14 @@ Guarantees:
   its last lines end the error sentence.
 
 Every hook sees ``DRORCH_MIRROR``, ``DRORCH_SOURCE``, ``DRORCH_SOURCE_PATH`` and
-``DRORCH_SNAPSHOT`` (the method) in its environment.
+``DRORCH_SNAPSHOT`` (the method) in its environment, what ``consistency.env``
+lists, and otherwise only PATH, HOME, LANG, LC_ALL, TZ and TMPDIR: never the
+repository key or anything else of drorch's own environment (``hooks``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -56,7 +57,7 @@ def consistent(source: Source, mirror: str, progress: Progress | None = None) ->
     progress = progress or NoProgress()
     settings = source.consistency
     timeout_s = settings.timeout.total_seconds()
-    env = {**os.environ, "DRORCH_MIRROR": mirror, "DRORCH_SOURCE": source.name,
+    env = {**settings.env, "DRORCH_MIRROR": mirror, "DRORCH_SOURCE": source.name,
            "DRORCH_SOURCE_PATH": str(source.path), "DRORCH_SNAPSHOT": settings.snapshot}
     if settings.snapshot == "command" and not settings.pre:
         raise SourceError(f"source {source.name!r}: consistency.snapshot: command needs a pre hook that "

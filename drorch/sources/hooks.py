@@ -5,6 +5,12 @@ group with stdin closed, and is bounded by a timeout; when the timeout passes,
 or drorch itself is interrupted, the whole group is killed, so a hung hook
 cannot keep a database frozen. Output (stdout and stderr) is captured; when a
 program fails, its last lines are part of the one-sentence error.
+
+The environment is the one runbook scripts get (``base_environment``: PATH,
+HOME, LANG, LC_ALL, TZ, TMPDIR) plus what the caller passes: never drorch's own,
+so the repository key (``DRORCH_KEY`` or whatever ``env:`` names), restic's
+password and cloud credentials cannot reach a hook, its output, the error
+sentence or the state database.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from drorch.ports.errors import SourceError
+from drorch.process import base_environment
 
 _TAIL_LINES = 3
 _TAIL_CHARS = 400
@@ -42,12 +49,15 @@ class Completed:
 
 def run(argv: Sequence[str], *, what: str, timeout_s: float, env: Mapping[str, str] | None = None
         ) -> Completed:
-    """Run ``argv`` to completion; HookFailed (one sentence, with the output's tail) otherwise."""
+    """Run ``argv`` to completion; HookFailed (one sentence, with the output's tail) otherwise.
+
+    ``env`` holds the variables added to the scrubbed environment (module docstring).
+    """
     name = argv[0]
     start = time.monotonic()
     try:
         proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env=dict(env) if env is not None else None,
+                                stderr=subprocess.PIPE, env=base_environment(env or {}),
                                 start_new_session=True)
     except FileNotFoundError:
         raise HookFailed(f"the {what} `{name}` was not found",

@@ -1,7 +1,11 @@
 """The local state store: a record of runs, in SQLite under ``$DRORCH_HOME``.
 
 It is a journal and a cache, never the truth about data: the repositories are.
-Deleting the database loses history only; the next run recreates it.
+Deleting the database loses history only; the next run recreates it. So a
+database that is damaged (garbage, a truncated or foreign file) never stops a
+backup: it is moved aside as ``state.db.broken-TIMESTAMP``, a note on stderr
+says so, and a new one is started. ``$DRORCH_HOME`` is created 0700 and
+``state.db`` 0600 (``drorch.ports.private``): hook output and run history stay the user's.
 """
 
 from __future__ import annotations
@@ -9,12 +13,16 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from drorch.ports.errors import DrorchError, UsageError
+from drorch.ports.private import make_private_dirs, private_file
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -34,11 +42,32 @@ CREATE INDEX IF NOT EXISTS runs_by_mirror ON runs (policy, mirror, target, start
 
 
 def home() -> Path:
+    """``$DRORCH_HOME`` (default ``$XDG_STATE_HOME/drorch``), created private if missing.
+
+    ``UsageError`` (exit 2) when it is a file or cannot be created: that is the
+    operator's environment, and every command needs it.
+    """
     configured = os.environ.get("DRORCH_HOME")
     if configured:
-        return Path(configured)
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "drorch"
+        path = Path(configured)
+    else:
+        base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+        path = Path(base) / "drorch"
+    ensure_state_dir(path)
+    return path
+
+
+def ensure_state_dir(path: Path) -> None:
+    """Create the state directory ``path`` (0700); one sentence when that is impossible."""
+    try:
+        make_private_dirs(path)
+    except (FileExistsError, NotADirectoryError):
+        raise UsageError(f"the state directory {path} ($DRORCH_HOME) is a file, not a directory",
+                         hint="point DRORCH_HOME at a directory, or move the file away") from None
+    except OSError as err:
+        raise UsageError(f"cannot create the state directory {path} ($DRORCH_HOME): "
+                         f"{err.strerror or err}", hint="point DRORCH_HOME at a writable directory"
+                         ) from None
 
 
 @dataclass(frozen=True)
@@ -67,9 +96,32 @@ class StateTables:
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or home() / "state.db"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_state_dir(self.path.parent)
+        try:
+            self._create()
+        except sqlite3.OperationalError as err:  # locked, unwritable: not damage
+            raise DrorchError(f"cannot open the state database {self.path}: {err}",
+                              hint="check the permissions of $DRORCH_HOME") from None
+        except sqlite3.DatabaseError as err:
+            self._set_aside(err)
+            self._create()
+
+    def _create(self) -> None:
+        private_file(self.path)
         with self._db() as db:
             db.executescript(self.schema)
+
+    def _set_aside(self, err: sqlite3.DatabaseError) -> None:
+        """Move a damaged database (and its WAL) aside and say so; history restarts empty."""
+        aside = self.path.with_name(f"{self.path.name}.broken-{time.strftime('%Y%m%dT%H%M%S')}")
+        for suffix in ("-wal", "-shm"):
+            wal = self.path.with_name(self.path.name + suffix)
+            if wal.exists():
+                os.replace(wal, aside.with_name(aside.name + suffix))
+        os.replace(self.path, aside)
+        sys.stderr.write(f"note: the state database {self.path} is damaged ({err}); moved it to "
+                         f"{aside.name} and started a new one (only run history is lost; "
+                         "the repositories hold the data)\n")
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:

@@ -77,6 +77,16 @@ def test_unknown_bucket(provider, request, tmp_path, dataset, drorch_env, drorch
     e2e.assert_one_error(proc, 1, cloud.bucket, "does not exist", secret=drorch_key)
 
 
+def test_plan_says_the_bucket_does_not_exist(moto, tmp_path, dataset, drorch_env, e2e):
+    """A HEAD of the missing config answers 404 alike for no object and no bucket: never offer
+    to "create repository" in a bucket that is not there (issue 16)."""
+    cloud = targets.s3_target(moto, create=False)
+    policy = targets.write_policy(e2e, tmp_path, dataset, cloud)
+    proc = e2e.run_drorch("plan", policy, env=drorch_env | cloud.env)
+    assert proc.returncode == 1, e2e.describe(proc)
+    assert "does not exist" in proc.stdout and "create repository" not in proc.stdout, e2e.describe(proc)
+
+
 def test_wrong_region(moto, tmp_path, dataset, drorch_env, drorch_key, e2e):
     """S3 answers a request to the wrong regional endpoint with 301 PermanentRedirect and the
     bucket's region in x-amz-bucket-region; botocore follows that once, then gives up."""

@@ -86,7 +86,8 @@ def test_cli_scheduler_twice_and_sigterm(policy: Path, tmp_path: Path) -> None:
             first.kill()
 
 
-def test_export_systemd_and_cron(policy: Path) -> None:
+def test_export_systemd_and_cron(policy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRORCH_HOME", str(tmp_path / "home"))
     loaded = load_policy(policy)
     units = export_systemd(loaded, policy)
     assert "### drorch-shop-mirror-web.timer" in units and "OnCalendar=*-*-* *:00/15:00" in units
@@ -94,7 +95,7 @@ def test_export_systemd_and_cron(policy: Path) -> None:
     assert f"schedule {policy} --job mirror:hot" in units and "Type=simple" in units
     assert "schedule-test-key" not in units and "EnvironmentFile=/etc/drorch/drorch.env" in units
     cron = export_cron(loaded, policy)
-    assert "*/15 * * * * flock -n /tmp/drorch-shop-mirror-web.lock" in cron
+    assert f"*/15 * * * * flock -n {tmp_path}/home/cron-locks/drorch-shop-mirror-web.lock" in cron
     assert "# mirror:hot is continuous" in cron
     analyze = shutil.which("systemd-analyze")
     if analyze:
@@ -144,13 +145,15 @@ def test_continuous_burst_becomes_one_snapshot(tmp_path: Path) -> None:
                                quiet_s=0.3, max_delay_s=3.0, poll_s=0.1)
     watcher.start()
     try:
+        assert triggers.event.wait(10)  # the snapshot at start
+        triggers.event.clear()
         time.sleep(0.3)
         for i in range(20):
             (source / f"f{i}.txt").write_text(str(i))
         assert triggers.event.wait(10)
         time.sleep(0.8)
-        assert len(triggers.calls) == 1, triggers.calls
-        assert "change(s) in" in triggers.calls[0]
+        assert len(triggers.calls) == 2, triggers.calls
+        assert triggers.calls[0].startswith("start:") and "change(s) in" in triggers.calls[1]
     finally:
         watcher.stop()
 

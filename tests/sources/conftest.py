@@ -104,7 +104,10 @@ def loop_device(tmp_path: Path) -> Iterator[Callable[[Path], Path]]:
 
 
 class StandIns:
-    """Executables in ``bin`` (first on PATH in ``env``) that log their argv to ``log``."""
+    """Executables in ``bin`` (first on PATH in ``env``) that log their argv to ``log``.
+
+    The log's path is written into each script: tools run with a scrubbed environment.
+    """
 
     def __init__(self, root: Path, env: dict[str, str]) -> None:
         self.bin = root / "bin"
@@ -119,7 +122,7 @@ class StandIns:
         script.write_text(
             "#!/bin/sh\n"
             f'python3 -c \'import json,sys; print(json.dumps(sys.argv[1:]))\' {name} "$@" '
-            '>> "$STAND_IN_LOG"\n' + body + "\n")
+            f'>> "{self.log}"\n' + body + "\n")
         script.chmod(0o755)
 
     def calls(self) -> list[list[str]]:

@@ -21,7 +21,7 @@ from pydantic import Field, field_validator, model_validator
 from drorch.policy.fields import Argv, Duration
 from drorch.policy.probes import check_http, check_one_probe, check_tcp
 from drorch.ports.errors import StepFailed
-from drorch.runbook.process import base_environment, run_command
+from drorch.process import base_environment, run_command
 from drorch.runbook.steps.base import UNLIMITED, Action, StepContext
 
 _PROBE_TIMEOUT_S = 10.0
