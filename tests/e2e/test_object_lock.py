@@ -14,6 +14,8 @@ from drorch.engine.plan import build_plan
 from drorch.policy import load_policy
 from drorch.secrets import StaticPassword
 
+from support import cloud_targets as targets
+
 POLICY = """apiVersion: drorch/v1
 kind: MirrorPolicy
 metadata: {{name: locked}}
@@ -72,20 +74,6 @@ def test_retention_keeps_locked_snapshots_and_packs(s3, tmp_path: Path) -> None:
 # stored under COMPLIANCE retention, so undeletable versions piled up. Locks are never immutable.
 
 
-def _load_beside(name: str):  # type: ignore[no-untyped-def]
-    import importlib.util
-    import sys
-
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-targets = _load_beside("cloud_targets")
 moto_server_fixture = targets.moto_server_fixture
 
 
