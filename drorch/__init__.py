@@ -16,8 +16,9 @@ exit code.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from drorch import lazy
 
 if TYPE_CHECKING:
     from drorch.apply import Applier, ApplyResult
@@ -28,25 +29,16 @@ if TYPE_CHECKING:
     from drorch.secrets import KeySource, key_source
     from drorch.status import StatusReport, policy_status
 
-# Where each public name lives. They are imported on first use (PEP 562), not here:
-# `import drorch.cli.app` or `drorch --help` must not pay for the whole engine.
-_HOME = {
-    "Applier": "drorch.apply", "ApplyResult": "drorch.apply", "DrorchError": "drorch.errors",
-    "list_snapshots": "drorch.operations", "restore": "drorch.operations",
-    "verify": "drorch.operations", "Plan": "drorch.plan", "build_plan": "drorch.plan",
-    "Policy": "drorch.policy", "load_policy": "drorch.policy", "KeySource": "drorch.secrets",
-    "key_source": "drorch.secrets", "StatusReport": "drorch.status",
-    "policy_status": "drorch.status",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _HOME:
-        raise AttributeError(f"module 'drorch' has no attribute {name!r}")
-    value = getattr(import_module(_HOME[name]), name)
-    globals()[name] = value
-    return value
-
+# Imported on first use, not here: `drorch --help` must not pay for the engine (drorch.lazy).
+__getattr__ = lazy.exports(__name__, {
+    "drorch.apply": ("Applier", "ApplyResult"),
+    "drorch.errors": ("DrorchError",),
+    "drorch.operations": ("list_snapshots", "restore", "verify"),
+    "drorch.plan": ("Plan", "build_plan"),
+    "drorch.policy": ("Policy", "load_policy"),
+    "drorch.secrets": ("KeySource", "key_source"),
+    "drorch.status": ("StatusReport", "policy_status"),
+})
 
 __all__ = [
     "Applier",

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from drorch.apply import Applier
-from drorch.cli import render
 from drorch.cli.common import (
     JsonOpt,
     MirrorOpt,
@@ -28,17 +26,15 @@ from drorch.cli.common import (
 from drorch.cli.drills import register as register_drill_commands
 from drorch.cli.exports import register as register_export_commands
 from drorch.cli.images import register as register_image_commands
-from drorch.cli.progress import progress_for
 from drorch.cli.runbooks import register as register_runbook_commands
-from drorch.drill.templates import check_all_verify_templates
 from drorch.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, SecretError
-from drorch.operations import list_snapshots, restore, verify
-from drorch.plan import build_plan
-from drorch.policy import Policy, load_policy
-from drorch.restore_image import ImageRestoreStats
-from drorch.secrets import KeySource, key_source
-from drorch.state import StateStore
-from drorch.status import policy_status
+
+if TYPE_CHECKING:
+    from drorch.policy import Policy
+    from drorch.secrets import KeySource
+
+# Each command imports what it runs: `drorch --help` and `drorch validate` must start
+# in under 150 ms, so the engine (apply, repository, rich tables) is not imported here.
 
 app = typer.Typer(
     name="drorch",
@@ -57,6 +53,8 @@ def main_options(
 
 
 def _keys(policy: Policy) -> KeySource:
+    from drorch.secrets import key_source
+
     return key_source(policy.encryption)
 
 
@@ -64,6 +62,9 @@ def _keys(policy: Policy) -> KeySource:
 @handles_errors
 def validate(policy_file: PolicyArg, as_json: JsonOpt = False) -> None:
     """Check a policy file; every problem is listed with file:line, key path and the fix."""
+    from drorch.drill.templates import check_all_verify_templates
+    from drorch.policy import load_policy
+
     policy = load_policy(policy_file)
     check_all_verify_templates(policy_file, policy)
     if as_json:
@@ -77,6 +78,10 @@ def validate(policy_file: PolicyArg, as_json: JsonOpt = False) -> None:
 @handles_errors
 def plan(policy_file: PolicyArg, mirror: MirrorOpt = None, as_json: JsonOpt = False) -> None:
     """Show what `apply` would do: repositories to create, snapshots to take and forget."""
+    from drorch.cli import render
+    from drorch.plan import build_plan
+    from drorch.policy import load_policy
+
     policy = load_policy(policy_file)
     try:
         keys: KeySource | None = _keys(policy)
@@ -110,6 +115,13 @@ def apply(
     leaves no partial snapshot and the next run reuses what was uploaded. Exit 3
     when some files could not be read (they are listed).
     """
+    from drorch.apply import Applier
+    from drorch.cli import render
+    from drorch.cli.progress import progress_for
+    from drorch.plan import build_plan
+    from drorch.policy import load_policy
+    from drorch.state import StateStore
+
     policy = load_policy(policy_file)
     keys = _keys(policy)
     the_plan = build_plan(policy, mirror=mirror, keys=keys)
@@ -133,6 +145,10 @@ def apply(
 @handles_errors
 def snapshots(policy_file: PolicyArg, mirror: MirrorOpt = None, as_json: JsonOpt = False) -> None:
     """List snapshots per target: ID, time, mirror, paths, files and size."""
+    from drorch.cli import render
+    from drorch.operations import list_snapshots
+    from drorch.policy import load_policy
+
     policy = load_policy(policy_file)
     listing = list_snapshots(policy, _keys(policy), mirror)
     if as_json:
@@ -157,6 +173,12 @@ def restore_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Restore a snapshot's source directory into --to, byte-identical, with metadata."""
+    from drorch.cli import render
+    from drorch.cli.progress import progress_for
+    from drorch.operations import restore
+    from drorch.policy import load_policy
+    from drorch.restore_image import ImageRestoreStats
+
     policy = load_policy(policy_file)
     snap, stats = restore(policy, _keys(policy), snapshot, to, target=target,
                           include=include, mirror=mirror, progress=progress_for(err, quiet or as_json))
@@ -182,6 +204,11 @@ def verify_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Check every target's repository; exit 3 naming each damaged pack."""
+    from drorch.cli import render
+    from drorch.cli.progress import progress_for
+    from drorch.operations import verify
+    from drorch.policy import load_policy
+
     policy = load_policy(policy_file)
     reports = verify(policy, _keys(policy), read_data=read_data, sample_pct=sample,
                      progress=progress_for(err, quiet or as_json or not read_data))
@@ -202,6 +229,10 @@ def status(
     as_json: JsonOpt = False,
 ) -> None:
     """RPO compliance per mirror and target: newest snapshot, its age, async lag; exit 3 on breach."""
+    from drorch.cli import render
+    from drorch.policy import load_policy
+    from drorch.status import policy_status
+
     policy = load_policy(policy_file)
     report = policy_status(policy, _keys(policy))
     fmt = "json" if as_json else output

@@ -7,8 +7,6 @@ from typing import Annotated
 import typer
 
 from drorch.cli.common import JsonOpt, PolicyArg, emit_json, handles_errors, out
-from drorch.policy import load_policy
-from drorch.secrets import key_source
 
 
 def export_ebs_command(
@@ -26,6 +24,8 @@ def export_ebs_command(
     Incremental against the previous export (only changed 512 KiB blocks are sent);
     exporting the same snapshot again returns the existing EBS snapshot.
     """
+    from drorch.policy import load_policy
+    from drorch.secrets import key_source
     from drorch.sources.export import export_ebs
 
     policy = load_policy(policy_file)
