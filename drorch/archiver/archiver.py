@@ -33,6 +33,10 @@ from drorch.repository.uploader import PackUploader
 
 Node = dict[str, Any]
 T = TypeVar("T")
+# Small files go to the workers in batches: a Future, a semaphore slot and a queue hop
+# per file cost more than reading and storing a 4 KiB file.
+BATCH_FILES = 64
+BATCH_BYTES = 1024 * 1024
 
 
 @dataclass
@@ -68,6 +72,8 @@ class Archiver:
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="reader")
         self._slots = threading.BoundedSemaphore(workers * 3)
         self._stats_lock = threading.Lock()
+        self._batch: list[tuple[str, int, Future[tuple[list[str], int]]]] = []
+        self._batch_bytes = 0
 
     # -- entry point ----------------------------------------------------------------------
 
@@ -86,6 +92,7 @@ class Archiver:
             parts = source.parts[1:]
             chain = self._save_chain(Path(source.anchor), parts, self._subtree(parent_tree),
                                      read_from or source)
+            self._flush_batch()
             return chain.result()
         finally:
             self._reader.shutdown(wait=True)
@@ -235,8 +242,29 @@ class Archiver:
         else:
             self.stats.files_changed += 1
         if st.st_size < MIN_CHUNK:
-            return self._submit(self._store_small_file, (path, st.st_size)), st.st_size
+            return self._batched(path, st.st_size), st.st_size
         return self._reader.submit(self._store_large_file, path, st.st_size), st.st_size
+
+    def _batched(self, path: str, size: int) -> Future[tuple[list[str], int]]:
+        """The small file's content, stored with others by one worker job (see BATCH_FILES)."""
+        future: Future[tuple[list[str], int]] = Future()
+        self._batch.append((path, size, future))
+        self._batch_bytes += size
+        if len(self._batch) >= BATCH_FILES or self._batch_bytes >= BATCH_BYTES:
+            self._flush_batch()
+        return future
+
+    def _flush_batch(self) -> None:
+        if self._batch:
+            self._submit(self._store_small_files, self._batch)
+            self._batch, self._batch_bytes = [], 0
+
+    def _store_small_files(self, batch: list[tuple[str, int, Future[tuple[list[str], int]]]]) -> None:
+        for path, size, future in batch:
+            try:
+                future.set_result(self._store_small_file((path, size)))
+            except BaseException as err:  # noqa: BLE001 - the tree reports it for this file
+                future.set_exception(err)
 
     def _store_large_file(self, path: str, expected: int) -> tuple[list[str], int]:
         """Chunk a file as it is read, each chunk stored by a worker; runs on the reader thread,
@@ -266,10 +294,26 @@ class Archiver:
         """Read and store a file expected to be one chunk (it may have grown meanwhile)."""
         path, expected = file
         content, size = [], 0
-        with open_source(path) as stream:
-            for chunk in chunks(stream, expected):
-                size += len(chunk)
-                content.append(self._store_chunk(chunk))
+        fd = _open_fd(path)
+        try:
+            data = os.read(fd, expected + 1)  # one call: no file object, no generator
+            if len(data) > expected:  # it grew: read it as any other file
+                os.lseek(fd, 0, os.SEEK_SET)
+                with os.fdopen(os.dup(fd), "rb", buffering=0) as stream:
+                    return self._store_chunks(stream, expected)
+        finally:
+            os.close(fd)
+        if data:
+            content.append(self._store_chunk(data))
+            size = len(data)
+        self.progress.advance(0, files=1)
+        return content, size
+
+    def _store_chunks(self, stream: BinaryIO, expected: int) -> tuple[list[str], int]:
+        content, size = [], 0
+        for chunk in chunks(stream, expected):
+            size += len(chunk)
+            content.append(self._store_chunk(chunk))
         self.progress.advance(0, files=1)
         return content, size
 
@@ -281,11 +325,14 @@ class Archiver:
 
 def open_source(path: str) -> BinaryIO:
     """Open a source file for reading without updating its atime where the OS allows."""
+    return os.fdopen(_open_fd(path), "rb", buffering=0)  # FastCDC reads with readinto; no second buffer
+
+
+def _open_fd(path: str) -> int:
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOATIME | os.O_CLOEXEC)
+        return os.open(path, os.O_RDONLY | os.O_NOATIME | os.O_CLOEXEC)
     except PermissionError:  # O_NOATIME needs ownership (or CAP_FOWNER)
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    return os.fdopen(fd, "rb", buffering=0)  # FastCDC reads with readinto; no second buffer
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
 
 
 def _futures_of(node: Node) -> list[Future[Any]]:
