@@ -84,20 +84,26 @@ class Key:
         return enc[1]
 
     def seal(self, plaintext: bytes | bytearray | memoryview) -> bytearray:
-        """Encrypt and authenticate; returns IV || ciphertext || MAC.
+        """Encrypt and authenticate; returns IV || ciphertext || MAC."""
+        out = bytearray(len(plaintext) + OVERHEAD)  # exact: resizing would copy the blob
+        with memoryview(out) as view:
+            self.seal_into(plaintext, view)
+        return out
 
-        Written into one preallocated buffer: fresh multi-megabyte allocations
-        (and their page faults) cost more than AES and Poly1305 themselves.
+    def seal_into(self, plaintext: bytes | bytearray | memoryview, out: memoryview) -> None:
+        """Write IV || ciphertext || MAC into ``out``, exactly ``len(plaintext) + OVERHEAD`` bytes.
+
+        Sealing in place (into a pack being built, say) saves copying every blob:
+        fresh multi-megabyte allocations and copies cost more than AES and Poly1305.
         """
         size = len(plaintext)
+        if len(out) != size + OVERHEAD:
+            raise ValueError(f"seal_into needs {size + OVERHEAD} bytes, got {len(out)}")
         iv = os.urandom(IV_SIZE)
-        out = bytearray(IV_SIZE + size + MAC_SIZE)  # exact: resizing would copy the blob
         out[:IV_SIZE] = iv
-        with memoryview(out) as view:
-            enc = Cipher(self._aes, modes.CTR(iv)).encryptor()
-            enc.update_into(plaintext, view[IV_SIZE:])
-            view[IV_SIZE + size :] = self._mac(iv, view[IV_SIZE : IV_SIZE + size])
-        return out
+        enc = Cipher(self._aes, modes.CTR(iv)).encryptor()
+        enc.update_into(plaintext, out[IV_SIZE:])  # room for the MAC doubles as CTR's slack
+        out[IV_SIZE + size :] = self._mac(iv, out[IV_SIZE : IV_SIZE + size])
 
     def open(self, sealed: bytes | bytearray | memoryview) -> bytearray:
         """Check the MAC, then decrypt; raises AuthenticationFailed on any mismatch."""
