@@ -20,8 +20,9 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
+from io import FileIO
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, TypeVar
 
 from drorch.archiver.chunker import MIN_CHUNK, chunks
 from drorch.errors import DrorchError, SourceError
@@ -285,7 +286,7 @@ class Archiver:
         future.add_done_callback(lambda _f: self._slots.release())
         return future
 
-    def _store_chunk(self, chunk: bytes) -> str:
+    def _store_chunk(self, chunk: bytes | memoryview) -> str:
         blob_id = self.uploader.save(DATA, chunk)
         self.progress.advance(len(chunk))
         return blob_id
@@ -309,7 +310,7 @@ class Archiver:
         self.progress.advance(0, files=1)
         return content, size
 
-    def _store_chunks(self, stream: BinaryIO, expected: int) -> tuple[list[str], int]:
+    def _store_chunks(self, stream: FileIO, expected: int) -> tuple[list[str], int]:
         content, size = [], 0
         for chunk in chunks(stream, expected):
             size += len(chunk)
@@ -323,7 +324,7 @@ class Archiver:
         self.progress.note(message)
 
 
-def open_source(path: str) -> BinaryIO:
+def open_source(path: str) -> FileIO:
     """Open a source file for reading without updating its atime where the OS allows."""
     return os.fdopen(_open_fd(path), "rb", buffering=0)  # FastCDC reads with readinto; no second buffer
 

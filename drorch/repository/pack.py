@@ -15,6 +15,7 @@ import mmap
 import struct
 from dataclasses import dataclass
 
+from drorch.repository.buffers import BufferPool
 from drorch.repository.crypto import OVERHEAD, Key
 
 DATA = "data"
@@ -52,6 +53,7 @@ class PackedBlob:
 # A pack's buffer is allocated once, big enough for a full pack plus the largest chunk
 # and a header: blobs are sealed straight into it from many threads, so it never moves.
 PACK_CAPACITY = TARGET_PACK_SIZE + 8 * 1024 * 1024 + 256 * 1024
+_PACKS = BufferPool(PACK_CAPACITY, keep=6)  # open data and tree packs, 4 uploading
 
 
 class PackBuilder:
@@ -64,9 +66,9 @@ class PackBuilder:
 
     def __init__(self, blob_type: str, capacity: int = PACK_CAPACITY) -> None:
         self.type = blob_type
-        # Anonymous memory: its pages are zeroed by the kernel when first written, so an
-        # empty pack costs nothing (bytearray(n) memsets all of it holding the GIL).
-        self.buffer = mmap.mmap(-1, capacity)
+        # Pooled anonymous memory (drorch.repository.buffers): bytearray(n) would memset
+        # 24 MiB holding the GIL, and fresh pages fault on first write.
+        self.buffer = _PACKS.get() if capacity == PACK_CAPACITY else memoryview(mmap.mmap(-1, capacity))
         self.used = 0
         self.blobs: list[PackedBlob] = []
         self.writers = 0
@@ -83,13 +85,19 @@ class PackBuilder:
         if not self.fits(length):
             if self.writers:
                 raise BufferError("pack buffer full while blobs are being sealed into it")
-            self.buffer.resize(offset + length)
+            self._grow(offset + length)
         self.blobs.append(PackedBlob(self.type, blob_id, offset, length, uncompressed_length))
         self.used += length
         return offset
 
     def view(self, offset: int, length: int) -> memoryview:
-        return memoryview(self.buffer)[offset : offset + length]
+        return self.buffer[offset : offset + length]
+
+    def _grow(self, size: int) -> None:
+        """Move to a larger buffer (rare: a blob bigger than the room left, added with ``add``)."""
+        bigger = memoryview(mmap.mmap(-1, size))
+        bigger[: self.used] = self.buffer[: self.used]
+        self.buffer = bigger
 
     def add(self, blob_id: str, sealed: bytes | bytearray, uncompressed_length: int) -> None:
         offset = self.reserve(blob_id, len(sealed), uncompressed_length)
@@ -103,11 +111,13 @@ class PackBuilder:
         """Append the sealed header and its length; returns (pack id, pack bytes)."""
         header = key.seal(encode_header(self.blobs))
         end = self.used + len(header) + 4
-        self.buffer.resize(end)  # mremap: shrinking or growing in place, no copy
+        if end > len(self.buffer):
+            self._grow(end)
         self.buffer[self.used : self.used + len(header)] = header
         struct.pack_into("<I", self.buffer, self.used + len(header), len(header))
         self.used = end
-        return hashlib.sha256(self.buffer).hexdigest(), memoryview(self.buffer)
+        pack = self.buffer[:end]
+        return hashlib.sha256(pack).hexdigest(), pack
 
 
 def encode_header(blobs: list[PackedBlob]) -> bytes:
