@@ -17,6 +17,7 @@ def _format_seconds(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
+@lru_cache(maxsize=65536)  # a node formats its mtime twice (as atime too); walks repeat times
 def format_ns(ns: int) -> str:
     """Nanoseconds since the epoch as UTC RFC 3339, trailing zeros trimmed like Go."""
     seconds, frac = divmod(ns, 1_000_000_000)
