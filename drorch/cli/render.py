@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console
 from rich.table import Table
 
-from drorch.apply import ApplyResult, TargetResult
-from drorch.operations import TargetSnapshots
-from drorch.plan import Plan, TargetPlan
-from drorch.repository.check import CheckReport
 from drorch.repository.timefmt import to_datetime
-from drorch.status import StatusReport
+
+if TYPE_CHECKING:  # annotations only: `drorch apply` need not import status, operations, check
+    from drorch.apply import ApplyResult, TargetResult
+    from drorch.operations import TargetSnapshots
+    from drorch.plan import Plan, TargetPlan
+    from drorch.repository.check import CheckReport
+    from drorch.status import StatusReport
 
 
 def size(nbytes: int | float) -> str:
