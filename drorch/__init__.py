@@ -18,13 +18,29 @@ these (``drorch.engine``) are what the CLI, the scheduler and runbooks call.
 
 from __future__ import annotations
 
-from drorch.engine.apply import Applier, ApplyResult
-from drorch.engine.operations import list_snapshots, restore, verify
-from drorch.engine.plan import Plan, build_plan
-from drorch.engine.status import StatusReport, policy_status
-from drorch.policy import Policy, load_policy
-from drorch.ports.errors import DrorchError
-from drorch.secrets import KeySource, key_source
+from typing import TYPE_CHECKING
+
+from drorch import lazy
+
+if TYPE_CHECKING:
+    from drorch.engine.apply import Applier, ApplyResult
+    from drorch.engine.operations import list_snapshots, restore, verify
+    from drorch.engine.plan import Plan, build_plan
+    from drorch.engine.status import StatusReport, policy_status
+    from drorch.policy import Policy, load_policy
+    from drorch.ports.errors import DrorchError
+    from drorch.secrets import KeySource, key_source
+
+# Imported on first use, not here: `drorch --help` must not pay for the engine (drorch.lazy).
+__getattr__ = lazy.exports(__name__, {
+    "drorch.engine.apply": ("Applier", "ApplyResult"),
+    "drorch.ports.errors": ("DrorchError",),
+    "drorch.engine.operations": ("list_snapshots", "restore", "verify"),
+    "drorch.engine.plan": ("Plan", "build_plan"),
+    "drorch.policy": ("Policy", "load_policy"),
+    "drorch.secrets": ("KeySource", "key_source"),
+    "drorch.engine.status": ("StatusReport", "policy_status"),
+})
 
 __all__ = [
     "Applier",

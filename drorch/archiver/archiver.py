@@ -20,8 +20,9 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
+from io import FileIO
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, TypeVar
 
 from drorch.archiver.chunker import MIN_CHUNK, chunks
 from drorch.archiver.parent import parent_nodes
@@ -35,6 +36,10 @@ from drorch.repository.uploader import PackUploader
 
 Node = dict[str, Any]
 T = TypeVar("T")
+# Small files go to the workers in batches: a Future, a semaphore slot and a queue hop
+# per file cost more than reading and storing a 4 KiB file.
+BATCH_FILES = 64
+BATCH_BYTES = 1024 * 1024
 
 
 @dataclass
@@ -71,6 +76,8 @@ class Archiver:
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="reader")
         self._slots = threading.BoundedSemaphore(workers * 3)
         self._stats_lock = threading.Lock()
+        self._batch: list[tuple[str, int, Future[tuple[list[str], int]]]] = []
+        self._batch_bytes = 0
 
     # -- entry point ----------------------------------------------------------------------
 
@@ -89,6 +96,7 @@ class Archiver:
             parts = source.parts[1:]
             chain = self._save_chain(Path(source.anchor), parts, self._subtree(parent_tree),
                                      read_from or source)
+            self._flush_batch()
             return chain.result()
         finally:
             self._reader.shutdown(wait=True)
@@ -242,8 +250,29 @@ class Archiver:
         else:
             self.stats.files_changed += 1
         if st.st_size < MIN_CHUNK:
-            return self._submit(self._store_small_file, (path, st.st_size)), st.st_size
+            return self._batched(path, st.st_size), st.st_size
         return self._reader.submit(self._store_large_file, path, st.st_size), st.st_size
+
+    def _batched(self, path: str, size: int) -> Future[tuple[list[str], int]]:
+        """The small file's content, stored with others by one worker job (see BATCH_FILES)."""
+        future: Future[tuple[list[str], int]] = Future()
+        self._batch.append((path, size, future))
+        self._batch_bytes += size
+        if len(self._batch) >= BATCH_FILES or self._batch_bytes >= BATCH_BYTES:
+            self._flush_batch()
+        return future
+
+    def _flush_batch(self) -> None:
+        if self._batch:
+            self._submit(self._store_small_files, self._batch)
+            self._batch, self._batch_bytes = [], 0
+
+    def _store_small_files(self, batch: list[tuple[str, int, Future[tuple[list[str], int]]]]) -> None:
+        for path, size, future in batch:
+            try:
+                future.set_result(self._store_small_file((path, size)))
+            except BaseException as err:  # noqa: BLE001 - the tree reports it for this file
+                future.set_exception(err)
 
     def _store_large_file(self, path: str, expected: int) -> tuple[list[str], int]:
         """Chunk a file as it is read, each chunk stored by a worker; runs on the reader thread,
@@ -264,7 +293,7 @@ class Archiver:
         future.add_done_callback(lambda _f: self._slots.release())
         return future
 
-    def _store_chunk(self, chunk: bytes) -> str:
+    def _store_chunk(self, chunk: bytes | memoryview) -> str:
         blob_id = self.uploader.save(DATA, chunk)
         self.progress.advance(len(chunk))
         return blob_id
@@ -273,10 +302,26 @@ class Archiver:
         """Read and store a file expected to be one chunk (it may have grown meanwhile)."""
         path, expected = file
         content, size = [], 0
-        with open_source(path) as stream:
-            for chunk in chunks(stream, expected):
-                size += len(chunk)
-                content.append(self._store_chunk(chunk))
+        fd = _open_fd(path)
+        try:
+            data = os.read(fd, expected + 1)  # one call: no file object, no generator
+            if len(data) > expected:  # it grew: read it as any other file
+                os.lseek(fd, 0, os.SEEK_SET)
+                with os.fdopen(os.dup(fd), "rb", buffering=0) as stream:
+                    return self._store_chunks(stream, expected)
+        finally:
+            os.close(fd)
+        if data:
+            content.append(self._store_chunk(data))
+            size = len(data)
+        self.progress.advance(0, files=1)
+        return content, size
+
+    def _store_chunks(self, stream: FileIO, expected: int) -> tuple[list[str], int]:
+        content, size = [], 0
+        for chunk in chunks(stream, expected):
+            size += len(chunk)
+            content.append(self._store_chunk(chunk))
         self.progress.advance(0, files=1)
         return content, size
 
@@ -292,13 +337,16 @@ def is_excluded(patterns: list[str], name: str, rel: str) -> bool:
     return any(fnmatch(rel if "/" in p else name, p.removeprefix("/")) for p in patterns)
 
 
-def open_source(path: str) -> BinaryIO:
+def open_source(path: str) -> FileIO:
     """Open a source file for reading without updating its atime where the OS allows."""
+    return os.fdopen(_open_fd(path), "rb", buffering=0)  # FastCDC reads with readinto; no second buffer
+
+
+def _open_fd(path: str) -> int:
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOATIME | os.O_CLOEXEC)
+        return os.open(path, os.O_RDONLY | os.O_NOATIME | os.O_CLOEXEC)
     except PermissionError:  # O_NOATIME needs ownership (or CAP_FOWNER)
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    return os.fdopen(fd, "rb", buffering=0)  # FastCDC reads with readinto; no second buffer
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
 
 
 _chain = threading.local()

@@ -7,10 +7,13 @@ Files below the minimum are one chunk and are read in one call.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import Protocol
 
 from pyfastcdc import FastCDC
+
+from drorch.repository.buffers import BufferPool
 
 MIN_CHUNK = 512 * 1024
 MAX_CHUNK = 8 * 1024 * 1024
@@ -18,37 +21,69 @@ MAX_CHUNK = 8 * 1024 * 1024
 _CDC = FastCDC(avg_size=512 * 1024, min_size=MIN_CHUNK, max_size=MAX_CHUNK)
 
 
-class _Prefixed:
-    """A stream that first replays bytes already read from it."""
-
-    def __init__(self, prefix: bytes, stream: BinaryIO) -> None:
-        self._prefix = prefix
-        self._stream = stream
-
-    def read(self, n: int) -> bytes:
-        if self._prefix:
-            head, self._prefix = self._prefix[:n], self._prefix[n:]
-            return head
-        return self._stream.read(n)
+# Large files are read in regions of this size; their chunks are views into them.
+# Each region yields at least REGION - MAX_CHUNK bytes of chunks (the undecided tail
+# is read again at the start of the next one).
+REGION = 3 * MAX_CHUNK
+_REGIONS = BufferPool(REGION, keep=4)
 
 
-def chunks(stream: BinaryIO, size_hint: int) -> Iterator[bytes]:
-    """The chunks of a stream, each an independent ``bytes`` safe to hand to another thread.
+class Readable(Protocol):
+    def read(self, n: int, /) -> bytes: ...
+    def readinto(self, buffer: memoryview, /) -> int | None: ...
+    def seekable(self) -> bool: ...
+    def seek(self, offset: int, whence: int = 0, /) -> int: ...
+
+
+def chunks(stream: Readable, size_hint: int) -> Iterator[bytes | memoryview]:
+    """The chunks of a stream, each safe to hand to another thread (never reused or mutated).
 
     ``size_hint`` (the size from stat) only picks the fast path for small files;
-    a file that grew since is still read to its end.
+    a file that grew since is still read to its end. Small files come back as
+    ``bytes``. Larger ones are read a region at a time into fresh anonymous memory
+    (drorch.repository.buffers) and come back as read-only views into it: nothing is copied or moved while
+    holding the GIL (``cut_stream`` memmoves up to 8 MiB per chunk, then each chunk
+    was copied out), so other threads keep hashing and compressing. The cuts are
+    ``cut_stream``'s: each is computed with ``MAX_CHUNK`` bytes ahead of it, or at the end.
     """
-    source: BinaryIO | _Prefixed = stream
+    carry = b""
     if size_hint < MIN_CHUNK:
         # Read exactly what stat promised (+1 to see growth): asking for MIN_CHUNK would
         # allocate 512 KiB per small file, which costs more than reading it.
         head = stream.read(size_hint + 1)
-        if len(head) > size_hint:
-            head += stream.read(MIN_CHUNK - len(head))
-        if len(head) < MIN_CHUNK:
+        if len(head) <= size_hint:
             if head:
                 yield head
             return
-        source = _Prefixed(head, stream)
-    for chunk in _CDC.cut_stream(source):
-        yield bytes(chunk.data)
+        carry = head
+    rewind = stream.seekable()
+    while True:
+        region, eof = _fill(stream, carry)
+        cuts, pos = _CDC.cut_buf(region), 0
+        while pos < len(region) and (eof or len(region) - pos >= MAX_CHUNK):
+            chunk = next(cuts).data
+            yield chunk.toreadonly()
+            pos += len(chunk)
+        if eof:
+            return
+        if rewind:  # read the undecided tail again (in the kernel, without the GIL)
+            stream.seek(pos - len(region), os.SEEK_CUR)
+            carry = b""
+        else:
+            carry = bytes(region[pos:])
+
+
+def _fill(stream: Readable, carry: bytes) -> tuple[memoryview, bool]:
+    """A new region starting with ``carry``, filled from the stream; and whether it ended.
+
+    Pooled anonymous memory: a fresh ``bytearray(n)`` is zeroed holding the GIL.
+    """
+    buffer = _REGIONS.get()  # carry is shorter than MAX_CHUNK (or a small file's head)
+    filled = len(carry)
+    buffer[:filled] = carry
+    while filled < len(buffer):
+        n = stream.readinto(buffer[filled:])
+        if not n:
+            return buffer[:filled], True
+        filled += n
+    return buffer, False

@@ -9,12 +9,10 @@ from __future__ import annotations
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from drorch.anomaly import AnomalyStore
-from drorch.cli import render
 from drorch.cli.anomalies import register as register_anomaly_commands
 from drorch.cli.common import (
     JsonOpt,
@@ -31,18 +29,15 @@ from drorch.cli.common import (
 from drorch.cli.drills import register as register_drill_commands
 from drorch.cli.exports import register as register_export_commands
 from drorch.cli.images import register as register_image_commands
-from drorch.cli.progress import progress_for
 from drorch.cli.runbooks import register as register_runbook_commands
-from drorch.drill.templates import check_all_verify_templates
-from drorch.engine.apply import apply as engine_apply
-from drorch.engine.operations import list_snapshots, restore, verify
-from drorch.engine.plan import build_plan
-from drorch.engine.status import policy_status
-from drorch.policy import Policy, load_policy
 from drorch.ports.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, DrorchError, PolicyError, SecretError
-from drorch.restore.image import ImageRestoreStats
-from drorch.secrets import KeySource, key_source
-from drorch.state.tables import StateStore
+
+if TYPE_CHECKING:
+    from drorch.policy import Policy
+    from drorch.secrets import KeySource
+
+# Each command imports what it runs: `drorch --help` and `drorch validate` must start
+# in under 150 ms, so the engine (apply, repository, rich tables) is not imported here.
 
 NoLockOpt = Annotated[bool, typer.Option(
     "--no-lock", help="Write no lock file: for a read-only repository (restic's --no-lock).")]
@@ -64,6 +59,8 @@ def main_options(
 
 
 def _keys(policy: Policy) -> KeySource:
+    from drorch.secrets import key_source
+
     return key_source(policy.encryption)
 
 
@@ -75,6 +72,9 @@ def validate(policy_file: PolicyArg, as_json: JsonOpt = False) -> None:
     With --json an invalid policy prints {"valid": false, "errors": [...]} on stdout (and
     the sentences on stderr), exit 2.
     """
+    from drorch.drill.templates import check_all_verify_templates
+    from drorch.policy import load_policy
+
     try:
         policy = load_policy(policy_file)
         check_all_verify_templates(policy_file, policy)
@@ -103,6 +103,11 @@ def plan(
 ) -> None:
     """Show what `apply` would do (repositories to create, snapshots to take and forget) and
     what each target will store and cost a month, from a sample of the source."""
+    from drorch.anomaly import AnomalyStore
+    from drorch.cli import render
+    from drorch.engine.plan import build_plan
+    from drorch.policy import load_policy
+
     policy = load_policy(policy_file)
     try:
         keys: KeySource | None = _keys(policy)
@@ -139,6 +144,14 @@ def apply(
     leaves no partial snapshot and the next run reuses what was uploaded. Exit 3
     when some files could not be read (they are listed).
     """
+    from drorch.anomaly import AnomalyStore
+    from drorch.cli import render
+    from drorch.cli.progress import progress_for
+    from drorch.engine.apply import apply as engine_apply
+    from drorch.engine.plan import build_plan
+    from drorch.policy import load_policy
+    from drorch.state.tables import StateStore
+
     policy = load_policy(policy_file)
     keys = _keys(policy)
     anomalies = AnomalyStore()
@@ -163,6 +176,10 @@ def apply(
 @handles_errors
 def snapshots(policy_file: PolicyArg, mirror: MirrorOpt = None, as_json: JsonOpt = False) -> None:
     """List snapshots per target: ID, time, mirror, paths, files and size."""
+    from drorch.cli import render
+    from drorch.engine.operations import list_snapshots
+    from drorch.policy import load_policy
+
     policy = load_policy(policy_file)
     listing = list_snapshots(policy, _keys(policy), mirror)
     if as_json:
@@ -188,6 +205,12 @@ def restore_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Restore a snapshot's source directory into --to, byte-identical, with metadata."""
+    from drorch.cli import render
+    from drorch.cli.progress import progress_for
+    from drorch.engine.operations import restore
+    from drorch.policy import load_policy
+    from drorch.restore.image import ImageRestoreStats
+
     policy = load_policy(policy_file)
     snap, stats = restore(policy, _keys(policy), snapshot, to, target=target,
                           include=include, mirror=mirror, progress=progress_for(err, quiet or as_json),
@@ -215,6 +238,11 @@ def verify_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Check every target's repository; exit 3 naming each damaged pack."""
+    from drorch.cli import render
+    from drorch.cli.progress import progress_for
+    from drorch.engine.operations import verify
+    from drorch.policy import load_policy
+
     policy = load_policy(policy_file)
     reports = verify(policy, _keys(policy), read_data=read_data, sample_pct=sample,
                      progress=progress_for(err, quiet or as_json or not read_data), no_lock=no_lock)
@@ -235,6 +263,10 @@ def status(
     as_json: JsonOpt = False,
 ) -> None:
     """RPO compliance per mirror and target: newest snapshot, its age, async lag; exit 3 on breach."""
+    from drorch.cli import render
+    from drorch.engine.status import policy_status
+    from drorch.policy import load_policy
+
     policy = load_policy(policy_file)
     report = policy_status(policy, _keys(policy))
     fmt = "json" if as_json else output

@@ -7,8 +7,6 @@ from typing import Annotated
 import typer
 
 from drorch.cli.common import JsonOpt, PolicyArg, emit_json, handles_errors, out
-from drorch.policy import load_policy
-from drorch.secrets import key_source
 
 
 def export_ebs_command(
@@ -27,6 +25,8 @@ def export_ebs_command(
     exporting the same snapshot again returns the existing EBS snapshot.
     """
     from drorch.engine.ebs import export_ebs
+    from drorch.policy import load_policy
+    from drorch.secrets import key_source
 
     policy = load_policy(policy_file)
     result = export_ebs(policy, key_source(policy.encryption), mirror, snapshot=snapshot, target=target,

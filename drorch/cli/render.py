@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console
 from rich.table import Table
 
-from drorch.cost.forecast import TargetForecast
-from drorch.cost.sample import SourceEstimate
-from drorch.engine.apply import ApplyResult, TargetResult
-from drorch.engine.operations import TargetSnapshots
-from drorch.engine.plan import Plan, TargetPlan
-from drorch.engine.status import StatusReport
-from drorch.repository.check import CheckReport
 from drorch.repository.timefmt import to_datetime
+
+if TYPE_CHECKING:  # annotations only: `drorch apply` need not import status, operations, check
+    from drorch.cost.forecast import TargetForecast
+    from drorch.cost.sample import SourceEstimate
+    from drorch.engine.apply import ApplyResult, TargetResult
+    from drorch.engine.operations import TargetSnapshots
+    from drorch.engine.plan import Plan, TargetPlan
+    from drorch.engine.status import StatusReport
+    from drorch.repository.check import CheckReport
 
 
 def size(nbytes: int | float) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -29,6 +29,11 @@ from drorch.runbook import (
     run_runbook,
     show_run,
 )
+
+if TYPE_CHECKING:
+    from drorch.runbook import RunOptions, RunPlan, RunResult
+
+# Commands import the runbook engine when they run: `drorch --help` must not (drorch.lazy).
 
 RunbookArg = Annotated[Path, typer.Argument(help="Runbook file (apiVersion: drorch/v1, kind: Runbook).")]
 RunIdArg = Annotated[str, typer.Argument(help="Run ID (or a unique prefix), as printed when it started.")]
@@ -176,6 +181,7 @@ def _interrupted(progress: _Progress) -> typer.Exit:
 
 def _run(file: Path, policy: Path | None, var: list[str] | None, dry_run: bool, options: RunOptions,
          as_json: bool) -> None:
+
     overrides = parse_vars(var)
     if dry_run:
         plan = plan_runbook(file, policy, overrides)
@@ -203,6 +209,8 @@ def run_command(file: RunbookArg, policy: PolicyOpt = None, var: VarOpt = None,
     Exit 0 recovered; 1 a step failed (named, with its output tail); 2 invalid
     runbook or usage; 3 recovered but slower than the recovery's RTO.
     """
+    from drorch.runbook import RunOptions
+
     _run(file, policy, var, dry_run, RunOptions(yes=yes, no_undo=no_undo), as_json)
 
 
@@ -214,6 +222,8 @@ def resume_command(run_id: RunIdArg, yes: YesOpt = False, no_undo: NoUndoOpt = F
                        "interrupted again (check what it did first).")] = False,
                    as_json: JsonOpt = False) -> None:
     """Continue a crashed or stopped run at its first unfinished step; finished steps never rerun."""
+    from drorch.runbook import RunOptions
+
     progress = _Progress(as_json)
     options = RunOptions(yes=yes, no_undo=no_undo, rerun_interrupted=rerun_interrupted)
     try:
@@ -229,6 +239,7 @@ def approve_command(run_id: RunIdArg, step: Annotated[str | None, typer.Option(
         help="The approve step to pass (default: the next open one).")] = None,
         as_json: JsonOpt = False) -> None:
     """Let a waiting run pass its approve gate, with a one-time token (it passes one gate)."""
+
     run, gate, token = approve_run(run_id, step)
     if as_json:
         emit_json({"run": run, "step": gate, "token": token})
@@ -243,6 +254,7 @@ def approve_command(run_id: RunIdArg, step: Annotated[str | None, typer.Option(
 def list_command(limit: Annotated[int, typer.Option(help="How many runs, newest first.")] = 20,
                  as_json: JsonOpt = False) -> None:
     """List recent runbook runs from the journal: ID, runbook, status, start, measured RTO."""
+
     runs = list_runs(limit)
     if as_json:
         emit_json([{"id": r.id, "runbook": r.runbook, "status": r.status, "started": r.started,
@@ -259,6 +271,7 @@ def list_command(limit: Annotated[int, typer.Option(help="How many runs, newest 
 @handles_errors
 def show_command(run_id: RunIdArg, as_json: JsonOpt = False) -> None:
     """Show a run from the journal: steps, undo, timeline and measured RTO."""
+
     result = show_run(run_id)
     if as_json:
         emit_json(result.to_json())
@@ -281,6 +294,8 @@ def _policy_runbook(policy_file: Path, which: str) -> Path:
 def failover(policy_file: PolicyArg, var: VarOpt = None, dry_run: DryRunOpt = False,
              yes: YesOpt = False, no_undo: NoUndoOpt = False, as_json: JsonOpt = False) -> None:
     """Run the policy's failover runbook: bring service up at the DR site."""
+    from drorch.runbook import RunOptions
+
     _run(_policy_runbook(policy_file, "failover"), policy_file, var, dry_run,
          RunOptions(yes=yes, no_undo=no_undo), as_json)
 
@@ -288,6 +303,8 @@ def failover(policy_file: PolicyArg, var: VarOpt = None, dry_run: DryRunOpt = Fa
 def failback(policy_file: PolicyArg, var: VarOpt = None, dry_run: DryRunOpt = False,
              yes: YesOpt = False, no_undo: NoUndoOpt = False, as_json: JsonOpt = False) -> None:
     """Run the policy's failback runbook: bring the outage's data home, then switch back."""
+    from drorch.runbook import RunOptions
+
     _run(_policy_runbook(policy_file, "failback"), policy_file, var, dry_run,
          RunOptions(yes=yes, no_undo=no_undo), as_json)
 

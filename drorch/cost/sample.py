@@ -183,7 +183,7 @@ def _probe(path: str, size: int) -> bytes:
 # -- contents --------------------------------------------------------------------------------
 
 
-def _stored(data: bytes) -> int:
+def _stored(data: bytes | memoryview) -> int:
     """What one blob of ``data`` takes in a pack, before its per-blob overhead."""
     if worth_compressing(data):
         return min(len(compress(data)), len(data)) + 32

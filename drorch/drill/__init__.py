@@ -14,10 +14,23 @@ side is the ``ports.sandbox`` port, on AWS ``providers/aws_sandbox``), ``cleanup
 
 from __future__ import annotations
 
-from drorch.drill.history import DrillHistory
-from drorch.drill.reports import write_report
-from drorch.drill.result import CheckResult, DrillResult, Phase, SnapshotUsed
-from drorch.drill.runner import DrillBusy, DrillInterrupted, DrillOptions, run_drill, select_drill
+from typing import TYPE_CHECKING
+
+from drorch import lazy
+
+if TYPE_CHECKING:
+    from drorch.drill.history import DrillHistory
+    from drorch.drill.reports import write_report
+    from drorch.drill.result import CheckResult, DrillResult, Phase, SnapshotUsed
+    from drorch.drill.runner import DrillBusy, DrillInterrupted, DrillOptions, run_drill, select_drill
+
+# Imported on first use, not here: see drorch.lazy.
+__getattr__ = lazy.exports(__name__, {
+    "drorch.drill.history": ("DrillHistory",),
+    "drorch.drill.reports": ("write_report",),
+    "drorch.drill.result": ("CheckResult", "DrillResult", "Phase", "SnapshotUsed"),
+    "drorch.drill.runner": ("DrillBusy", "DrillInterrupted", "DrillOptions", "run_drill", "select_drill"),
+})
 
 __all__ = [
     "CheckResult",

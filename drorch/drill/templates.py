@@ -18,7 +18,6 @@ from typing import Any
 from drorch.policy import Policy, load_yaml
 from drorch.policy.document import YamlDocument
 from drorch.ports.errors import Diagnostic, PolicyError
-from drorch.runbook.checks import output_problem
 from drorch.runbook.templating import Ref, TemplateError, find_refs
 
 __all__ = ["check_verify_templates", "verify_problems"]
@@ -61,6 +60,8 @@ def _problem(ref: Ref, steps: list[Mapping[str, Any]], variables: list[str],
     step = next((s for s in steps if s.get("name") == ref.step), None)
     if step is None:
         return f"unknown step '{ref.step}' in {ref.text}; {_hint(ref, steps, policy)}"
+    from drorch.runbook.checks import output_problem  # the step modules; `drorch validate` rarely needs them
+
     return output_problem(ref, step)
 
 

@@ -13,32 +13,45 @@ re-exported for other document kinds, such as runbooks.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-from drorch.policy.durations import format_duration, parse_duration
-from drorch.policy.model import (
-    API_VERSION,
-    Check,
-    Consistency,
-    Drill,
-    Encryption,
-    Instance,
-    Metadata,
-    Mirror,
-    Policy,
-    Recovery,
-    Retention,
-    Source,
-    Target,
-)
-from drorch.policy.yamlsource import (
-    YamlDocument,
-    load_yaml,
-    raise_problems,
-    reject,
-    render_path,
-    validate_document,
-    validate_together,
-)
+from drorch import lazy
+
+if TYPE_CHECKING:
+    from drorch.policy.durations import format_duration, parse_duration
+    from drorch.policy.model import (
+        API_VERSION,
+        Check,
+        Consistency,
+        Drill,
+        Encryption,
+        Instance,
+        Metadata,
+        Mirror,
+        Policy,
+        Recovery,
+        Retention,
+        Source,
+        Target,
+    )
+    from drorch.policy.yamlsource import (
+        YamlDocument,
+        load_yaml,
+        raise_problems,
+        reject,
+        render_path,
+        validate_document,
+        validate_together,
+    )
+
+# Imported on first use (drorch.lazy): `drorch --help` needs none of the pydantic models.
+__getattr__ = lazy.exports(__name__, {
+    "drorch.policy.durations": ("format_duration", "parse_duration"),
+    "drorch.policy.model": ("API_VERSION", "Check", "Consistency", "Drill", "Encryption", "Instance",
+                            "Metadata", "Mirror", "Policy", "Recovery", "Retention", "Source", "Target"),
+    "drorch.policy.yamlsource": ("YamlDocument", "load_yaml", "raise_problems", "reject", "render_path",
+                                 "validate_document", "validate_together"),
+})
 
 __all__ = [
     "API_VERSION",
@@ -73,4 +86,7 @@ def load_policy(path: str | os.PathLike[str]) -> Policy:
     Relative paths inside it are resolved against the file's own directory.
     Raises ``PolicyError`` listing every problem; never returns a partial policy.
     """
+    from drorch.policy.model import Policy
+    from drorch.policy.yamlsource import load_yaml, validate_document
+
     return validate_document(Policy, load_yaml(path))

@@ -13,8 +13,10 @@ from __future__ import annotations
 import base64
 import hmac
 import os
+import threading
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.poly1305 import Poly1305
@@ -24,6 +26,8 @@ MAC_SIZE = 16
 OVERHEAD = IV_SIZE + MAC_SIZE
 # update_into wants room for one more block than it writes; CTR never uses it.
 _CTR_SLACK = 15
+assert MAC_SIZE >= _CTR_SLACK  # so seal's output buffer doubles as that room
+_local = threading.local()
 
 
 class AuthenticationFailed(Exception):
@@ -68,25 +72,38 @@ class Key:
         return algorithms.AES(self.mac_k)
 
     def _mac(self, nonce: bytes, ciphertext: bytes | memoryview) -> bytes:
-        aes_k = Cipher(self._aes_mac, modes.ECB()).encryptor()
-        return Poly1305.generate_tag(self.mac_r + aes_k.update(nonce), ciphertext)
+        return Poly1305.generate_tag(self.mac_r + self._nonce_encryptor().update(nonce), ciphertext)
+
+    def _nonce_encryptor(self) -> Any:
+        """This thread's AES-128-ECB encryptor of Poly1305 nonces (stateless, so reusable):
+        creating a Cipher costs more than sealing a small blob."""
+        cache: dict[int, Any] = _local.__dict__.setdefault("ecb", {})
+        enc = cache.get(id(self))
+        if enc is None or enc[0] is not self:
+            enc = cache[id(self)] = (self, Cipher(self._aes_mac, modes.ECB()).encryptor())
+        return enc[1]
 
     def seal(self, plaintext: bytes | bytearray | memoryview) -> bytearray:
-        """Encrypt and authenticate; returns IV || ciphertext || MAC.
+        """Encrypt and authenticate; returns IV || ciphertext || MAC."""
+        out = bytearray(len(plaintext) + OVERHEAD)  # exact: resizing would copy the blob
+        with memoryview(out) as view:
+            self.seal_into(plaintext, view)
+        return out
 
-        Written into one preallocated buffer: fresh multi-megabyte allocations
-        (and their page faults) cost more than AES and Poly1305 themselves.
+    def seal_into(self, plaintext: bytes | bytearray | memoryview, out: memoryview) -> None:
+        """Write IV || ciphertext || MAC into ``out``, exactly ``len(plaintext) + OVERHEAD`` bytes.
+
+        Sealing in place (into a pack being built, say) saves copying every blob:
+        fresh multi-megabyte allocations and copies cost more than AES and Poly1305.
         """
         size = len(plaintext)
+        if len(out) != size + OVERHEAD:
+            raise ValueError(f"seal_into needs {size + OVERHEAD} bytes, got {len(out)}")
         iv = os.urandom(IV_SIZE)
-        out = bytearray(IV_SIZE + size + _CTR_SLACK)
         out[:IV_SIZE] = iv
-        with memoryview(out) as view:
-            enc = Cipher(self._aes, modes.CTR(iv)).encryptor()
-            enc.update_into(plaintext, view[IV_SIZE:])
-            tag = self._mac(iv, view[IV_SIZE : IV_SIZE + size])
-        out[IV_SIZE + size :] = tag
-        return out
+        enc = Cipher(self._aes, modes.CTR(iv)).encryptor()
+        enc.update_into(plaintext, out[IV_SIZE:])  # room for the MAC doubles as CTR's slack
+        out[IV_SIZE + size :] = self._mac(iv, out[IV_SIZE : IV_SIZE + size])
 
     def open(self, sealed: bytes | bytearray | memoryview) -> bytearray:
         """Check the MAC, then decrypt; raises AuthenticationFailed on any mismatch."""

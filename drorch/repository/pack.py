@@ -11,9 +11,11 @@ is the SHA-256 of its bytes.
 from __future__ import annotations
 
 import hashlib
+import mmap
 import struct
 from dataclasses import dataclass
 
+from drorch.repository.buffers import BufferPool
 from drorch.repository.crypto import OVERHEAD, Key
 
 DATA = "data"
@@ -48,30 +50,74 @@ class PackedBlob:
         return self.uncompressed_length or self.length - OVERHEAD
 
 
-class PackBuilder:
-    """Collects sealed blobs of one type in memory until the pack is big enough to upload."""
+# A pack's buffer is allocated once, big enough for a full pack plus the largest chunk
+# and a header: blobs are sealed straight into it from many threads, so it never moves.
+PACK_CAPACITY = TARGET_PACK_SIZE + 8 * 1024 * 1024 + 256 * 1024
+_PACKS = BufferPool(PACK_CAPACITY, keep=6)  # open data and tree packs, 4 uploading
 
-    def __init__(self, blob_type: str) -> None:
+
+class PackBuilder:
+    """Collects sealed blobs of one type in memory until the pack is big enough to upload.
+
+    ``add`` copies a sealed blob in; ``reserve`` hands out the place for one to be sealed
+    into (``view``) by the caller, outside any lock. ``writers`` counts reserved places
+    not yet written: the pack may only be finished once it is back to zero.
+    """
+
+    def __init__(self, blob_type: str, capacity: int = PACK_CAPACITY) -> None:
         self.type = blob_type
-        self.buffer = bytearray()
+        # Pooled anonymous memory (drorch.repository.buffers): bytearray(n) would memset
+        # 24 MiB holding the GIL, and fresh pages fault on first write.
+        self.buffer = _PACKS.get() if capacity == PACK_CAPACITY else memoryview(mmap.mmap(-1, capacity))
+        self.used = 0
         self.blobs: list[PackedBlob] = []
+        self.writers = 0
+        self.closed = False  # no more reservations; the last writer hands it on
+        self.broken = False  # a reserved place was never written: never upload this pack
+
+    def fits(self, length: int) -> bool:
+        return self.used + length <= len(self.buffer)
+
+    def reserve(self, blob_id: str, length: int, uncompressed_length: int) -> int:
+        """Claim ``length`` bytes for a sealed blob; returns their offset. Grows the buffer only
+        when nobody is writing into it (callers start a new pack instead, see ``fits``)."""
+        offset = self.used
+        if not self.fits(length):
+            if self.writers:
+                raise BufferError("pack buffer full while blobs are being sealed into it")
+            self._grow(offset + length)
+        self.blobs.append(PackedBlob(self.type, blob_id, offset, length, uncompressed_length))
+        self.used += length
+        return offset
+
+    def view(self, offset: int, length: int) -> memoryview:
+        return self.buffer[offset : offset + length]
+
+    def _grow(self, size: int) -> None:
+        """Move to a larger buffer (rare: a blob bigger than the room left, added with ``add``)."""
+        bigger = memoryview(mmap.mmap(-1, size))
+        bigger[: self.used] = self.buffer[: self.used]
+        self.buffer = bigger
 
     def add(self, blob_id: str, sealed: bytes | bytearray, uncompressed_length: int) -> None:
-        self.blobs.append(
-            PackedBlob(self.type, blob_id, len(self.buffer), len(sealed), uncompressed_length)
-        )
-        self.buffer += sealed
+        offset = self.reserve(blob_id, len(sealed), uncompressed_length)
+        self.buffer[offset : offset + len(sealed)] = sealed
 
     @property
     def full(self) -> bool:
-        return len(self.buffer) >= TARGET_PACK_SIZE
+        return self.used >= TARGET_PACK_SIZE
 
-    def finish(self, key: Key) -> tuple[str, bytearray]:
+    def finish(self, key: Key) -> tuple[str, memoryview]:
         """Append the sealed header and its length; returns (pack id, pack bytes)."""
         header = key.seal(encode_header(self.blobs))
-        self.buffer += header
-        self.buffer += struct.pack("<I", len(header))
-        return hashlib.sha256(self.buffer).hexdigest(), self.buffer
+        end = self.used + len(header) + 4
+        if end > len(self.buffer):
+            self._grow(end)
+        self.buffer[self.used : self.used + len(header)] = header
+        struct.pack_into("<I", self.buffer, self.used + len(header), len(header))
+        self.used = end
+        pack = self.buffer[:end]
+        return hashlib.sha256(pack).hexdigest(), pack
 
 
 def encode_header(blobs: list[PackedBlob]) -> bytes:

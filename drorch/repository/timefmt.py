@@ -68,6 +68,7 @@ def _format_seconds(seconds: int) -> str:
     return f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{rest // 60:02d}:{rest % 60:02d}"
 
 
+@lru_cache(maxsize=65536)  # a node formats its mtime twice (as atime too); walks repeat times
 def format_ns(ns: int) -> str:
     """Nanoseconds since the epoch as UTC RFC 3339, trailing zeros trimmed like Go.
 

@@ -1,8 +1,9 @@
 """Saving blobs: dedup, compress, encrypt, pack and upload, from many threads at once.
 
 ``save`` is called from worker threads; hashing, compression and encryption run
-in the caller's thread (hashlib, zstandard and OpenSSL release the GIL), only the
-append to the open pack holds a lock. Full packs upload on a small thread pool;
+in the caller's thread (hashlib, zstandard and OpenSSL release the GIL), only
+claiming a place in the open pack holds a lock: the blob is then sealed straight
+into that place, so no blob is copied into its pack. Full packs upload on a small thread pool;
 at most ``max_pending_packs`` wait in memory, so a slow store slows the producers
 instead of filling RAM. Nothing a pack holds is visible to readers until
 ``flush`` has returned and the caller has written an index for it.
@@ -14,8 +15,9 @@ import hashlib
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from drorch.repository.crypto import OVERHEAD
 from drorch.repository.layout import FileType, object_name
-from drorch.repository.pack import DATA, TREE, PackBuilder, PackedBlob
+from drorch.repository.pack import DATA, PACK_CAPACITY, TREE, PackBuilder, PackedBlob
 from drorch.repository.repository import Repository, compress, worth_compressing
 
 
@@ -46,24 +48,53 @@ class PackUploader:
                 return blob_id
             self._in_flight.add(handle)
         compressed = compress(data) if worth_compressing(data) else data
-        if len(compressed) < len(data):
-            sealed, uncompressed_length = self.repo.key.seal(compressed), len(data)
-        else:
-            sealed, uncompressed_length = self.repo.key.seal(data), 0
+        payload, uncompressed_length = (compressed, len(data)) if len(compressed) < len(data) else (data, 0)
+        builder, offset, length = self._reserve(blob_type, blob_id, len(payload) + OVERHEAD,
+                                                uncompressed_length, len(data))
+        if blob_type == DATA and len(compressed) >= 0.9 * len(data):  # for the anomaly detector
+            with self._lock:
+                self.incompressible_bytes += len(data)
+        try:
+            with builder.view(offset, length) as place:
+                self.repo.key.seal_into(payload, place)  # outside the lock: packs fill in parallel
+        except BaseException as err:
+            builder.broken = True
+            self._failure = self._failure or err
+            raise
+        finally:
+            self._release(builder)
+        return blob_id
+
+    def _reserve(self, blob_type: str, blob_id: str, length: int, uncompressed_length: int,
+                 plain_length: int) -> tuple[PackBuilder, int, int]:
+        """A place in the open pack of this type; a full pack is closed for its last writer."""
         full = None
         with self._lock:
             builder = self._open[blob_type]
-            builder.add(blob_id, sealed, uncompressed_length)
-            self.new_bytes += len(data)
-            self.stored_bytes += len(sealed)
-            if blob_type == DATA and len(compressed) >= 0.9 * len(data):
-                self.incompressible_bytes += len(data)
+            if not builder.fits(length) and builder.blobs:
+                full, builder = builder, PackBuilder(blob_type, max(PACK_CAPACITY, length + 4096))
+                self._open[blob_type] = builder
+            offset = builder.reserve(blob_id, length, uncompressed_length)
+            builder.writers += 1
+            self.new_bytes += plain_length
+            self.stored_bytes += length
             if builder.full:
-                full = builder
                 self._open[blob_type] = PackBuilder(blob_type)
+                builder.closed = True
+            if full is not None:
+                full.closed = True
+                full = full if full.writers == 0 else None
         if full is not None:
             self._submit(full)
-        return blob_id
+        return builder, offset, length
+
+    def _release(self, builder: PackBuilder) -> None:
+        """One writer of ``builder`` is done; the last writer of a closed pack uploads it."""
+        with self._lock:
+            builder.writers -= 1
+            ready = builder.closed and builder.writers == 0
+        if ready:
+            self._submit(builder)
 
     def _submit(self, builder: PackBuilder) -> None:
         self._slots.acquire()
@@ -73,6 +104,10 @@ class PackUploader:
 
     def _upload(self, builder: PackBuilder) -> None:
         try:
+            if builder.broken:  # a blob was never sealed into it; its blobs are saved again next run
+                with self._lock:
+                    self._in_flight.difference_update((b.type, b.id) for b in builder.blobs)
+                return
             pack_id, data = builder.finish(self.repo.key)
             self.repo.store.put(object_name(FileType.PACK, pack_id), data)
             self.repo.index.add_pack(pack_id, builder.blobs)
@@ -94,6 +129,9 @@ class PackUploader:
         with self._lock:
             partial = [b for b in self._open.values() if b.blobs]
             self._open = {DATA: PackBuilder(DATA), TREE: PackBuilder(TREE)}
+            for builder in partial:
+                builder.closed = True
+            partial = [b for b in partial if b.writers == 0]  # else their last writer submits
         for builder in partial:
             self._submit(builder)
         with self._lock:

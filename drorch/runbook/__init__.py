@@ -15,21 +15,37 @@ Modules: ``model`` (the file), ``checks`` (references), ``templating``,
 
 from __future__ import annotations
 
-from drorch.runbook.engine import Engine, RunOptions
-from drorch.runbook.journal import Journal
-from drorch.runbook.model import Runbook, Step, StepBody, load_runbook
-from drorch.runbook.plan import RunPlan
-from drorch.runbook.results import RunResult, StepResult
-from drorch.runbook.runner import (
-    approve_run,
-    discover_policy,
-    list_runs,
-    parse_vars,
-    plan_runbook,
-    resume_run,
-    run_runbook,
-    show_run,
-)
+from typing import TYPE_CHECKING
+
+from drorch import lazy
+
+if TYPE_CHECKING:
+    from drorch.runbook.engine import Engine, RunOptions
+    from drorch.runbook.journal import Journal
+    from drorch.runbook.model import Runbook, Step, StepBody, load_runbook
+    from drorch.runbook.plan import RunPlan
+    from drorch.runbook.results import RunResult, StepResult
+    from drorch.runbook.runner import (
+        approve_run,
+        discover_policy,
+        list_runs,
+        parse_vars,
+        plan_runbook,
+        resume_run,
+        run_runbook,
+        show_run,
+    )
+
+# Imported on first use, not here: see drorch.lazy.
+__getattr__ = lazy.exports(__name__, {
+    "drorch.runbook.engine": ("Engine", "RunOptions"),
+    "drorch.runbook.journal": ("Journal",),
+    "drorch.runbook.model": ("Runbook", "Step", "StepBody", "load_runbook"),
+    "drorch.runbook.plan": ("RunPlan",),
+    "drorch.runbook.results": ("RunResult", "StepResult"),
+    "drorch.runbook.runner": ("approve_run", "discover_policy", "list_runs", "parse_vars", "plan_runbook",
+                              "resume_run", "run_runbook", "show_run"),
+})
 
 __all__ = [
     "Engine",

@@ -27,10 +27,12 @@ import re
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from drorch.policy import Policy, Recovery, Target
 from drorch.ports.errors import UsageError
+
+if TYPE_CHECKING:  # annotations only: importing the models costs `drorch --help` ~0.1 s
+    from drorch.policy import Policy, Recovery, Target
 
 __all__ = ["CLOUDS", "MODULE_VARIABLES", "TFVARS_FILE", "Cloud", "terraform_variables",
            "write_terraform_variables"]

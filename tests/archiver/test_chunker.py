@@ -29,7 +29,27 @@ def test_file_that_grew_after_stat_is_read_to_the_end() -> None:
 
 def test_small_edit_changes_few_chunks() -> None:
     data = bytearray(_data(32 * 1024 * 1024))
-    before = set(chunks(io.BytesIO(bytes(data)), len(data)))
+    before = {bytes(c) for c in chunks(io.BytesIO(bytes(data)), len(data))}
     data[16 * 1024 * 1024 : 16 * 1024 * 1024 + 100] = b"x" * 100
-    after = set(chunks(io.BytesIO(bytes(data)), len(data)))
+    after = {bytes(c) for c in chunks(io.BytesIO(bytes(data)), len(data))}
     assert len(after - before) <= 2
+
+
+class _Pipe(io.BytesIO):
+    """Short reads and no seeking, as from a pipe."""
+
+    def readinto(self, buffer):  # type: ignore[override]
+        return super().readinto(memoryview(buffer)[: 3 * 1024 * 1024 + 1])
+
+    def seekable(self) -> bool:
+        return False
+
+
+def test_cuts_match_pyfastcdc_cut_stream_across_regions() -> None:
+    """Region reading must cut where the streaming chunker did, or old snapshots stop deduplicating."""
+    from drorch.archiver.chunker import _CDC, REGION
+
+    data = _data(2 * REGION + 3 * 1024 * 1024, seed=7)
+    expected = [bytes(c.data) for c in _CDC.cut_stream(io.BytesIO(data))]
+    assert [bytes(c) for c in chunks(io.BytesIO(data), len(data))] == expected
+    assert [bytes(c) for c in chunks(_Pipe(data), 10)] == expected
