@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from drorch.apply import Applier
 from drorch.cli import render
@@ -36,6 +37,8 @@ from drorch.operations import list_snapshots, restore, verify
 from drorch.plan import build_plan
 from drorch.policy import Policy, load_policy
 from drorch.restore_image import ImageRestoreStats
+from drorch.restore_plan import damage_sentence
+from drorch.restorer import RestoreStats
 from drorch.secrets import KeySource, key_source
 from drorch.state import StateStore
 from drorch.status import policy_status
@@ -169,6 +172,17 @@ def restore_command(
     else:
         out.print(f"restored snapshot {snap.id[:8]} into {to}: {stats.files} files, "
                   f"{stats.dirs} dirs, {stats.symlinks} symlinks, {render.size(stats.bytes)}")
+    if isinstance(stats, RestoreStats):
+        _restore_problems(stats)
+
+
+def _restore_problems(stats: RestoreStats) -> None:
+    """Warnings for metadata not set; damage found is one sentence and exit 3."""
+    for warning in stats.warnings:
+        err.print(f"[yellow]warning:[/] {escape(warning)}")
+    if stats.damaged:
+        err.print(f"[red]error:[/] {escape(damage_sentence(stats.damaged))}")
+        raise typer.Exit(EXIT_OBJECTIVES_MISSED)
 
 
 @app.command("verify")
