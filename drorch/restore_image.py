@@ -212,26 +212,47 @@ class _Target:
 
     @classmethod
     def open(cls, dest: Path, name: str, size: int, pieces: list[_Piece]) -> _Target:
+        """Open what ``--to`` names; a link found inside a --to directory is never written through.
+
+        ``--to`` itself is the operator's choice and is followed (``/dev/disk/by-id/...`` are
+        links); but the image's name comes from the repository, so ``--to DIR`` refuses a
+        symlink at ``DIR/<name>`` and every file restore creates is opened with ``O_NOFOLLOW``.
+        """
+        follow = True
         if dest.is_dir():
-            dest = dest / name
+            if "/" in name or "\0" in name or name in ("", ".", ".."):
+                raise IntegrityError(f"the image snapshot names its file {name!r}; refusing to "
+                                     "restore it", hint="restore onto a file or device with --to")
+            dest, follow = dest / name, False
         try:
-            st = os.stat(dest)
+            st = os.stat(dest, follow_symlinks=follow)
         except FileNotFoundError:
             st = None
         except OSError as err:
             raise os_error(err, dest, "write") from None
+        if st is not None and stat.S_ISLNK(st.st_mode):
+            raise UsageError(f"{dest} is a symlink, and restore does not write an image through a "
+                             "link it finds in --to", hint="remove it, or name the file or device "
+                                                           "you mean with --to")
         if st is not None and stat.S_ISBLK(st.st_mode):
             return cls._device(dest, size)
         if st is not None and not stat.S_ISREG(st.st_mode):
             raise UsageError(f"{dest} is neither a file nor a block device; an image restores onto one")
         work = dest if st is not None else dest.with_name(dest.name + INCOMPLETE_SUFFIX)
-        fresh = not work.exists()
+        fresh = not os.path.lexists(work)
         if fresh:
             _check_space(dest, sum(p.length for p in pieces if not p.zero))
+        nofollow = 0 if follow and work == dest else os.O_NOFOLLOW
         try:
-            fd = os.open(work, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fd = os.open(work, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | nofollow, 0o600)
         except OSError as err:
+            if err.errno == errno.ELOOP:
+                raise UsageError(f"{work} is a symlink, and restore does not write an image through "
+                                 "a link it did not create", hint="remove it and restore again") from None
             raise os_error(err, work, "write") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise UsageError(f"{work} is not a regular file; remove it and restore again")
         existing = os.fstat(fd).st_size
         try:
             if existing < size:
