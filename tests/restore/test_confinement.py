@@ -56,7 +56,8 @@ DUPLICATES = [  # (builder, the name stderr must name)
 
 
 @pytest.mark.parametrize("build, named", DUPLICATES)
-def test_crafted_tree_cannot_write_outside(tmp_path, crafted, outside, drorch_env, e2e, build, named, fingerprint):
+def test_crafted_tree_cannot_write_outside(tmp_path, crafted, outside, fingerprint, drorch_env, e2e,
+                                           build, named):
     before = fingerprint(outside)
     snap = crafted.snapshot(build(crafted, outside))
     to = tmp_path / "to"
@@ -73,7 +74,8 @@ def test_crafted_tree_cannot_write_outside(tmp_path, crafted, outside, drorch_en
 
 
 @pytest.mark.parametrize("planted", ["dir", "file", "dangling"])
-def test_link_planted_in_to_is_replaced_not_followed(tmp_path, crafted, outside, drorch_env, e2e, planted, fingerprint):
+def test_link_planted_in_to_is_replaced_not_followed(tmp_path, crafted, outside, fingerprint, drorch_env,
+                                                     e2e, planted):
     """--to already holds symlinks where the snapshot has a directory and a file."""
     before = fingerprint(outside)
     snap = crafted.snapshot([crafted.dir("sub", [crafted.file("inner.txt", DATA, mode=0o777)]),
@@ -97,7 +99,8 @@ def test_link_planted_in_to_is_replaced_not_followed(tmp_path, crafted, outside,
 
 
 @pytest.mark.parametrize("link_mode", [0o777, 0o4755])
-def test_symlink_metadata_never_lands_on_its_target(tmp_path, crafted, outside, drorch_env, e2e, link_mode, fingerprint):
+def test_symlink_metadata_never_lands_on_its_target(tmp_path, crafted, outside, fingerprint, drorch_env,
+                                                    e2e, link_mode):
     """A symlink node's mode, owner and times are never applied through the link."""
     before = fingerprint(outside)
     link = crafted.symlink("l", str(outside / "victim.txt"), mode=link_mode)
