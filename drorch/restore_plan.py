@@ -46,8 +46,10 @@ class Damage:
                 "left_as": self.left_as}
 
     def __str__(self) -> str:
-        where = f", left as {self.left_as}" if self.left_as else ""
-        return f"{self.path} ({self.problem}{where})"
+        blobs = ", ".join(b[:12] for b in self.blobs[:3]) + (" ..." if len(self.blobs) > 3 else "")
+        which = f" ({'blob' if len(self.blobs) == 1 else 'blobs'} {blobs})" if blobs else ""
+        where = f", left as {self.left_as}" if self.left_as else ", not restored"
+        return f"{self.path}: {self.problem}{which}{where}"
 
 
 @dataclass
@@ -86,5 +88,5 @@ def damage_sentence(damaged: list[dict[str, Any]], limit: int = 10) -> str:
     shown = "; ".join(str(Damage(d["path"], d["problem"], tuple(d["blobs"]), d["left_as"]))
                       for d in damaged[:limit])
     more = f"; and {len(damaged) - limit} more (see --json)" if len(damaged) > limit else ""
-    return (f"{len(damaged)} entries of the snapshot were not restored intact, everything else was: "
-            f"{shown}{more}")
+    count = "1 entry" if len(damaged) == 1 else f"{len(damaged)} entries"
+    return f"{count} of the snapshot not restored intact, everything else was: {shown}{more}"

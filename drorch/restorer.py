@@ -152,8 +152,7 @@ class Restorer:
                 plan.damage.append(Damage(rel or ".", f"the tree holds an entry named {name!r}"))
             elif names[name] > 1:
                 if node is next(n for n in nodes if n.get("name") == name):
-                    plan.damage.append(Damage(where, f"the tree lists this name {names[name]} times; "
-                                                     "none of them was restored"))
+                    plan.damage.append(Damage(where, f"the tree lists this name {names[name]} times"))
             elif node.get("type") == "dir" and not isinstance(node.get("subtree"), str):
                 plan.damage.append(Damage(where, "the directory's node has no subtree"))
             else:
@@ -165,8 +164,7 @@ class Restorer:
         try:
             nodes = self._nodes(self._tree(node["subtree"]), rel, plan)
         except IntegrityError as err:
-            plan.damage.append(Damage(rel, f"its tree {node['subtree'][:12]} is unreadable: {err.message}",
-                                      (node["subtree"],)))
+            plan.damage.append(Damage(rel, f"its tree is unreadable ({err.message})", (node["subtree"],)))
             return None
         restore_fs.make_dir(fds.fd(frame.dir), node["name"])
         index = plan.dirs.add(frame.dir, node["name"])
@@ -273,7 +271,7 @@ class Restorer:
                 for dir_index, name in [(f.dir, f.name), *f.links]:
                     restore_fs.rename(fds.fd(dir_index), name, name + DAMAGED_SUFFIX)
                 problem = (f"{len(f.damaged)} of its {len(f.node.get('content') or [])} data blobs "
-                           "are damaged or missing")
+                           "damaged or missing")
                 for dir_index, name in [(f.dir, f.name), *f.links]:
                     plan.damage.append(Damage(plan.rel(dir_index, name), problem, tuple(f.damaged),
                                               plan.rel(dir_index, name + DAMAGED_SUFFIX)))

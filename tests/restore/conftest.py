@@ -91,24 +91,29 @@ class Crafted:
         for part in reversed(parts):
             node = self.dir(part, [node])
         root = self.tree([node])
-        assert self._uploader is not None
-        self.repo.save_index(self._uploader.flush())
-        self._uploader = PackUploader(self.repo)
+        self.flush()
         snap = Snapshot(now_ns(), root, [str(path)], tags=[MIRROR_TAG_PREFIX + "m"])
         return save_snapshot(self.repo, snap)
 
-    def pack_of(self, blob_id: str) -> Path:
-        found = self.repo.index.lookup(DATA, blob_id)
+    def flush(self) -> None:
+        """Close the open packs: blobs stored after this land in new ones."""
+        assert self._uploader is not None
+        self.repo.save_index(self._uploader.flush())
+        self._uploader = PackUploader(self.repo)
+
+    def pack_of(self, blob_id: str, blob_type: str = DATA) -> Path:
+        found = self.repo.index.lookup(blob_type, blob_id)
         assert found is not None
         pack_id, _ = found
         return self.root / "data" / pack_id[:2] / pack_id
 
-    def damage_blob(self, blob_id: str) -> None:
-        """Flip a byte inside one blob's ciphertext in its pack file."""
-        found = self.repo.index.lookup(DATA, blob_id)
+    def damage_blob(self, blob_id: str, blob_type: str = DATA) -> None:
+        """Flip a byte inside one blob's ciphertext in its pack file (closing the open packs first)."""
+        self.flush()
+        found = self.repo.index.lookup(blob_type, blob_id)
         assert found is not None
         pack_id, blob = found
-        pack = self.root / "data" / pack_id[:2] / pack_id
+        pack = self.pack_of(blob_id, blob_type)
         data = bytearray(pack.read_bytes())
         data[blob.offset + blob.length // 2] ^= 0xFF
         pack.chmod(0o644)
