@@ -27,6 +27,7 @@ _ABSENT = (errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENODATA, errno.ENOENT)
 
 def read(path: str | int, *, follow_symlinks: bool = False) -> list[Attribute]:
     """The attributes of ``path`` (a path or an open descriptor), in node form, sorted."""
+    follow_symlinks = follow_symlinks or isinstance(path, int)  # a descriptor is the file itself
     try:
         names = os.listxattr(path, follow_symlinks=follow_symlinks)
     except OSError:
@@ -58,9 +59,10 @@ def write(path: str | int, node: dict[str, Any], *, follow_symlinks: bool = Fals
     Existing attributes not in the node are left alone (restic does the same).
     """
     failed = []
+    follow = follow_symlinks or isinstance(path, int)  # a descriptor is the file itself
     for name, value in of_node(node):
         try:
-            os.setxattr(path, name, value, follow_symlinks=follow_symlinks)
+            os.setxattr(path, name, value, follow_symlinks=follow)
         except OSError as err:
             failed.append(f"{name} ({err.strerror or errno.errorcode.get(err.errno or 0, err)})")
     return failed
