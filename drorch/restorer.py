@@ -101,7 +101,7 @@ class Restorer:
             self._apply_metadata(root_fd, plan)
         finally:
             os.close(root_fd)
-            self.progress.finish()
+        self.progress.finish()
         self.stats.bytes = plan.total_bytes()
         self.stats.damaged = [d.to_json() for d in plan.damage]
         return self.stats

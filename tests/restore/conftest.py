@@ -1,4 +1,4 @@
-"""Fixtures for restore tests: crafted repositories and a small disk to fill.
+"""Fixtures for restore tests: crafted repositories and small disks to fill.
 
 ``crafted`` writes trees that drorch's archiver would never produce (duplicate
 names, links where directories were, damaged packs) into a real repository,
@@ -8,6 +8,7 @@ test is ``drorch restore`` run as a subprocess against the result.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -169,12 +170,12 @@ def outside(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.fixture
-def small_disk(scratch_dir: Path) -> Iterator[Path]:
-    """A 4 MiB tmpfs (with user xattrs); skips where mounting is not permitted."""
-    mount_point = scratch_dir / "small"
-    mount_point.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount_point)],
+@contextlib.contextmanager
+def mounted_tmpfs(mount_point: Path, options: str) -> Iterator[Path]:
+    """A tmpfs with ``options`` (``size=4m``, ``nr_inodes=16``) at ``mount_point``, unmounted after;
+    skips the test where mounting is not permitted."""
+    mount_point.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount_point)],
                           capture_output=True, text=True)
     if proc.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs to fill ({proc.stderr.strip()})")
@@ -182,3 +183,10 @@ def small_disk(scratch_dir: Path) -> Iterator[Path]:
         yield mount_point
     finally:
         subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
+
+
+@pytest.fixture
+def tmpfs(scratch_dir: Path) -> Any:
+    """``tmpfs(options)``: a context manager mounting a tmpfs below the scratch directory."""
+    return lambda options: mounted_tmpfs(scratch_dir / f"tmpfs-{len(list(scratch_dir.iterdir()))}",
+                                         options)
