@@ -47,6 +47,7 @@ from drorch.restore_plan import DAMAGED_SUFFIX, Damage, Plan, PlannedFile
 
 Node = dict[str, Any]
 FILES_PER_TASK = 256
+_KINDS = ("file", "dir", "symlink", "fifo", "dev", "chardev", "socket")  # restic's node types
 
 
 @dataclass
@@ -94,9 +95,11 @@ class Restorer:
                 self._walk(root_nodes, root_fd, include or [], plan)
                 self.progress.start(f"restoring into {dest}", plan.total_bytes())
                 self._write(root_fd, plan)
-            except (OSError, DrorchError) as err:
+            except BaseException as err:  # Ctrl-C included: no unfinished file may stay behind
                 _remove_incomplete(root_fd, plan)
-                raise _failure(err, dest, plan) from None
+                if isinstance(err, OSError | DrorchError):
+                    raise _failure(err, dest, plan) from None
+                raise
             self._set_aside_damaged(root_fd, plan)
             self._apply_metadata(root_fd, plan)
         finally:
@@ -116,7 +119,15 @@ class Restorer:
         return tree_id
 
     def _tree(self, tree_id: str) -> list[Node]:
-        return decode_tree(self.repo.load_blob(TREE, tree_id))
+        """A tree's nodes; an authentic blob that is not a tree is damage too (IntegrityError)."""
+        blob = self.repo.load_blob(TREE, tree_id)
+        try:
+            nodes = decode_tree(blob)
+        except (ValueError, TypeError, AttributeError) as err:
+            raise IntegrityError(f"tree {tree_id[:12]} does not decode: {err}") from None
+        if not all(isinstance(n, dict) for n in nodes):
+            raise IntegrityError(f"tree {tree_id[:12]} holds entries that are not nodes")
+        return nodes
 
     # -- phase 1: the walk ------------------------------------------------------------------
 
@@ -153,6 +164,8 @@ class Restorer:
             elif names[name] > 1:
                 if node is next(n for n in nodes if n.get("name") == name):
                     plan.damage.append(Damage(where, f"the tree lists this name {names[name]} times"))
+            elif node.get("type") not in _KINDS:
+                plan.damage.append(Damage(where, f"the node has an unknown type {node.get('type')!r}"))
             elif node.get("type") == "dir" and not isinstance(node.get("subtree"), str):
                 plan.damage.append(Damage(where, "the directory's node has no subtree"))
             else:
@@ -225,7 +238,8 @@ class Restorer:
     # -- phase 2: contents ------------------------------------------------------------------
 
     def _write(self, root_fd: int, plan: Plan) -> None:
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="restore") as pool:
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="restore")
+        try:
             batches = [range(i, min(i + FILES_PER_TASK, len(plan.files)))
                        for i in range(0, len(plan.files), FILES_PER_TASK)]
             for future in [pool.submit(_create_files, root_fd, plan, b) for b in batches]:
@@ -234,6 +248,8 @@ class Restorer:
             for future in [pool.submit(self._restore_pack, root_fd, plan, pack_id, blobs)
                            for pack_id, blobs in plan.writes.items()]:
                 future.result()
+        finally:  # after a failure, packs not started yet are not read at all
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _restore_pack(self, root_fd: int, plan: Plan, pack_id: str,
                       blobs: dict[PackedBlob, list[tuple[int, int]]]) -> None:
@@ -286,7 +302,9 @@ class Restorer:
                 try:
                     failed = restore_fs.apply_metadata(fds.fd(dir_index), name, node, as_root)
                 except OSError as err:
-                    failed = [err.strerror or str(err)]
+                    failed = [f"its metadata ({err.strerror or err})"]
+                except (ValueError, TypeError, OverflowError) as err:  # a crafted time or mode
+                    failed = [f"its metadata ({err})"]
                 if failed:
                     self.stats.warnings.append(f"{plan.rel(dir_index, name)}: could not set "
                                                f"{', '.join(failed)}")

@@ -166,3 +166,55 @@ def test_restic_is_the_floor(tmp_path, dataset, drorch_env, drorch_key, restic, 
     assert restic_intact - {"small.bin"} <= drorch_intact
     assert drorch_intact == set(source) - {"small.bin"}
     assert "small.bin" not in got and "small.bin.drorch-damaged" in got
+
+
+def _unknown_type(c):
+    return [{"name": "odd", "type": "weird", "mode": 0o644}, c.file("kept.txt", b"kept\n")], "odd"
+
+
+def _dir_without_subtree(c):
+    node = c.dir("sub", [])
+    del node["subtree"]
+    return [node, c.file("kept.txt", b"kept\n")], "sub"
+
+
+def _tree_not_json(c):
+    node = c.dir("sub", [])
+    c.repo  # noqa: B018
+    node["subtree"] = c._uploader.save(TREE, b"this is not a tree\n")
+    return [node, c.file("kept.txt", b"kept\n")], "sub"
+
+
+def _tree_of_wrong_shape(c):
+    node = c.dir("sub", [])
+    node["subtree"] = c._uploader.save(TREE, b'{"nodes": [1, 2]}\n')
+    return [node, c.file("kept.txt", b"kept\n")], "sub"
+
+
+@pytest.mark.parametrize("build", [
+    pytest.param(_unknown_type, id="unknown-node-type"),
+    pytest.param(_dir_without_subtree, id="dir-without-subtree"),
+    pytest.param(_tree_not_json, id="subtree-not-json"),
+    pytest.param(_tree_of_wrong_shape, id="subtree-of-wrong-shape"),
+])
+def test_malformed_trees_are_named_not_tracebacks(tmp_path, crafted, drorch_env, e2e, build):
+    nodes, named = build(crafted)
+    snap = crafted.snapshot(nodes)
+    to = tmp_path / "to"
+    proc = e2e.run_drorch("restore", crafted.policy, snap[:12], "--to", to, "--quiet", env=drorch_env)
+    e2e.assert_one_error(proc, 3, named, "not restored intact")
+    assert (to / "kept.txt").read_bytes() == b"kept\n"
+
+
+@pytest.mark.parametrize("field, value", [("mtime", "yesterday"), ("mtime", "99999-01-01T00:00:00Z"),
+                                          ("mode", "rw-r--r--")])
+def test_a_bad_metadata_field_is_a_warning(tmp_path, crafted, drorch_env, e2e, field, value):
+    """The content is intact; only what the field says cannot be applied (exit 0, warned)."""
+    node = crafted.file("f.txt", b"content\n")
+    node[field] = value
+    snap = crafted.snapshot([node])
+    to = tmp_path / "to"
+    proc = e2e.run_drorch("restore", crafted.policy, snap[:12], "--to", to, "--quiet", env=drorch_env)
+    assert proc.returncode == 0, e2e.describe(proc)
+    assert (to / "f.txt").read_bytes() == b"content\n"
+    assert "warning:" in proc.stderr and "f.txt" in proc.stderr and "Traceback" not in proc.stderr
