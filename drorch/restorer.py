@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -177,7 +178,9 @@ class Restorer:
         try:
             nodes = self._nodes(self._tree(node["subtree"]), rel, plan)
         except IntegrityError as err:
-            plan.damage.append(Damage(rel, f"its tree is unreadable ({err.message})", (node["subtree"],)))
+            why = re.sub(r"\b([0-9a-f]{12})[0-9a-f]{52}\b", r"\1", err.message)  # short IDs
+            why = why.replace(f" blob {node['subtree'][:12]}", "")
+            plan.damage.append(Damage(rel, f"its tree is unreadable ({why})", (node["subtree"],)))
             return None
         restore_fs.make_dir(fds.fd(frame.dir), node["name"])
         index = plan.dirs.add(frame.dir, node["name"])
