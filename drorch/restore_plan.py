@@ -14,6 +14,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from drorch.errors import IntegrityError
 from drorch.repository.pack import PackedBlob
 from drorch.restore_fs import Dirs
 
@@ -90,3 +91,15 @@ def damage_sentence(damaged: list[dict[str, Any]], limit: int = 10) -> str:
     more = f"; and {len(damaged) - limit} more (see --json)" if len(damaged) > limit else ""
     count = "1 entry" if len(damaged) == 1 else f"{len(damaged)} entries"
     return f"{count} of the snapshot not restored intact, everything else was: {shown}{more}"
+
+
+class RestoreDamaged(IntegrityError):
+    """A restore finished, but some entries could not be restored intact (exit 3).
+
+    ``damaged`` lists them (``Damage.to_json``); everything else was restored.
+    """
+
+    def __init__(self, damaged: list[dict[str, Any]]) -> None:
+        super().__init__(damage_sentence(damaged), hint="run `drorch verify --read-data` to see "
+                                                        "what else is damaged")
+        self.damaged = damaged

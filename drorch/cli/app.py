@@ -162,7 +162,8 @@ def restore_command(
     """Restore a snapshot's source directory into --to, byte-identical, with metadata."""
     policy = load_policy(policy_file)
     snap, stats = restore(policy, _keys(policy), snapshot, to, target=target,
-                          include=include, mirror=mirror, progress=progress_for(err, quiet or as_json))
+                          include=include, mirror=mirror, progress=progress_for(err, quiet or as_json),
+                          accept_damage=True)
     if as_json:
         emit_json({"snapshot": snap.id, "to": str(to), **stats.__dict__})
     elif isinstance(stats, ImageRestoreStats):

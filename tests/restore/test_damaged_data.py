@@ -218,3 +218,20 @@ def test_a_bad_metadata_field_is_a_warning(tmp_path, crafted, drorch_env, e2e, f
     assert proc.returncode == 0, e2e.describe(proc)
     assert (to / "f.txt").read_bytes() == b"content\n"
     assert "warning:" in proc.stderr and "f.txt" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_python_api_raises_after_restoring_the_rest(tmp_path, crafted, monkeypatch, drorch_key):
+    """API callers (runbook restore steps, drills) cannot mistake a damaged restore for a good one."""
+    import drorch
+    from drorch.errors import IntegrityError
+
+    bad = crafted.file("bad.txt", b"bad\n")
+    crafted.damage_blob(bad["content"][0])
+    snap = crafted.snapshot([bad, crafted.file("good.txt", b"good\n")])
+    monkeypatch.setenv("DRORCH_KEY", drorch_key)
+    policy = drorch.load_policy(crafted.policy)
+    with pytest.raises(IntegrityError) as raised:
+        drorch.restore(policy, drorch.key_source(policy.encryption), snap[:12], tmp_path / "to")
+    assert raised.value.exit_code == 3 and "bad.txt" in str(raised.value)
+    assert [d["path"] for d in raised.value.damaged] == ["bad.txt"]
+    assert (tmp_path / "to" / "good.txt").read_bytes() == b"good\n"
