@@ -155,8 +155,20 @@ def link(dir_fd: int, name: str, first_dir_fd: int, first_name: str) -> None:
     os.link(first_name, name, src_dir_fd=first_dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
 
 
-def rename(dir_fd: int, name: str, new_name: str) -> None:
-    os.rename(name, new_name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+def rename_no_replace(dir_fd: int, name: str, new_name: str) -> None:
+    """Rename within one directory, never replacing what is at ``new_name`` (FileExistsError)."""
+    try:
+        os.link(name, new_name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links here: check, then rename
+        try:
+            os.stat(new_name, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            os.rename(name, new_name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            return
+        raise FileExistsError(errno.EEXIST, "exists", new_name) from None
+    os.unlink(name, dir_fd=dir_fd)
 
 
 def apply_metadata(dir_fd: int, name: str, node: Node, as_root: bool) -> list[str]:

@@ -287,13 +287,18 @@ class Restorer:
             for f in plan.files:
                 if not f.damaged:
                     continue
-                for dir_index, name in [(f.dir, f.name), *f.links]:
-                    restore_fs.rename(fds.fd(dir_index), name, name + DAMAGED_SUFFIX)
                 problem = (f"{len(f.damaged)} of its {len(f.node.get('content') or [])} data blobs "
                            "damaged or missing")
                 for dir_index, name in [(f.dir, f.name), *f.links]:
+                    left_as: str | None = plan.rel(dir_index, name + DAMAGED_SUFFIX)
+                    try:
+                        restore_fs.rename_no_replace(fds.fd(dir_index), name, name + DAMAGED_SUFFIX)
+                    except OSError:  # taken, or impossible: it must not stay under its own name
+                        left_as = None
+                        with contextlib.suppress(OSError):
+                            os.unlink(name, dir_fd=fds.fd(dir_index))
                     plan.damage.append(Damage(plan.rel(dir_index, name), problem, tuple(f.damaged),
-                                              plan.rel(dir_index, name + DAMAGED_SUFFIX)))
+                                              left_as))
 
     def _apply_metadata(self, root_fd: int, plan: Plan) -> None:
         damaged = {(f.dir, f.name) for f in plan.files if f.damaged}

@@ -85,6 +85,12 @@ def _tree_damaged(c):
     return [sub, c.file("kept.txt", b"kept\n")], {"sub": 1}
 
 
+def _damaged_name_taken(c):
+    bad = c.file("a", b"damaged\n")
+    c.damage_blob(bad["content"][0])
+    return [bad, c.file("a.drorch-damaged", b"an intact sibling\n")], {"a": 1}
+
+
 CASES = [
     pytest.param(_small_file_damaged, id="one-blob-file"),
     pytest.param(_middle_blob_damaged, id="middle-blob-of-three"),
@@ -94,6 +100,7 @@ CASES = [
     pytest.param(_pack_truncated, id="pack-truncated"),
     pytest.param(_blob_not_in_index, id="blob-not-in-index"),
     pytest.param(_tree_damaged, id="subtree-damaged"),
+    pytest.param(_damaged_name_taken, id="damaged-name-taken-by-a-sibling"),
 ]
 
 
