@@ -1,4 +1,4 @@
-"""Fixtures for restore tests: crafted repositories and small disks to fill.
+"""Fixtures for restore tests: crafted repositories, and backing up with one tool, restoring with the other.
 
 ``crafted`` writes trees that drorch's archiver would never produce (duplicate
 names, links where directories were, damaged packs) into a real repository,
@@ -8,12 +8,9 @@ test is ``drorch restore`` run as a subprocess against the result.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import shutil
-import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -170,23 +167,25 @@ def outside(tmp_path: Path) -> Path:
     return root
 
 
-@contextlib.contextmanager
-def mounted_tmpfs(mount_point: Path, options: str) -> Iterator[Path]:
-    """A tmpfs with ``options`` (``size=4m``, ``nr_inodes=16``) at ``mount_point``, unmounted after;
-    skips the test where mounting is not permitted."""
-    mount_point.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount_point)],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs to fill ({proc.stderr.strip()})")
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
+def cross_restore(direction: str, src: Path, policy: Path, repo: Path, work: Path, restic: Any,
+                  env: dict[str, str], e2e: Any) -> Path:
+    """Back up ``src`` with one tool and restore it with the other; returns the restored root.
+
+    ``direction`` is ``drorch-to-restic`` (drorch apply, restic check and restore) or
+    ``restic-to-drorch`` (restic backup, drorch restore).
+    """
+    if direction == "drorch-to-restic":
+        e2e.apply_ok(policy, env)
+        restic.check(repo)
+        restic("restore", "latest", "--target", work / "by-restic", repo=repo)
+        return Path(e2e.restic_restored_root(work / "by-restic", src))
+    restic.init(repo)
+    restic("backup", src, repo=repo)
+    proc = e2e.run_drorch("restore", policy, "latest", "--to", work / "by-drorch", "--quiet", env=env)
+    assert proc.returncode == 0, e2e.describe(proc)
+    return work / "by-drorch"
 
 
-@pytest.fixture
-def tmpfs(scratch_dir: Path) -> Any:
-    """``tmpfs(options)``: a context manager mounting a tmpfs below the scratch directory."""
-    return lambda options: mounted_tmpfs(scratch_dir / f"tmpfs-{len(list(scratch_dir.iterdir()))}",
-                                         options)
+@pytest.fixture(name="cross_restore")
+def cross_restore_fixture() -> Any:
+    return cross_restore

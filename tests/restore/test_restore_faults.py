@@ -48,9 +48,9 @@ def test_directory_snapshot_onto_a_file_is_refused(tmp_path, backed_up, drorch_e
     pytest.param("size=3m", "out of space", id="bytes"),
     pytest.param("size=64m,nr_inodes=24", "out of space", id="inodes"),
 ])
-def test_full_disk_keeps_only_complete_files(tmp_path, backed_up, drorch_env, e2e, tmpfs, options, words):
+def test_full_disk_keeps_only_complete_files(tmp_path, backed_up, drorch_env, e2e, mount_fs, options, words):
     src, policy = backed_up
-    with tmpfs(options) as disk:
+    with mount_fs("tmpfs", options) as disk:
         to = disk / "to"
         proc = e2e.run_drorch("restore", policy, "latest", "--to", to, "--quiet", env=drorch_env)
         sentence = e2e.assert_one_error(proc, 1, words, str(to))
@@ -61,9 +61,9 @@ def test_full_disk_keeps_only_complete_files(tmp_path, backed_up, drorch_env, e2
         assert not wrong, f"files left that look complete but are not: {sorted(wrong)}"
 
 
-def test_read_only_disk(tmp_path, backed_up, drorch_env, e2e, tmpfs):
+def test_read_only_disk(tmp_path, backed_up, drorch_env, e2e, mount_fs):
     _, policy = backed_up
-    with tmpfs("size=8m") as disk:
+    with mount_fs("tmpfs", "size=8m") as disk:
         (disk / "to").mkdir()
         subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
         proc = e2e.run_drorch("restore", policy, "latest", "--to", disk / "to", "--quiet", env=drorch_env)
@@ -84,9 +84,9 @@ def image_backup(tmp_path, drorch_env, e2e):
 
 
 @pytest.mark.parametrize("existing", [False, True], ids=["new-file", "existing-file"])
-def test_image_onto_a_full_disk(tmp_path, image_backup, drorch_env, e2e, tmpfs, existing):
+def test_image_onto_a_full_disk(tmp_path, image_backup, drorch_env, e2e, mount_fs, existing):
     image, policy = image_backup
-    with tmpfs("size=3m") as disk:
+    with mount_fs("tmpfs", "size=3m") as disk:
         target = disk / "disk.img"
         if existing:
             target.write_bytes(b"old image\n")

@@ -106,20 +106,11 @@ def test_fifos_and_device_nodes_are_restored(tmp_path, special, drorch_env, e2e,
 
 @pytest.mark.restic
 @pytest.mark.parametrize("direction", ["drorch-to-restic", "restic-to-drorch"])
-def test_special_files_interoperate_with_restic(tmp_path, drorch_env, restic, e2e, direction):
+def test_special_files_interoperate_with_restic(tmp_path, drorch_env, restic, e2e, cross_restore,
+                                                direction):
     src = _special_source(tmp_path / "src")
     e2e.stamp_mtimes(src)
-    repo = tmp_path / "repo"
-    policy = e2e.make_policy(tmp_path, src, repo)
-    if direction == "drorch-to-restic":
-        e2e.apply_ok(policy, drorch_env)
-        restic.check(repo)
-        restic("restore", "latest", "--target", tmp_path / "out", repo=repo)
-        to = e2e.restic_restored_root(tmp_path / "out", src)
-    else:
-        restic.init(repo)
-        restic("backup", src, repo=repo)
-        to = tmp_path / "to"
-        _restore(policy, to, drorch_env, e2e)
+    policy = e2e.make_policy(tmp_path, src, tmp_path / "repo")
+    to = cross_restore(direction, src, policy, tmp_path / "repo", tmp_path, restic, drorch_env, e2e)
     assert _inode_groups(to) == _inode_groups(src)
     assert _specials(to) == _specials(src)

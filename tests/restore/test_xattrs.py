@@ -92,23 +92,14 @@ def test_xattr_survives_backup_and_restore(tmp_path, xattr_source, drorch_env, e
 
 @pytest.mark.restic
 @pytest.mark.parametrize("direction", ["drorch-to-restic", "restic-to-drorch"])
-def test_xattrs_interoperate_with_restic(tmp_path, xattr_source, drorch_env, restic, e2e, direction):
+def test_xattrs_interoperate_with_restic(tmp_path, xattr_source, drorch_env, restic, e2e, cross_restore,
+                                         direction):
     _set(xattr_source, "plain.txt", "user.comment", b"\x00\x01 both ways", False)
     _set(xattr_source, "dir", "system.posix_acl_default", DEFAULT_ACL, False)
     _set(xattr_source, "acl.txt", "system.posix_acl_access", ACCESS_ACL, False)
-    repo = tmp_path / "repo"
-    policy = e2e.make_policy(tmp_path, xattr_source, repo)
-    if direction == "drorch-to-restic":
-        e2e.apply_ok(policy, drorch_env)
-        restic.check(repo)
-        restic("restore", "latest", "--target", tmp_path / "out", repo=repo)
-        to = e2e.restic_restored_root(tmp_path / "out", xattr_source)
-    else:
-        restic.init(repo)
-        restic("backup", xattr_source, repo=repo)
-        to = tmp_path / "to"
-        proc = e2e.run_drorch("restore", policy, "latest", "--to", to, "--quiet", env=drorch_env)
-        assert proc.returncode == 0, e2e.describe(proc)
+    policy = e2e.make_policy(tmp_path, xattr_source, tmp_path / "repo")
+    to = cross_restore(direction, xattr_source, policy, tmp_path / "repo", tmp_path, restic, drorch_env,
+                       e2e)
     for rel, name in [("plain.txt", "user.comment"), ("dir", "system.posix_acl_default"),
                       ("acl.txt", "system.posix_acl_access")]:
         assert _get(to / rel, name) == _get(xattr_source / rel, name), f"{rel} {name}"
@@ -138,20 +129,10 @@ def test_an_xattr_change_alone_is_a_change(tmp_path, xattr_source, drorch_env, e
 
 
 @pytest.fixture
-def no_xattr_disk(scratch_dir):
-    """A ramfs, which supports no extended attributes at all; skips where mounting is refused."""
-    import subprocess
-
-    mount_point = scratch_dir / "ramfs"
-    mount_point.mkdir()
-    proc = subprocess.run(["mount", "-t", "ramfs", "ramfs", str(mount_point)], capture_output=True,
-                          text=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a ramfs ({proc.stderr.strip()})")
-    try:
+def no_xattr_disk(mount_fs):
+    """A ramfs, which supports no extended attributes at all."""
+    with mount_fs("ramfs", "mode=0755") as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
 
 
 def test_restore_where_xattrs_cannot_be_set_warns_and_restores(tmp_path, xattr_source, drorch_env, e2e,
