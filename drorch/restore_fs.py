@@ -145,7 +145,9 @@ def make_special(dir_fd: int, name: str, node: Node) -> bool:
     elif kind == "fifo":
         os.mkfifo(name, 0o600, dir_fd=dir_fd)
     else:
-        os.mknod(name, 0o600 | _SPECIAL_KINDS[kind], int(node.get("device") or 0), dir_fd=dir_fd)
+        device = node.get("device")
+        os.mknod(name, 0o600 | _SPECIAL_KINDS[kind], device if isinstance(device, int) else 0,
+                 dir_fd=dir_fd)
     return True
 
 

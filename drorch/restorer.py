@@ -214,8 +214,8 @@ class Restorer:
 
     def _plan_file(self, node: Node, dir_index: int, plan: Plan) -> None:
         self.stats.files += 1
-        key = (int(node.get("device_id") or 0), int(node.get("inode") or 0))
-        if int(node.get("links") or 0) > 1 and key[1]:
+        key = (_number(node, "device_id"), _number(node, "inode"))
+        if _number(node, "links") > 1 and key[1]:
             first = plan.inodes.get(key)
             if first is not None:  # restic's rule: the same inode is one file, linked again
                 plan.files[first].links.append((dir_index, node["name"]))
@@ -233,7 +233,8 @@ class Restorer:
             plan.writes.setdefault(pack_id, {}).setdefault(blob, []).append((index, offset))
             offset += blob.plain_length
             placed += 1
-        planned = PlannedFile(dir_index, node["name"], node, max(offset, int(node.get("size") or 0)),
+        size = max(offset, _number(node, "size")) if damaged else offset  # the content's, as written
+        planned = PlannedFile(dir_index, node["name"], node, size,
                               pending=placed, damaged=damaged)
         plan.files.append(planned)
         plan.metadata.append((dir_index, node["name"], node))
@@ -316,6 +317,12 @@ class Restorer:
                 if failed:
                     self.stats.warnings.append(f"{plan.rel(dir_index, name)}: could not set "
                                                f"{', '.join(failed)}")
+
+
+def _number(node: Node, key: str) -> int:
+    """A numeric node field; 0 when absent or not a number (a crafted node is not an error here)."""
+    value = node.get(key)
+    return value if isinstance(value, int) and value >= 0 else 0
 
 
 class _OpenFiles:
