@@ -218,12 +218,7 @@ class _Target:
         links); but the image's name comes from the repository, so ``--to DIR`` refuses a
         symlink at ``DIR/<name>`` and every file restore creates is opened with ``O_NOFOLLOW``.
         """
-        follow = True
-        if dest.is_dir():
-            if "/" in name or "\0" in name or name in ("", ".", ".."):
-                raise IntegrityError(f"the image snapshot names its file {name!r}; refusing to "
-                                     "restore it", hint="restore onto a file or device with --to")
-            dest, follow = dest / name, False
+        dest, follow = _image_path(dest, name)
         try:
             st = os.stat(dest, follow_symlinks=follow)
         except FileNotFoundError:
@@ -337,6 +332,16 @@ class _Target:
     def close(self) -> None:
         with contextlib.suppress(OSError):
             os.close(self.fd)
+
+
+def _image_path(dest: Path, name: str) -> tuple[Path, bool]:
+    """Where the image goes, and whether a link there may be followed (only if --to named it)."""
+    if not dest.is_dir():
+        return dest, True
+    if "/" in name or "\0" in name or name in ("", ".", ".."):
+        raise IntegrityError(f"the image snapshot names its file {name!r}; refusing to restore it",
+                             hint="restore onto a file or device with --to")
+    return dest / name, False
 
 
 def _check_space(dest: Path, need: int) -> None:
