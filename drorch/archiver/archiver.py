@@ -218,7 +218,8 @@ class Archiver:
         if not old or old.get("type") != "file" or old.get("content") is None:
             return False
         same = (old.get("size", 0) == st.st_size and old.get("inode") == st.st_ino
-                and old.get("mtime") == node["mtime"] and same_time(old.get("ctime"), st.st_ctime_ns)
+                and old.get("mtime") == node["mtime"]
+                and (old.get("ctime") == node["ctime"] or same_time(old.get("ctime"), st.st_ctime_ns))
                 and old.get("extended_attributes") == node.get("extended_attributes"))
         return same and all(self.repo.index.has(DATA, blob) for blob in old["content"])
 
