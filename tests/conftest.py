@@ -13,6 +13,7 @@ this module.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -443,6 +444,29 @@ def scratch_dir() -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def mounted_fs(mount_point: Path, fstype: str = "tmpfs", options: str = "size=2m") -> Iterator[Path]:
+    """A scratch file system (a small tmpfs to fill, a ramfs without xattrs) at ``mount_point``,
+    lazily unmounted afterwards; skips the test where mounting is not permitted here."""
+    mount_point.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(["mount", "-t", fstype, "-o", options, fstype, str(mount_point)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a {fstype} here ({proc.stderr.strip()})")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
+
+
+@pytest.fixture
+def mount_fs(scratch_dir: Path) -> Callable[..., Any]:
+    """``with mount_fs("tmpfs", "size=4m") as path:`` a scratch file system below ``scratch_dir``."""
+    count = iter(range(1_000_000))
+    return lambda fstype="tmpfs", options="size=2m": mounted_fs(
+        scratch_dir / f"{fstype}-{next(count)}", fstype, options)
 
 
 @pytest.fixture(scope="session")

@@ -4,8 +4,8 @@ The walk runs in the calling thread, depth first, names in sorted order. File
 contents are chunked as they are read and every chunk is handed to a worker
 pool that hashes, compresses, encrypts and packs it (``PackUploader.save``);
 a bounded number of chunks is in flight, so memory stays flat whatever the
-file sizes. A file whose size, mtime and inode match the parent snapshot and
-whose blobs are all in the index is not read again.
+file sizes. A file whose size, mtime, ctime, inode and xattrs match the parent
+snapshot and whose blobs are all in the index is not read again.
 
 Unreadable entries are skipped with a warning and counted, never fatal: the
 snapshot still records everything that could be read, and the caller reports
@@ -24,6 +24,7 @@ from io import FileIO
 from pathlib import Path
 from typing import Any, TypeVar
 
+from drorch import xattrs
 from drorch.archiver.chunker import MIN_CHUNK, chunks
 from drorch.archiver.parent import parent_nodes
 from drorch.ports.errors import SourceError
@@ -31,7 +32,7 @@ from drorch.ports.progress import NoProgress, Progress
 from drorch.repository.nested import Walk, run_nested
 from drorch.repository.pack import DATA, TREE
 from drorch.repository.repository import Repository
-from drorch.repository.tree import encode_tree, node_from_stat, node_type
+from drorch.repository.tree import encode_tree, node_from_stat, node_type, same_time
 from drorch.repository.uploader import PackUploader
 
 Node = dict[str, Any]
@@ -205,8 +206,11 @@ class Archiver:
             st = entry.stat(follow_symlinks=False)
             kind = node_type(st.st_mode)
             if kind is None:
-                return None  # sockets and device nodes are not data to mirror
+                return None  # sockets are not data to mirror
             node = node_from_stat(entry.name, st, kind)
+            attrs = xattrs.read(entry.path)
+            if attrs:
+                node["extended_attributes"] = attrs
             if kind == "dir":
                 pass  # its subtree is the caller's nested walk
             elif kind == "symlink":
@@ -224,10 +228,14 @@ class Archiver:
     # -- files ----------------------------------------------------------------------------
 
     def _unchanged(self, st: os.stat_result, node: Node, old: Node | None) -> bool:
+        """Like restic: size, inode, mtime and ctime as in the parent. ctime catches content
+        written with the mtime set back (``touch -d``); xattrs are compared too."""
         if not old or old.get("type") != "file" or old.get("content") is None:
             return False
         same = (old.get("size", 0) == st.st_size and old.get("inode") == st.st_ino
-                and old.get("mtime") == node["mtime"])
+                and old.get("mtime") == node["mtime"]
+                and (old.get("ctime") == node["ctime"] or same_time(old.get("ctime"), st.st_ctime_ns))
+                and old.get("extended_attributes") == node.get("extended_attributes"))
         return same and all(self.repo.index.has(DATA, blob) for blob in old["content"])
 
     def _file_content(self, path: str, st: os.stat_result, node: Node, old: Node | None

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from drorch.cli.anomalies import register as register_anomaly_commands
 from drorch.cli.common import (
@@ -34,6 +35,7 @@ from drorch.ports.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, DrorchError
 
 if TYPE_CHECKING:
     from drorch.policy import Policy
+    from drorch.restore.restorer import RestoreStats
     from drorch.secrets import KeySource
 
 # Each command imports what it runs: `drorch --help` and `drorch validate` must start
@@ -214,7 +216,7 @@ def restore_command(
     policy = load_policy(policy_file)
     snap, stats = restore(policy, _keys(policy), snapshot, to, target=target,
                           include=include, mirror=mirror, progress=progress_for(err, quiet or as_json),
-                          no_lock=no_lock)
+                          no_lock=no_lock, accept_damage=True)
     if as_json:
         emit_json({"snapshot": snap.id, "to": str(to), **stats.__dict__})
     elif isinstance(stats, ImageRestoreStats):
@@ -224,6 +226,21 @@ def restore_command(
     else:
         out.print(f"restored snapshot {snap.id[:8]} into {to}: {stats.files} files, "
                   f"{stats.dirs} dirs, {stats.symlinks} symlinks, {render.size(stats.bytes)}")
+    from drorch.restore.restorer import RestoreStats
+
+    if isinstance(stats, RestoreStats):
+        _restore_problems(stats)
+
+
+def _restore_problems(stats: RestoreStats) -> None:
+    """Warnings for metadata not set; damage found is one sentence and exit 3."""
+    from drorch.restore.damage import damage_sentence
+
+    for warning in stats.warnings:
+        err.print(f"[yellow]warning:[/] {escape(warning)}")
+    if stats.damaged:
+        err.print(f"[red]error:[/] {escape(damage_sentence(stats.damaged))}")
+        raise typer.Exit(EXIT_OBJECTIVES_MISSED)
 
 
 @app.command("verify")

@@ -18,6 +18,7 @@ from drorch.repository.check import Checker, CheckReport
 from drorch.repository.lock import RepositoryLock
 from drorch.repository.repository import Repository
 from drorch.repository.snapshot import Snapshot, load_snapshots
+from drorch.restore.damage import RestoreDamaged
 from drorch.restore.image import ImageRestorer, ImageRestoreStats, image_node
 from drorch.restore.restorer import Restorer, RestoreStats
 from drorch.secrets import KeySource
@@ -42,9 +43,14 @@ def list_snapshots(policy: Policy, keys: KeySource, mirror: str | None = None
 
 def restore(policy: Policy, keys: KeySource, snapshot_ref: str, dest: Path, *,
             target: str | None = None, include: list[str] | None = None, mirror: str | None = None,
-            progress: Progress | None = None, no_lock: bool = False
+            progress: Progress | None = None, no_lock: bool = False,
+            accept_damage: bool = False
             ) -> tuple[Snapshot, RestoreStats | ImageRestoreStats]:
     """Restore a snapshot's source directory into ``dest`` (its contents, not its full path).
+
+    Damaged entries do not stop a directory restore: the rest is restored, and then
+    ``RestoreDamaged`` (exit 3) names them, unless ``accept_damage`` (the CLI, which
+    reports them itself) asks for the stats, whose ``damaged`` lists them.
 
     An image snapshot is written onto ``dest`` (a file, a block device, or a directory
     to put the image file in), comparing first so that only differing ranges are written.
@@ -60,6 +66,8 @@ def restore(policy: Policy, keys: KeySource, snapshot_ref: str, dest: Path, *,
             return snapshot, ImageRestorer(repo, progress).restore(image, dest)
         stats = Restorer(repo, progress).restore(snapshot.tree, dest, strip=strip,
                                                  include=include)
+    if stats.damaged and not accept_damage:
+        raise RestoreDamaged(stats.damaged)
     return snapshot, stats
 
 

@@ -76,7 +76,11 @@ def node_type(st_mode: int) -> str | None:
         return "symlink"
     if stat.S_ISFIFO(st_mode):
         return "fifo"
-    return None
+    if stat.S_ISCHR(st_mode):
+        return "chardev"
+    if stat.S_ISBLK(st_mode):
+        return "dev"
+    return None  # sockets: restic records them but restores nothing
 
 
 @lru_cache(maxsize=256)
@@ -116,6 +120,8 @@ def node_from_stat(name: str, st: os.stat_result, kind: str) -> dict[str, Any]:
     }
     if kind == "file":
         node["size"] = st.st_size
+    elif kind in ("dev", "chardev"):
+        node["device"] = st.st_rdev  # the encoded dev_t, as restic stores it for mknod
     return {k: v for k, v in node.items() if v or k in ("uid", "gid")}
 
 
@@ -209,6 +215,17 @@ def node_time_ns(node: dict[str, Any], key: str) -> int:
 
 def mtime_ns(node: dict[str, Any]) -> int:
     return node_time_ns(node, "mtime") if node.get("mtime") else 0
+
+
+def same_time(stored: str | None, ns: int) -> bool:
+    """Whether a node's RFC 3339 time is ``ns``; compared as instants, so a parent
+    snapshot written by restic (another spelling of the same time) still matches."""
+    if not stored:
+        return False
+    try:
+        return stored == format_ns(ns) or parse_ns(stored) == ns
+    except (ValueError, OverflowError, OSError):  # a time outside what the formatter handles
+        return False
 
 
 def atime_ns(node: dict[str, Any]) -> int:

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from drorch.ports.errors import DrorchError, SourceError, StoreFull, UsageError
+from drorch.ports.errors import DrorchError, IntegrityError, SourceError, StoreFull, UsageError
 from drorch.ports.progress import NoProgress, Progress
 from drorch.repository.content import content_blobs
 from drorch.repository.layout import FileType, object_name
@@ -205,26 +205,42 @@ class _Target:
 
     @classmethod
     def open(cls, dest: Path, name: str, size: int, pieces: list[_Piece]) -> _Target:
-        if dest.is_dir():
-            dest = dest / name
+        """Open what ``--to`` names; a link found inside a --to directory is never written through.
+
+        ``--to`` itself is the operator's choice and is followed (``/dev/disk/by-id/...`` are
+        links); but the image's name comes from the repository, so ``--to DIR`` refuses a
+        symlink at ``DIR/<name>`` and every file restore creates is opened with ``O_NOFOLLOW``.
+        """
+        dest, follow = _image_path(dest, name)
         try:
-            st = os.stat(dest)
+            st = os.stat(dest, follow_symlinks=follow)
         except FileNotFoundError:
             st = None
         except OSError as err:
             raise os_error(err, dest, "write") from None
+        if st is not None and stat.S_ISLNK(st.st_mode):
+            raise UsageError(f"{dest} is a symlink, and restore does not write an image through a "
+                             "link it finds in --to", hint="remove it, or name the file or device "
+                                                           "you mean with --to")
         if st is not None and stat.S_ISBLK(st.st_mode):
             return cls._device(dest, size)
         if st is not None and not stat.S_ISREG(st.st_mode):
             raise UsageError(f"{dest} is neither a file nor a block device; an image restores onto one")
         work = dest if st is not None else dest.with_name(dest.name + INCOMPLETE_SUFFIX)
-        fresh = not work.exists()
+        fresh = not os.path.lexists(work)
         if fresh:
             _check_space(dest, sum(p.length for p in pieces if not p.zero))
+        nofollow = 0 if follow and work == dest else os.O_NOFOLLOW
         try:
-            fd = os.open(work, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fd = os.open(work, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | nofollow, 0o600)
         except OSError as err:
+            if err.errno == errno.ELOOP:
+                raise UsageError(f"{work} is a symlink, and restore does not write an image through "
+                                 "a link it did not create", hint="remove it and restore again") from None
             raise os_error(err, work, "write") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise UsageError(f"{work} is not a regular file; remove it and restore again")
         existing = os.fstat(fd).st_size
         try:
             if existing < size:
@@ -309,6 +325,16 @@ class _Target:
     def close(self) -> None:
         with contextlib.suppress(OSError):
             os.close(self.fd)
+
+
+def _image_path(dest: Path, name: str) -> tuple[Path, bool]:
+    """Where the image goes, and whether a link there may be followed (only if --to named it)."""
+    if not dest.is_dir():
+        return dest, True
+    if "/" in name or "\0" in name or name in ("", ".", ".."):
+        raise IntegrityError(f"the image snapshot names its file {name!r}; refusing to restore it",
+                             hint="restore onto a file or device with --to")
+    return dest / name, False
 
 
 def _check_space(dest: Path, need: int) -> None:

@@ -1,35 +1,61 @@
 """Restoring a snapshot's tree to a directory, pack by pack.
 
-First the trees are walked and every file is created at its final size; then
-each needed pack is read once (one ranged read covering the blobs we need) on a
-worker pool and every blob is written at its offset in every file that uses it.
-Metadata (mode, owner when root, times) is set last, directories deepest first,
-so writing children does not disturb a directory's restored mtime. Every blob
-is authenticated and hash-checked before it is written.
+First the trees are walked: directories, symlinks, fifos and device nodes are
+made, every file is planned and then created at its final size, and files that
+shared an inode in the snapshot become hard links again (restic's rule: same
+``inode`` and ``device_id``, ``links`` > 1). Then each needed pack is read once
+(one ranged read covering the blobs we need) on a worker pool and every blob
+is written at its offset in every file that uses it. Metadata (owner when
+root, mode, extended attributes, times) is set last, directories deepest
+first, so writing children does not disturb a directory's restored mtime.
+Every path is resolved inside ``--to`` without following links (see
+``drorch.restore.fs``).
+
+Damage does not stop a restore: every blob is authenticated and hash-checked
+before it is written, and a file with a blob that is damaged or missing is
+renamed ``NAME.drorch-damaged`` (its intact parts kept, holes where the damage
+is), so no file that looks complete is not. An unreadable directory, or a tree
+listing a name twice (which could make two entries fight over one path), is not
+restored. ``RestoreStats.damaged`` names each one, with its blobs; the CLI exits 3.
+
+A restore that fails midway (a full disk, an unreadable store) removes every
+file it had not finished and says how many were kept.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
-import shutil
-import stat
+import re
+from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
-from drorch.ports.errors import IntegrityError
+from drorch.ports.errors import (
+    DrorchError,
+    IntegrityError,
+    ObjectNotFound,
+    SourceError,
+    StoreFull,
+    UsageError,
+)
 from drorch.ports.progress import NoProgress, Progress
 from drorch.repository.layout import FileType, object_name
-from drorch.repository.nested import Walk, run_nested
 from drorch.repository.pack import DATA, TREE, PackedBlob
 from drorch.repository.repository import Repository
-from drorch.repository.tree import atime_ns, decode_tree, mtime_ns, posix_permissions
+from drorch.repository.tree import decode_tree
+from drorch.restore import fs as restore_fs
+from drorch.restore.damage import DAMAGED_SUFFIX, Damage, Plan, PlannedFile
+from drorch.restore.fs import DirFds
 
 Node = dict[str, Any]
 FILES_PER_TASK = 256
+_KINDS = ("file", "dir", "symlink", "fifo", "dev", "chardev", "socket")  # restic's node types
 
 
 @dataclass
@@ -37,16 +63,25 @@ class RestoreStats:
     files: int = 0
     dirs: int = 0
     symlinks: int = 0
+    special: int = 0  # fifos and device nodes
+    hardlinks: int = 0  # files restored as another link to a file restored before
     bytes: int = 0
+    damaged: list[dict[str, Any]] = field(default_factory=list)  # Damage.to_json of each
+    warnings: list[str] = field(default_factory=list)  # metadata that could not be set
 
 
 @dataclass
-class _Plan:
-    """What to write: per pack, the blobs needed and the (file, offset) places they go."""
+class _Frame:
+    """One directory of the walk: its remaining nodes and whether anything below was included."""
 
-    writes: dict[str, dict[PackedBlob, list[tuple[Path, int]]]] = field(default_factory=dict)
-    files: list[tuple[Path, int]] = field(default_factory=list)  # created at full size first
-    metadata: list[tuple[Path, Node]] = field(default_factory=list)
+    nodes: Iterator[Node]
+    dir: int
+    rel: str
+    included: bool
+    node: Node | None = None  # None for the restore's root
+    name: str = ""
+    parent: int = 0
+    anything: bool = False
 
 
 class Restorer:
@@ -60,24 +95,26 @@ class Restorer:
     def restore(self, tree_id: str, dest: Path, *, strip: tuple[str, ...] = (),
                 include: list[str] | None = None) -> RestoreStats:
         """Restore the tree below path ``strip`` into ``dest``; ``include`` globs filter files."""
-        tree_id = self._descend(tree_id, strip)
-        dest.mkdir(parents=True, exist_ok=True)
-        plan = _Plan()
-        run_nested(self._walk(tree_id, dest, "", include or [], plan, ancestors_included=not include))
-        total = sum(len(places) * b.plain_length
-                    for blobs in plan.writes.values() for b, places in blobs.items())
-        self.progress.start(f"restoring into {dest}", total)
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="restore") as pool:
-            batches = [plan.files[i:i + FILES_PER_TASK] for i in range(0, len(plan.files), FILES_PER_TASK)]
-            list(pool.map(_create_files, batches))
-            for future in [pool.submit(self._restore_pack, pack_id, blobs)
-                           for pack_id, blobs in plan.writes.items()]:
-                future.result()
-        as_root = os.geteuid() == 0
-        for path, node in plan.metadata:  # children before their directory
-            _apply_metadata(path, node, as_root)
-        self.stats.bytes = total
+        root_nodes = self._tree(self._descend(tree_id, strip))
+        root_fd = _open_target(dest)
+        plan = Plan()
+        try:
+            try:
+                self._walk(root_nodes, root_fd, include or [], plan)
+                self.progress.start(f"restoring into {dest}", plan.total_bytes())
+                self._write(root_fd, plan)
+            except BaseException as err:  # Ctrl-C included: no unfinished file may stay behind
+                _remove_incomplete(root_fd, plan)
+                if isinstance(err, OSError | DrorchError):
+                    raise _failure(err, dest, plan) from None
+                raise
+            self._set_aside_damaged(root_fd, plan)
+            self._apply_metadata(root_fd, plan)
+        finally:
+            os.close(root_fd)
         self.progress.finish()
+        self.stats.bytes = plan.total_bytes()
+        self.stats.damaged = [d.to_json() for d in plan.damage]
         return self.stats
 
     def _descend(self, root: str, strip: tuple[str, ...]) -> str:
@@ -96,97 +133,238 @@ class Restorer:
 
     def _find_dir(self, tree_id: str, parts: tuple[str, ...]) -> str | None:
         for part in parts:
-            node = next((n for n in self._tree(tree_id) if n["name"] == part), None)
-            if node is None or node["type"] != "dir":
+            node = next((n for n in self._tree(tree_id) if n.get("name") == part), None)
+            if node is None or node.get("type") != "dir" or not isinstance(node.get("subtree"), str):
                 return None
             tree_id = node["subtree"]
         return tree_id
 
     def _tree(self, tree_id: str) -> list[Node]:
-        return decode_tree(self.repo.load_blob(TREE, tree_id))
+        """A tree's nodes; an authentic blob that is not a tree is damage too (IntegrityError)."""
+        blob = self.repo.load_blob(TREE, tree_id)
+        try:
+            nodes = decode_tree(blob)
+        except (ValueError, TypeError, AttributeError) as err:
+            raise IntegrityError(f"tree {tree_id[:12]} does not decode: {err}") from None
+        if not all(isinstance(n, dict) for n in nodes):
+            raise IntegrityError(f"tree {tree_id[:12]} holds entries that are not nodes")
+        return nodes
 
-    def _walk(self, tree_id: str, into: Path, rel: str, include: list[str], plan: _Plan,
-              ancestors_included: bool) -> Walk[bool]:
-        """Create what this tree holds below ``into``; returns whether anything was included.
+    # -- phase 1: the walk ------------------------------------------------------------------
 
-        A nested walk (``run_nested``): subdirectories are yielded, not recursed into,
-        so a tree of any depth restores."""
-        anything = False
-        for node in self._tree(tree_id):
-            name = node["name"]
-            if "/" in name or name in ("", ".", ".."):
-                raise IntegrityError(f"refusing to restore an entry named {name!r}")
-            path, node_rel = into / name, f"{rel}/{name}" if rel else name
-            included = ancestors_included or any(fnmatch(node_rel, p) for p in include)
-            if node["type"] == "dir":
-                _ensure_dir(path)
-                below = yield self._walk(node["subtree"], path, node_rel, include, plan, included)
-                if below or included:
-                    plan.metadata.append((path, node))
-                    self.stats.dirs += 1
-                    anything = True
-                else:
-                    _remove_if_empty(path)
-            elif included:
-                self._create(node, path, plan)
-                anything = True
-        return anything
+    def _walk(self, root_nodes: list[Node], root_fd: int, include: list[str], plan: Plan) -> None:
+        """Make what the trees hold, depth first with an explicit stack (any depth)."""
+        stack = [_Frame(iter(self._nodes(root_nodes, "", plan)), 0, "", not include)]
+        with DirFds(root_fd, plan.dirs) as fds:
+            while stack:
+                frame = stack[-1]
+                node = next(frame.nodes, None)
+                if node is None:
+                    stack.pop()
+                    self._leave(frame, stack[-1] if stack else None, fds, plan)
+                    continue
+                name = node["name"]
+                rel = f"{frame.rel}/{name}" if frame.rel else name
+                included = frame.included or any(fnmatch(rel, p) for p in include)
+                if node.get("type") == "dir":
+                    child = self._enter(node, frame, rel, included, fds, plan)
+                    if child is not None:
+                        stack.append(child)
+                elif included:
+                    frame.anything |= self._make(node, frame.dir, fds, plan)
 
-    def _create(self, node: Node, path: Path, plan: _Plan) -> None:
-        _clear_the_way(path)
-        if node["type"] == "symlink":
-            os.symlink(node.get("linktarget", ""), path)
+    def _nodes(self, nodes: list[Node], rel: str, plan: Plan) -> list[Node]:
+        """A tree's nodes that can be restored; bad and duplicate names are reported as damage."""
+        names = Counter(n.get("name") for n in nodes)
+        kept = []
+        for node in nodes:
+            name = node.get("name")
+            where = f"{rel}/{name}" if rel else str(name)
+            if not isinstance(name, str) or "/" in name or "\0" in name or name in ("", ".", ".."):
+                plan.damage.append(Damage(rel or ".", f"the tree holds an entry named {name!r}"))
+            elif names[name] > 1:
+                if node is next(n for n in nodes if n.get("name") == name):
+                    plan.damage.append(Damage(where, f"the tree lists this name {names[name]} times"))
+            elif node.get("type") not in _KINDS:
+                plan.damage.append(Damage(where, f"the node has an unknown type {node.get('type')!r}"))
+            elif node.get("type") == "dir" and not isinstance(node.get("subtree"), str):
+                plan.damage.append(Damage(where, "the directory's node has no subtree"))
+            else:
+                kept.append(node)
+        return kept
+
+    def _enter(self, node: Node, frame: _Frame, rel: str, included: bool, fds: DirFds,
+               plan: Plan) -> _Frame | None:
+        try:
+            nodes = self._nodes(self._tree(node["subtree"]), rel, plan)
+        except IntegrityError as err:
+            why = re.sub(r"\b([0-9a-f]{12})[0-9a-f]{52}\b", r"\1", err.message)  # short IDs
+            why = why.replace(f" blob {node['subtree'][:12]}", "")
+            plan.damage.append(Damage(rel, f"its tree is unreadable ({why})", (node["subtree"],)))
+            return None
+        restore_fs.make_dir(fds.fd(frame.dir), node["name"])
+        index = plan.dirs.add(frame.dir, node["name"])
+        return _Frame(iter(nodes), index, rel, included, node, node["name"], frame.dir)
+
+    def _leave(self, frame: _Frame, parent: _Frame | None, fds: DirFds, plan: Plan) -> None:
+        """A directory is done: keep it (metadata later) if anything in it was included."""
+        if parent is None or frame.node is None:
+            return
+        if frame.anything or frame.included:
+            plan.metadata.append((frame.parent, frame.name, frame.node))
+            self.stats.dirs += 1
+            parent.anything = True
+        else:  # made only to look for included files, and none was there
+            with contextlib.suppress(OSError):
+                os.rmdir(frame.name, dir_fd=fds.fd(frame.parent))
+
+    def _make(self, node: Node, dir_index: int, fds: DirFds, plan: Plan) -> bool:
+        kind = node.get("type")
+        if kind == "file":
+            self._plan_file(node, dir_index, plan)
+            return True
+        if not restore_fs.make_special(fds.fd(dir_index), node["name"], node):
+            return False  # sockets: restic records them and restores nothing either
+        if kind == "symlink":
             self.stats.symlinks += 1
-        elif node["type"] == "file":
-            self._plan_file(node, path, plan)
         else:
-            return  # fifos and devices are recorded but not recreated
-        plan.metadata.append((path, node))
+            self.stats.special += 1
+        plan.metadata.append((dir_index, node["name"], node))
+        return True
 
-    def _plan_file(self, node: Node, path: Path, plan: _Plan) -> None:
-        offset = 0
+    def _plan_file(self, node: Node, dir_index: int, plan: Plan) -> None:
+        self.stats.files += 1
+        key = (_number(node, "device_id"), _number(node, "inode"))
+        if _number(node, "links") > 1 and key[1]:
+            first = plan.inodes.get(key)
+            if first is not None:  # restic's rule: the same inode is one file, linked again
+                plan.files[first].links.append((dir_index, node["name"]))
+                self.stats.hardlinks += 1
+                return
+            plan.inodes[key] = len(plan.files)
+        index = len(plan.files)
+        offset, placed, damaged = 0, 0, []
         for blob_id in node.get("content") or []:
             found = self.repo.index.lookup(DATA, blob_id)
-            if found is None:
-                raise IntegrityError(f"data blob {blob_id[:12]} of {path.name} is missing from "
-                                     f"target {self.repo.name!r}",
-                                     hint="run `drorch verify` to see what is damaged")
+            if found is None:  # its length is unknown, so later blobs have no known offset
+                damaged.append(blob_id)
+                break
             pack_id, blob = found
-            plan.writes.setdefault(pack_id, {}).setdefault(blob, []).append((path, offset))
+            plan.writes.setdefault(pack_id, {}).setdefault(blob, []).append((index, offset))
             offset += blob.plain_length
-        plan.files.append((path, offset))
-        self.stats.files += 1
+            placed += 1
+        size = max(offset, _number(node, "size")) if damaged else offset  # the content's, as written
+        planned = PlannedFile(dir_index, node["name"], node, size,
+                              pending=placed, damaged=damaged)
+        plan.files.append(planned)
+        plan.metadata.append((dir_index, node["name"], node))
 
-    def _restore_pack(self, pack_id: str, blobs: dict[PackedBlob, list[tuple[Path, int]]]) -> None:
+    # -- phase 2: contents ------------------------------------------------------------------
+
+    def _write(self, root_fd: int, plan: Plan) -> None:
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="restore")
+        try:
+            batches = [range(i, min(i + FILES_PER_TASK, len(plan.files)))
+                       for i in range(0, len(plan.files), FILES_PER_TASK)]
+            for future in [pool.submit(_create_files, root_fd, plan, b) for b in batches]:
+                future.result()
+            _link_files(root_fd, plan)
+            for future in [pool.submit(self._restore_pack, root_fd, plan, pack_id, blobs)
+                           for pack_id, blobs in plan.writes.items()]:
+                future.result()
+        finally:  # after a failure, packs not started yet are not read at all
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _restore_pack(self, root_fd: int, plan: Plan, pack_id: str,
+                      blobs: dict[PackedBlob, list[tuple[int, int]]]) -> None:
         start = min(b.offset for b in blobs)
         end = max(b.offset + b.length for b in blobs)
-        data = memoryview(self.repo.store.get(object_name(FileType.PACK, pack_id), start, end - start))
-        with _OpenFiles() as files:
+        try:
+            data = memoryview(self.repo.store.get(object_name(FileType.PACK, pack_id), start, end - start))
+        except ObjectNotFound:
+            data = memoryview(b"")  # every blob below fails to authenticate: each is reported
+        with DirFds(root_fd, plan.dirs) as fds, _OpenFiles(fds, plan) as files:
             for blob in sorted(blobs, key=lambda b: b.offset):
                 sealed = data[blob.offset - start : blob.offset - start + blob.length]
-                plain = self.repo.open_blob(pack_id, blob, sealed)
-                for path, offset in blobs[blob]:
-                    os.pwrite(files.fd(path), plain, offset)
+                try:
+                    if len(sealed) != blob.length:
+                        raise IntegrityError(f"pack {pack_id} is missing or truncated")
+                    plain = self.repo.open_blob(pack_id, blob, sealed)
+                except IntegrityError:
+                    for file_index, _offset in blobs[blob]:
+                        plan.blob_damaged(file_index, blob.id)
+                    self.progress.advance(blob.plain_length * len(blobs[blob]))
+                    continue
+                for file_index, offset in blobs[blob]:
+                    _write_all(files.fd(file_index), plain, offset)
+                    plan.written(file_index)
                     self.progress.advance(len(plain))
+
+    # -- phase 3: damage and metadata -------------------------------------------------------
+
+    def _set_aside_damaged(self, root_fd: int, plan: Plan) -> None:
+        """Rename every damaged file (and its other links) NAME.drorch-damaged."""
+        with DirFds(root_fd, plan.dirs) as fds:
+            for f in plan.files:
+                if not f.damaged:
+                    continue
+                problem = (f"{len(f.damaged)} of its {len(f.node.get('content') or [])} data blobs "
+                           "damaged or missing")
+                for dir_index, name in [(f.dir, f.name), *f.links]:
+                    left_as: str | None = plan.rel(dir_index, name + DAMAGED_SUFFIX)
+                    try:
+                        restore_fs.rename_no_replace(fds.fd(dir_index), name, name + DAMAGED_SUFFIX)
+                    except OSError:  # taken, or impossible: it must not stay under its own name
+                        left_as = None
+                        with contextlib.suppress(OSError):
+                            os.unlink(name, dir_fd=fds.fd(dir_index))
+                    plan.damage.append(Damage(plan.rel(dir_index, name), problem, tuple(f.damaged),
+                                              left_as))
+
+    def _apply_metadata(self, root_fd: int, plan: Plan) -> None:
+        damaged = {(f.dir, f.name) for f in plan.files if f.damaged}
+        as_root = os.geteuid() == 0
+        with DirFds(root_fd, plan.dirs) as fds:
+            for dir_index, name, node in plan.metadata:  # children before their directory
+                if (dir_index, name) in damaged:
+                    continue
+                try:
+                    failed = restore_fs.apply_metadata(fds.fd(dir_index), name, node, as_root)
+                except OSError as err:
+                    failed = [f"its metadata ({err.strerror or err})"]
+                except (ValueError, TypeError, OverflowError) as err:  # a crafted time or mode
+                    failed = [f"its metadata ({err})"]
+                if failed:
+                    self.stats.warnings.append(f"{plan.rel(dir_index, name)}: could not set "
+                                               f"{', '.join(failed)}")
+
+
+def _number(node: Node, key: str) -> int:
+    """A numeric node field; 0 when absent or not a number (a crafted node is not an error here)."""
+    value = node.get(key)
+    return value if isinstance(value, int) and value >= 0 else 0
 
 
 class _OpenFiles:
     """Keeps the last written file open: a pack's blobs of one file are usually adjacent."""
 
-    def __init__(self) -> None:
-        self._path: Path | None = None
+    def __init__(self, fds: DirFds, plan: Plan) -> None:
+        self._fds, self._plan = fds, plan
+        self._index = -1
         self._fd = -1
 
-    def fd(self, path: Path) -> int:
-        if path != self._path:
+    def fd(self, file_index: int) -> int:
+        if file_index != self._index:
             self.close()
-            self._fd, self._path = os.open(path, os.O_WRONLY | os.O_CLOEXEC), path
+            f = self._plan.files[file_index]
+            self._fd = os.open(f.name, restore_fs.WRITE_FLAGS, dir_fd=self._fds.fd(f.dir))
+            self._index = file_index
         return self._fd
 
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
-            self._fd, self._path = -1, None
+            self._fd, self._index = -1, -1
 
     def __enter__(self) -> _OpenFiles:
         return self
@@ -195,52 +373,65 @@ class _OpenFiles:
         self.close()
 
 
-def _create_files(files: list[tuple[Path, int]]) -> None:
-    """Create (or truncate) files at their final size; holes until their blobs arrive."""
-    for path, size in files:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        try:
-            if size:
-                os.ftruncate(fd, size)
-        finally:
-            os.close(fd)
+def _write_all(fd: int, data: bytes | bytearray | memoryview, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
 
 
-def _clear_the_way(path: Path) -> None:
-    """Remove what sits where the snapshot has something else: the snapshot is what --to asked for."""
+def _create_files(root_fd: int, plan: Plan, indexes: range) -> None:
+    """Create files at their final size; holes until their blobs arrive."""
+    with DirFds(root_fd, plan.dirs) as fds:
+        for i in indexes:
+            f = plan.files[i]
+            restore_fs.create_file(fds.fd(f.dir), f.name, f.size)
+
+
+def _link_files(root_fd: int, plan: Plan) -> None:
+    # two caches: looking up one directory must never close the other's descriptor
+    with DirFds(root_fd, plan.dirs) as first_fds, DirFds(root_fd, plan.dirs) as fds:
+        for f in plan.files:
+            for dir_index, name in f.links:
+                restore_fs.link(fds.fd(dir_index), name, first_fds.fd(f.dir), f.name)
+
+
+def _open_target(dest: Path) -> int:
+    """The descriptor of ``--to`` (created if missing); the operator named it, so a link is followed."""
     try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return
-    if stat.S_ISDIR(st.st_mode):
-        shutil.rmtree(path)
-    else:
-        os.unlink(path)  # file, symlink, fifo, socket, device node
+        dest.mkdir(parents=True, exist_ok=True)
+        return os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileExistsError:
+        raise UsageError(f"--to {dest} exists and is not a directory; a directory snapshot restores "
+                         "into a directory", hint="choose a new or existing directory") from None
+    except NotADirectoryError:
+        raise UsageError(f"--to {dest} is not a directory; a directory snapshot restores into one",
+                         hint="choose a new or existing directory") from None
+    except OSError as err:
+        raise SourceError(f"cannot create {dest}: {err.strerror or err}") from None
 
 
-def _ensure_dir(path: Path) -> None:
-    try:
-        if stat.S_ISDIR(os.lstat(path).st_mode):
-            return
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-    os.mkdir(path)
+def _remove_incomplete(root_fd: int, plan: Plan) -> None:
+    """After a failure: every file not completely written is removed, with its links."""
+    with DirFds(root_fd, plan.dirs) as fds:
+        for f in plan.incomplete():
+            for dir_index, name in [(f.dir, f.name), *f.links]:
+                with contextlib.suppress(OSError):
+                    os.unlink(name, dir_fd=fds.fd(dir_index))
 
 
-def _remove_if_empty(path: Path) -> None:
-    """Remove a directory created only to look for included files, if it stayed empty."""
-    with contextlib.suppress(OSError):
-        path.rmdir()
-
-
-def _apply_metadata(path: Path, node: Node, as_root: bool) -> None:
-    is_link = node["type"] == "symlink"
-    if as_root:
-        with contextlib.suppress(OSError):
-            os.chown(path, node.get("uid", 0), node.get("gid", 0), follow_symlinks=False)
-    if not is_link:
-        os.chmod(path, posix_permissions(node.get("mode", 0o644)))
-    times = (atime_ns(node), mtime_ns(node))
-    if os.utime in os.supports_follow_symlinks or not is_link:
-        os.utime(path, ns=times, follow_symlinks=False)
+def _failure(err: OSError | DrorchError, dest: Path, plan: Plan) -> DrorchError:
+    """The failure in one sentence, saying what is left in ``dest``."""
+    incomplete = len(plan.incomplete())
+    left = (f"{len(plan.files) - incomplete} of {len(plan.files)} files were restored completely and "
+            f"kept; the {incomplete} unfinished ones were removed")
+    if isinstance(err, DrorchError):
+        return type(err)(f"{err.message.rstrip('.')}; {left}", hint=err.hint)
+    where = f" ({err.filename})" if err.filename else ""
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StoreFull(f"out of space restoring into {dest}; {left}",
+                         hint="free space there or restore onto a larger disk")
+    if err.errno == errno.ELOOP:
+        return SourceError(f"a symlink appeared inside {dest}{where} while restoring, and restore "
+                           f"does not follow links; {left}")
+    return SourceError(f"cannot restore into {dest}{where}: {err.strerror or err}; {left}")

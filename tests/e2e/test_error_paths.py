@@ -152,18 +152,10 @@ def test_unreadable_entries_are_skipped_and_listed(tmp_path, dataset, drorch_env
 
 
 @pytest.fixture
-def tiny_disk(scratch_dir):
+def tiny_disk(mount_fs):
     """A 2 MiB tmpfs; skips when mounting is not permitted here."""
-    mount_point = scratch_dir / "tiny"
-    mount_point.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount_point)],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs to fill ({proc.stderr.strip()})")
-    try:
+    with mount_fs("tmpfs", "size=2m") as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
 
 
 def test_full_disk(tmp_path, drorch_env, drorch_key, e2e, tiny_disk):
