@@ -24,7 +24,6 @@ from io import FileIO
 from pathlib import Path
 from typing import Any, TypeVar
 
-from drorch import xattrs
 from drorch.archiver.chunker import MIN_CHUNK, chunks
 from drorch.archiver.parent import parent_nodes
 from drorch.ports.errors import SourceError
@@ -34,6 +33,7 @@ from drorch.repository.pack import DATA, TREE
 from drorch.repository.repository import Repository
 from drorch.repository.tree import encode_tree, node_from_stat, node_type, same_time
 from drorch.repository.uploader import PackUploader
+from drorch.sources import xattrs
 
 Node = dict[str, Any]
 T = TypeVar("T")

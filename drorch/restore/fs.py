@@ -31,8 +31,8 @@ import stat
 from collections import OrderedDict
 from typing import Any
 
-from drorch import xattrs
 from drorch.repository.tree import atime_ns, mtime_ns, posix_permissions
+from drorch.sources import xattrs
 
 Node = dict[str, Any]
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
