@@ -122,6 +122,9 @@ class Step(_Body, StrictModel):
     when: str | bool | None = None
     # None: nothing to compensate. Undo runs only for steps that finished, newest first.
     undo: StepBody | None = None
+    # Fleet mode: the host whose agent runs the step (and its undo). None: where the run
+    # started. The local engine runs every step where it runs and ignores it.
+    on: Name | None = None
 
     @model_validator(mode="after")
     def _one_action(self) -> Step:
