@@ -26,6 +26,7 @@ from drorch.cli.common import (
 )
 from drorch.cli.drills import register as register_drill_commands
 from drorch.cli.exports import register as register_export_commands
+from drorch.cli.fleet import register as register_fleet_commands
 from drorch.cli.images import register as register_image_commands
 from drorch.cli.progress import progress_for
 from drorch.cli.runbooks import register as register_runbook_commands
@@ -218,6 +219,7 @@ register_runbook_commands(app)
 register_drill_commands(app)
 register_export_commands(app)
 register_image_commands(app)  # after exports: joins its `export` group if it made one
+register_fleet_commands(app)
 
 
 def main() -> None:

@@ -39,6 +39,10 @@ DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print the plan with 
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Pass every approve gate.")]
 NoUndoOpt = Annotated[bool, typer.Option("--no-undo", help="On failure stop without undoing "
                                          "finished steps (the run can be resumed).")]
+FleetOpt = Annotated[bool, typer.Option("--fleet", help="Run as one engine workflow: each step on "
+                                       "the host it names (on:), approve as a signal.")]
+FleetHostOpt = Annotated[str | None, typer.Option("--host", help="With --fleet: where steps without "
+                                                  "on: run (default: the policy's first host).")]
 PolicyOpt = Annotated[Path | None, typer.Option("--policy", "-p", help="Policy whose recoveries and "
                                                 "mirrors the runbook uses.")]
 
@@ -229,6 +233,12 @@ def approve_command(run_id: RunIdArg, step: Annotated[str | None, typer.Option(
         help="The approve step to pass (default: the next open one).")] = None,
         as_json: JsonOpt = False) -> None:
     """Let a waiting run pass its approve gate, with a one-time token (it passes one gate)."""
+    if run_id.startswith("fleet-"):
+        from drorch.cli.fleet import approve_fleet_run
+
+        progress = approve_fleet_run(run_id, step)
+        emit_json(progress) if as_json else out.print(f"approved fleet run {run_id} (a signal)", markup=False)
+        return
     run, gate, token = approve_run(run_id, step)
     if as_json:
         emit_json({"run": run, "step": gate, "token": token})
@@ -279,15 +289,25 @@ def _policy_runbook(policy_file: Path, which: str) -> Path:
 
 
 def failover(policy_file: PolicyArg, var: VarOpt = None, dry_run: DryRunOpt = False,
-             yes: YesOpt = False, no_undo: NoUndoOpt = False, as_json: JsonOpt = False) -> None:
+             yes: YesOpt = False, no_undo: NoUndoOpt = False, as_json: JsonOpt = False,
+             fleet: FleetOpt = False, host: FleetHostOpt = None) -> None:
     """Run the policy's failover runbook: bring service up at the DR site."""
+    if fleet and not dry_run:
+        from drorch.cli.fleet import run_fleet_runbook
+
+        return run_fleet_runbook(policy_file, "failover", var, host, yes, no_undo, True, None, as_json)
     _run(_policy_runbook(policy_file, "failover"), policy_file, var, dry_run,
          RunOptions(yes=yes, no_undo=no_undo), as_json)
 
 
 def failback(policy_file: PolicyArg, var: VarOpt = None, dry_run: DryRunOpt = False,
-             yes: YesOpt = False, no_undo: NoUndoOpt = False, as_json: JsonOpt = False) -> None:
+             yes: YesOpt = False, no_undo: NoUndoOpt = False, as_json: JsonOpt = False,
+             fleet: FleetOpt = False, host: FleetHostOpt = None) -> None:
     """Run the policy's failback runbook: bring the outage's data home, then switch back."""
+    if fleet and not dry_run:
+        from drorch.cli.fleet import run_fleet_runbook
+
+        return run_fleet_runbook(policy_file, "failback", var, host, yes, no_undo, True, None, as_json)
     _run(_policy_runbook(policy_file, "failback"), policy_file, var, dry_run,
          RunOptions(yes=yes, no_undo=no_undo), as_json)
 
