@@ -8,9 +8,11 @@ imported by ``drorch.fleet`` only when a fleet command runs; without the
 from __future__ import annotations
 
 import asyncio
+import functools
+import os
 import signal
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -21,6 +23,7 @@ from drorch.policy import load_policy
 from drorch.ports.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, UsageError
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 EngineOpt = Annotated[str | None, typer.Option("--engine", help="Engine HOST:PORT (default: "
                                                "$DRORCH_ENGINE or 127.0.0.1:7233).")]
@@ -32,7 +35,10 @@ fleet_app = typer.Typer(help="Fleet mode: agents on every host, mirrors and runb
 
 def register(app: typer.Typer) -> None:
     app.add_typer(fleet_app, name="fleet")
-    app.command("agent")(handles_errors(agent))
+    app.command("agent")(exits_hard(agent))
+
+
+_ENGINE_USED = {"on": False}
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
@@ -43,7 +49,39 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
     except UsageError:
         coro.close()
         raise
+    _ENGINE_USED["on"] = True
     return asyncio.run(coro)
+
+
+def exits_hard(command: F) -> F:
+    """End the process with ``os._exit`` once the engine's SDK ran.
+
+    The SDK's native runtime keeps threads that may abort the interpreter while
+    it finalizes (``PyGILState_Release``), turning a clean exit into SIGABRT;
+    output is flushed first, so nothing is lost. Errors are rendered by
+    ``handles_errors`` first, so their sentence and exit code survive.
+    """
+
+    handled = handles_errors(command)
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        code: Any = 0
+        try:
+            return handled(*args, **kwargs)
+        except typer.Exit as done:
+            code = done.exit_code
+            raise
+        except SystemExit as done:
+            code = done.code
+            raise
+        finally:
+            if _ENGINE_USED["on"]:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code if isinstance(code, int) else 1)
+
+    return wrapper  # type: ignore[return-value]
 
 
 async def _client(engine: str | None) -> Any:
@@ -106,7 +144,7 @@ def agent(policy_file: PolicyArg, host: HostOpt,
 
 
 @fleet_app.command("apply")
-@handles_errors
+@exits_hard
 def apply(policy_file: PolicyArg, engine: EngineOpt = None, as_json: JsonOpt = False) -> None:
     """Register the policy: one engine schedule per mirror; stale schedules are removed."""
     from drorch.fleet.schedules import apply_schedules
@@ -128,7 +166,7 @@ def apply(policy_file: PolicyArg, engine: EngineOpt = None, as_json: JsonOpt = F
 
 
 @fleet_app.command("run")
-@handles_errors
+@exits_hard
 def run(policy_file: PolicyArg, mirror: Annotated[str, typer.Option("--mirror", "-m", help="Mirror to run.")],
         wait: Annotated[bool, typer.Option("--wait", help="Wait for the result.")] = False,
         engine: EngineOpt = None, as_json: JsonOpt = False) -> None:
@@ -155,7 +193,7 @@ def run(policy_file: PolicyArg, mirror: Annotated[str, typer.Option("--mirror", 
 
 
 @fleet_app.command("status")
-@handles_errors
+@exits_hard
 def status(policy_file: PolicyArg, engine: EngineOpt = None,
            output: Annotated[str, typer.Option("--format", help="text, json or prometheus.")] = "text",
            dead_after: Annotated[float, typer.Option(help="Seconds without a poll after which an agent "
@@ -200,6 +238,7 @@ def _render_status(report: Any) -> None:
     render.status(out, report.report)
 
 
+@exits_hard
 def run_fleet_runbook(policy_file: Path, which: str, variables: list[str] | None, host: str | None,
                       yes: bool, no_undo: bool, wait: bool, engine: str | None, as_json: bool) -> None:
     """``failover/failback POLICY --fleet``: the runbook as one workflow, each step on its host."""
@@ -235,7 +274,8 @@ def run_fleet_runbook(policy_file: Path, which: str, variables: list[str] | None
         raise typer.Exit(EXIT_FAILED)
 
 
-def approve_fleet_run(run_id: str, step: str | None, engine: str | None = None) -> dict[str, Any]:
+@exits_hard
+def approve_fleet_run(run_id: str, step: str | None, as_json: bool, engine: str | None = None) -> None:
     """``runbook approve fleet-…``: a signal to the run's workflow."""
     import getpass
 
@@ -244,4 +284,8 @@ def approve_fleet_run(run_id: str, step: str | None, engine: str | None = None) 
     async def go() -> dict[str, Any]:
         return await approve(await _client(engine), run_id, step, f"{getpass.getuser()} (signal)")
 
-    return _run(go())
+    progress = _run(go())
+    if as_json:
+        emit_json(progress)
+    else:
+        out.print(f"approved fleet run {run_id} (a signal to its workflow)", markup=False)

@@ -236,9 +236,7 @@ def approve_command(run_id: RunIdArg, step: Annotated[str | None, typer.Option(
     if run_id.startswith("fleet-"):
         from drorch.cli.fleet import approve_fleet_run
 
-        progress = approve_fleet_run(run_id, step)
-        emit_json(progress) if as_json else out.print(f"approved fleet run {run_id} (a signal)", markup=False)
-        return
+        return approve_fleet_run(run_id, step, as_json)
     run, gate, token = approve_run(run_id, step)
     if as_json:
         emit_json({"run": run, "step": gate, "token": token})

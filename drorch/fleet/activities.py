@@ -69,6 +69,7 @@ class _Lease:
 
     async def beat(self, details: Any = None) -> None:
         sent = time.monotonic()
+        activity.heartbeat(details)  # the worker's own bookkeeping (it times out silent activities)
         try:
             await asyncio.wait_for(self.handle.heartbeat(details), timeout=_interval(self.heartbeat_s))
             self.acked = sent

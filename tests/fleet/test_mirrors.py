@@ -69,7 +69,7 @@ def test_one_workflow_per_mirror_and_schedules_reconcile(fleet: Fleet) -> None:
     policy = write_policy(fleet.tmp / "p.yaml", fleet.name, source, repo, schedule="0 3 * * *",
                           mirrors="  - {name: old, source: data, targets: [local], rpo: 1d, "
                                   "schedule: \"0 4 * * *\"}\n")
-    slow = {**fleet.env, "DRORCH_FLEET_TEST_PUT_DELAY_S": "1.5"}
+    slow = {**fleet.env, "DRORCH_FLEET_TEST_PUT_DELAY_S": "10"}  # the scheduled job outlives the checks
     fleet.agent(policy, "web1", env=slow)
     fleet.wait_for_pollers("web1")
 
@@ -78,7 +78,7 @@ def test_one_workflow_per_mirror_and_schedules_reconcile(fleet: Fleet) -> None:
     again = json.loads(fleet.drorch("fleet", "apply", policy, "--json").stdout)
     assert sorted(again["unchanged"]) == ["old", "web"] and not again["created"]
 
-    async def trigger_twice() -> str:
+    async def trigger() -> None:
         from temporalio.client import ScheduleOverlapPolicy
 
         from drorch.fleet.engine_client import EngineConfig, connect
@@ -88,23 +88,22 @@ def test_one_workflow_per_mirror_and_schedules_reconcile(fleet: Fleet) -> None:
         description = await handle.describe()
         assert description.schedule.policy.overlap == ScheduleOverlapPolicy.SKIP
         await handle.trigger()
-        return str(description.schedule.policy.overlap)
 
-    asyncio.run(trigger_twice())
+    asyncio.run(trigger())
     fleet.wait_for("the scheduled job to start", lambda: fleet.ledger_entries())
     # a manual run while the scheduled one goes is refused by the engine, not run twice
     second = json.loads(fleet.drorch("fleet", "run", policy, "--mirror", "web", "--json").stdout)
     assert second["already_running"] is True
 
-    # re-apply without `old`: its schedule goes, web's stays
-    write_policy(policy, fleet.name, source, repo, schedule="0 3 * * *")
-    changed = json.loads(fleet.drorch("fleet", "apply", policy, "--json").stdout)
-    assert changed["deleted"] == ["old"] and changed["unchanged"] == ["web"]
-
     joined = json.loads(fleet.drorch("fleet", "run", policy, "--mirror", "web", "--wait", "--json").stdout)
     assert joined["already_running"] is True and joined["result"]["snapshot"]
     assert len(restic_snapshots(repo, fleet.env["DRORCH_KEY"])) == 1
     no_overlap(fleet.ledger_entries(), "web")
+
+    # re-apply without `old`: its schedule goes, web's stays
+    write_policy(policy, fleet.name, source, repo, schedule="0 3 * * *")
+    changed = json.loads(fleet.drorch("fleet", "apply", policy, "--json").stdout)
+    assert changed["deleted"] == ["old"] and changed["unchanged"] == ["web"]
 
 
 @pytest.mark.parametrize("how", ["kill-9", "sigterm"])
