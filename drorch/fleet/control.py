@@ -18,7 +18,7 @@ import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from drorch.fleet.messages import JobInput, RunbookInput, host_queue, mirror_workflow_id, workflow_queue
+from drorch.fleet.messages import JobInput, RunbookInput, mirror_workflow_id, workflow_queue
 from drorch.policy import Policy
 from drorch.ports.errors import DrorchError, UsageError
 
@@ -63,7 +63,7 @@ async def start_mirror(client: Client, policy: Policy, mirror: str, *, wait: boo
     if not wait:
         return Started(workflow_id, already)
     try:
-        return Started(workflow_id, already, await handle.result())
+        return Started(workflow_id, already, await _result_across_restarts(handle))
     except WorkflowFailureError as error:
         raise DrorchError(f"mirror {mirror} failed in the fleet: {_cause(error)}") from None
 
@@ -79,8 +79,24 @@ async def start_runbook(client: Client, run: RunbookInput, *, wait: bool = True)
                                          task_queue=workflow_queue(run.policy))
     if not wait:
         return {"run_id": run.run_id, "status": "running"}
-    result: dict[str, Any] = await handle.result()
-    return result
+    return await _result_across_restarts(handle)
+
+
+async def _result_across_restarts(handle: Any) -> dict[str, Any]:
+    """Wait for a workflow's result; an engine restart meanwhile is waited out, not fatal."""
+    import asyncio
+
+    from temporalio.service import RPCError, RPCStatusCode
+
+    while True:
+        try:
+            result: dict[str, Any] = await handle.result()
+            return result
+        except RPCError as error:
+            if error.status not in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED,
+                                    RPCStatusCode.UNKNOWN, RPCStatusCode.CANCELLED):
+                raise
+            await asyncio.sleep(1.0)
 
 
 def new_run_id() -> str:
@@ -105,7 +121,3 @@ async def approve(client: Client, run_id: str, step: str | None, who: str) -> di
     await handle.signal("approve", args=[step, who])
     progress: dict[str, Any] = await handle.query("progress")
     return progress
-
-
-def queue_of(policy: Policy, host: str) -> str:
-    return host_queue(policy.metadata.name, host)
