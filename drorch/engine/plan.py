@@ -82,6 +82,9 @@ class MirrorPlan:
     problem: str | None = None
     source_spec: Source | None = _live()  # the source to read, with its consistency hooks
     policy: str = ""  # metadata.name, for the run journal
+    # more snapshot tags: fleet jobs tag their snapshot with the job's ID, so a retry can see that
+    # its killed predecessor already published and not publish a second one
+    extra_tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

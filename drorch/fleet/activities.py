@@ -23,6 +23,7 @@ next agent starts it at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -108,6 +109,7 @@ class AgentActivities:
             raise ApplicationError(f"not starting {job.mirror}: {lease.reason or 'no heartbeat answer'}")
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "drorch.fleet.job", str(self.policy_path), job.mirror, str(os.getpid()),
+            info.workflow_run_id,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True)
         self._ledger("start", job, info, process.pid)
         talk = asyncio.ensure_future(process.communicate())
@@ -198,10 +200,8 @@ def _in_thread(fn: Callable[[], dict[str, Any]]) -> asyncio.Future[dict[str, Any
 
 async def _kill(process: asyncio.subprocess.Process, talk: asyncio.Future[Any]) -> None:
     """SIGKILL the job's process group and wait until it is gone."""
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     await process.wait()
     talk.cancel()
 
@@ -215,6 +215,7 @@ def _job_outcome(job: JobInput, code: int, stdout: bytes, stderr: bytes, agent: 
     if code in (0, 3) and result:
         mirror = result["mirrors"][0]
         return {"mirror": job.mirror, "host": job.host, "agent": agent, "exit_code": code,
+                "already_published": bool(result.get("already_published")),
                 "snapshot": mirror["targets"][0].get("snapshot") if mirror["targets"] else None,
                 "targets": [{k: t.get(k) for k in ("target", "ok", "snapshot", "error", "packs_adopted")}
                             for t in mirror["targets"]]}

@@ -10,6 +10,7 @@ left behind. Tests use the same ``start``/``stop``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -107,8 +108,6 @@ def stop_process(process: subprocess.Popen[bytes], grace_s: float = STOP_GRACE_S
     try:
         return process.wait(grace_s)
     except subprocess.TimeoutExpired:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         return process.wait()

@@ -65,8 +65,9 @@ def test_runbook_survives_killed_agent_and_engine_restart(fleet: Fleet, tmp_path
         a1, b, a2 = (_copy_for(tmp_path / n, fleet, out) for n in ("a1", "b", "a2"))
         first = fleet.agent(a1, "h1", env=env)
         fleet.agent(b, "h2", env=env)
-        run = subprocess.Popen([sys.executable, "-m", "drorch", "failover", str(a1), "--fleet", "--host", "h1",
-                                "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        run = subprocess.Popen([sys.executable, "-m", "drorch", "failover", str(a1), "--fleet",
+                                "--host", "h1", "--json"], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
         assert run.stderr is not None
         run_id = run.stderr.readline().split()[2]
         assert run_id.startswith("fleet-")
