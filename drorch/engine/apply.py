@@ -289,8 +289,8 @@ class _MirrorRun:
         result.skipped = stats.skipped
         summary = stats.summary | {"bytes_added": uploader.new_bytes}
         snapshot = Snapshot(now_ns(), stats.tree, [step.source_path], parent=parent.id if parent else None,
-                            tags=[MIRROR_TAG_PREFIX + step.mirror, *step.extra_tags], excludes=list(step.excludes),
-                            summary=summary)
+                            tags=[MIRROR_TAG_PREFIX + step.mirror, *step.extra_tags],
+                            excludes=list(step.excludes), summary=summary)
         snapshot.id, sealed = repo.seal_unpacked(snapshot.to_json())
         return snapshot, sealed
 

@@ -109,7 +109,7 @@ class AgentActivities:
             raise ApplicationError(f"not starting {job.mirror}: {lease.reason or 'no heartbeat answer'}")
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "drorch.fleet.job", str(self.policy_path), job.mirror, str(os.getpid()),
-            info.workflow_run_id,
+            str(info.workflow_run_id or info.workflow_id),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True)
         self._ledger("start", job, info, process.pid)
         talk = asyncio.ensure_future(process.communicate())

@@ -116,7 +116,8 @@ async def approve(client: Client, run_id: str, step: str | None, who: str) -> di
         raise UsageError(f"no fleet run {run_id} in the engine",
                          hint="fleet run IDs are printed when `failover --fleet` starts") from None
     if description.status != WorkflowExecutionStatus.RUNNING:
-        raise UsageError(f"fleet run {run_id} is {description.status.name.lower()}; "
+        state = description.status.name.lower() if description.status else "unknown"
+        raise UsageError(f"fleet run {run_id} is {state}; "
                          "there is nothing left to approve")
     await handle.signal("approve", args=[step, who])
     progress: dict[str, Any] = await handle.query("progress")

@@ -29,13 +29,11 @@ import argparse
 import asyncio
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 from drorch.fleet import devserver
 
@@ -76,7 +74,9 @@ def _peak_rss_mib(pid: int) -> float:
 
 def _percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))] if ordered else float("nan")
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
 
 
 def _overlaps(intervals: list[tuple[float, float]]) -> int:
@@ -96,7 +96,8 @@ async def _histories(address: str) -> dict[str, list[tuple[float, float]]]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hosts", type=int, default=500)
     parser.add_argument("--agents", type=int, default=10)
     parser.add_argument("--minutes", type=float, default=10.0)
@@ -156,7 +157,8 @@ def main() -> int:
         "jobs_finished": len(ends), "jobs_per_s": round(len(ends) / elapsed, 3),
         "dispatch_latency_s": {"p50": round(_percentile(latency, 50), 3),
                                "p95": round(_percentile(latency, 95), 3), "samples": len(latency)},
-        "engine": {"cpu_s": round(cpu[server.process.pid], 1), "peak_rss_mib": round(rss[server.process.pid], 1)},
+        "engine": {"cpu_s": round(cpu[server.process.pid], 1),
+                   "peak_rss_mib": round(rss[server.process.pid], 1)},
         "agents_total": {"cpu_s_incl_jobs": round(sum(cpu[p] for p in agent_pids), 1),
                          "peak_rss_mib_max": round(max(rss[p] for p in agent_pids), 1)},
         "overlaps": {"ledger_attempts": ledger_overlaps, "engine_executions": engine_overlaps},
