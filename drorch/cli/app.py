@@ -23,6 +23,7 @@ from drorch.cli.common import (
     err,
     handles_errors,
     out,
+    render_report,
 )
 from drorch.cli.drills import register as register_drill_commands
 from drorch.cli.exports import register as register_export_commands
@@ -204,15 +205,7 @@ def status(
     """RPO compliance per mirror and target: newest snapshot, its age, async lag; exit 3 on breach."""
     policy = load_policy(policy_file)
     report = policy_status(policy, _keys(policy))
-    fmt = "json" if as_json else output
-    if fmt == "json":
-        emit_json(report.to_json())
-    elif fmt == "prometheus":
-        sys.stdout.write(report.to_prometheus())
-    else:
-        render.status(out, report)
-    if report.breach:
-        raise typer.Exit(EXIT_OBJECTIVES_MISSED)
+    render_report(report, output, as_json, lambda r: render.status(out, r))
 
 
 register_runbook_commands(app)

@@ -11,8 +11,9 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from drorch.ports.errors import EXIT_FAILED, DrorchError
+from drorch.ports.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, DrorchError
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -30,6 +31,19 @@ def emit_json(doc: Any) -> None:
     sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
 
 
+def render_report(report: Any, output: str, as_json: bool, text: Callable[[Any], None]) -> None:
+    """A status-like report as text, ``json`` or ``prometheus``; exit 3 when it shows a breach."""
+    fmt = "json" if as_json else output
+    if fmt == "json":
+        emit_json(report.to_json())
+    elif fmt == "prometheus":
+        sys.stdout.write(report.to_prometheus())
+    else:
+        text(report)
+    if report.breach:
+        raise typer.Exit(EXIT_OBJECTIVES_MISSED)
+
+
 def handles_errors(command: F) -> F:
     """Turn expected errors into one sentence and an exit code; unexpected ones too."""
 
@@ -42,7 +56,7 @@ def handles_errors(command: F) -> F:
         except DrorchError as error:
             if debug["on"]:
                 err.print_exception()
-            err.print(f"[red]error:[/] {error}")
+            err.print(f"[red]error:[/] {escape(str(error))}")  # brackets in it are text, not markup
             raise typer.Exit(error.exit_code) from None
         except KeyboardInterrupt:
             err.print("[red]interrupted[/]; nothing half-written is visible, the next run resumes")

@@ -18,9 +18,9 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from drorch.cli.common import JsonOpt, PolicyArg, emit_json, err, handles_errors, out
+from drorch.cli.common import JsonOpt, PolicyArg, emit_json, err, handles_errors, out, render_report
 from drorch.policy import load_policy
-from drorch.ports.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, UsageError
+from drorch.ports.errors import EXIT_FAILED, UsageError
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -210,16 +210,7 @@ def status(policy_file: PolicyArg, engine: EngineOpt = None,
     async def go() -> Any:
         return await fleet_status(await _client(engine), policy, keys, dead_after_s=dead_after)
 
-    report = _run(go())
-    fmt = "json" if as_json else output
-    if fmt == "json":
-        emit_json(report.to_json())
-    elif fmt == "prometheus":
-        sys.stdout.write(report.to_prometheus())
-    else:
-        _render_status(report)
-    if report.breach:
-        raise typer.Exit(EXIT_OBJECTIVES_MISSED)
+    render_report(_run(go()), output, as_json, _render_status)
 
 
 def _render_status(report: Any) -> None:
@@ -269,8 +260,8 @@ def run_fleet_runbook(policy_file: Path, which: str, variables: list[str] | None
                       f"  {step.get('error') or ''}", markup=False)
         out.print(f"run {run.run_id} {result['status']}", markup=False)
     if result["status"] not in ("succeeded", "running"):
-        err.print(f"[red]error:[/] fleet run {run.run_id} failed at step '{result.get('failed_step')}': "
-                  f"{result.get('error')}")
+        err.print(f"error: fleet run {run.run_id} failed at step '{result.get('failed_step')}': "
+                  f"{result.get('error')}", markup=False)
         raise typer.Exit(EXIT_FAILED)
 
 

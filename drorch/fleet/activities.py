@@ -52,6 +52,7 @@ LEDGER_ENV = "DRORCH_FLEET_LEDGER"
 """Optional JSON-lines file where agents record every job attempt's start and end (tests, bench)."""
 
 _LEASE_FRACTION = 0.5  # stop a job after this share of heartbeat_s without an acknowledged heartbeat
+_RPC_FRACTION = 0.25  # how long one heartbeat call may take (a busy engine answers late, not never)
 
 
 def _interval(heartbeat_s: float) -> float:
@@ -66,24 +67,28 @@ class _Lease:
         self.handle = client.get_async_activity_handle(task_token=info.task_token)
         self.heartbeat_s = heartbeat_s
         self.acked = time.monotonic() - heartbeat_s  # nothing acknowledged yet
+        self.answered = False
         self.reason: str | None = None
+        self.last_error = ""
 
     async def beat(self, details: Any = None) -> None:
         sent = time.monotonic()
         activity.heartbeat(details)  # the worker's own bookkeeping (it times out silent activities)
         try:
-            await asyncio.wait_for(self.handle.heartbeat(details), timeout=_interval(self.heartbeat_s))
+            await asyncio.wait_for(self.handle.heartbeat(details), timeout=self.heartbeat_s * _RPC_FRACTION)
             self.acked = sent
+            self.answered = True
         except AsyncActivityCancelledError:
             self.reason = "the engine cancelled the job"
         except RPCError as error:
             if error.status == RPCStatusCode.NOT_FOUND:
                 self.reason = "the engine gave this attempt up (heartbeat timeout); it is retried elsewhere"
-        except (TimeoutError, OSError, RuntimeError):
-            pass  # unacknowledged; ``lost`` decides
+            self.last_error = f"{error.status.name if error.status else 'RPC'}: {error.message}"
+        except (TimeoutError, OSError, RuntimeError) as error:
+            self.last_error = type(error).__name__  # unacknowledged; ``lost`` decides
         if self.reason is None and time.monotonic() - self.acked > self.heartbeat_s * _LEASE_FRACTION:
             self.reason = (f"no heartbeat acknowledged by the engine for "
-                           f"{time.monotonic() - self.acked:.1f}s")
+                           f"{time.monotonic() - self.acked:.1f}s (last: {self.last_error or 'no answer'})")
 
     @property
     def lost(self) -> bool:
@@ -105,7 +110,7 @@ class AgentActivities:
         info = activity.info()
         lease = _Lease(self.client, job.heartbeat_s)
         await lease.beat({"agent": self.identity, "phase": "starting"})
-        if lease.lost or time.monotonic() - lease.acked > _interval(job.heartbeat_s):
+        if lease.lost or not lease.answered:
             raise ApplicationError(f"not starting {job.mirror}: {lease.reason or 'no heartbeat answer'}")
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "drorch.fleet.job", str(self.policy_path), job.mirror, str(os.getpid()),

@@ -101,7 +101,7 @@ def main() -> int:
     parser.add_argument("--hosts", type=int, default=500)
     parser.add_argument("--agents", type=int, default=10)
     parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--heartbeat", type=float, default=10.0)
+    parser.add_argument("--heartbeat", type=float, default=30.0)
     args = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="drorch-fleet-scale-"))
