@@ -12,6 +12,7 @@ import functools
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -98,20 +99,23 @@ def dev(port: Annotated[int, typer.Option(help="Frontend port on 127.0.0.1.")] =
     """Run the embedded engine (the Temporal dev server) on 127.0.0.1 until SIGTERM or Ctrl-C."""
     from drorch.fleet import devserver
 
+    stopping: dict[str, float] = {}
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stopping.setdefault("at", time.monotonic())  # the loop below stops the server
+
+    signal.signal(signal.SIGTERM, on_signal)  # before the start: a SIGTERM meanwhile still stops it
+    signal.signal(signal.SIGINT, on_signal)
     server = devserver.start(port, db, log=sys.stderr.fileno())
     err.print(f"fleet engine on {server.address} (state in {server.db}); agents: "
               f"DRORCH_ENGINE={server.address} drorch agent --host NAME POLICY", markup=False)
-    stopping = {"signal": False}
-
-    def on_signal(signum: int, frame: Any) -> None:
-        stopping["signal"] = True
-        server.stop()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    code = server.process.wait()
-    if not stopping["signal"]:
-        raise UsageError(f"the fleet engine exited on its own with code {code}")
+    while server.process.poll() is None:
+        if "at" in stopping:
+            server.stop()  # SIGTERM to its group, SIGKILL after the grace period
+            break
+        time.sleep(0.2)
+    if "at" not in stopping:
+        raise UsageError(f"the fleet engine exited on its own with code {server.process.returncode}")
     err.print("fleet engine stopped", markup=False)
 
 

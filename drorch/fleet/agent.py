@@ -50,8 +50,7 @@ def _env_seconds(name: str, default: float) -> timedelta:
 async def run_agent(policy_path: Path, options: AgentOptions, engine: EngineConfig | None = None,
                     stop: asyncio.Event | None = None) -> None:
     """Serve until SIGTERM/SIGINT (or ``stop`` is set); see the module docstring."""
-    from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
-    from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+    from temporalio.worker import PollerBehaviorSimpleMaximum, UnsandboxedWorkflowRunner, Worker
 
     from drorch.fleet.activities import AgentActivities
     from drorch.fleet.workflows import WORKFLOWS
@@ -71,10 +70,10 @@ async def run_agent(policy_path: Path, options: AgentOptions, engine: EngineConf
                       graceful_shutdown_timeout=grace)
                for host in options.hosts]
     if options.workflows:
-        # drorch's modules are passed through the sandbox: workflow code only uses the plain
-        # messages of drorch.fleet.messages, and re-importing the package per run is slow.
-        runner = SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules("drorch"))
+        # Workflow code runs unsandboxed: it uses only workflow APIs and the plain messages of
+        # drorch.fleet.messages (no I/O, clocks or randomness), and the sandbox re-imports
+        # modules for every workflow run, which costs more CPU than the jobs at fleet scale.
+        runner = UnsandboxedWorkflowRunner()
         workers.append(Worker(client, task_queue=workflow_queue(name), workflows=WORKFLOWS,
                               workflow_runner=runner,
                               identity=f"{identity}@workflows", graceful_shutdown_timeout=grace,

@@ -94,6 +94,9 @@ def test_one_workflow_per_mirror_and_schedules_reconcile(fleet: Fleet) -> None:
     # a manual run while the scheduled one goes is refused by the engine, not run twice
     second = json.loads(fleet.drorch("fleet", "run", policy, "--mirror", "web", "--json").stdout)
     assert second["already_running"] is True
+    status = json.loads(fleet.drorch("fleet", "status", policy, "--json", check=False).stdout)
+    running = {j["mirror"]: j for j in status["jobs"]}
+    assert running["web"]["running"] and running["web"]["attempt"] == 1 and not running["old"]["running"]
 
     joined = json.loads(fleet.drorch("fleet", "run", policy, "--mirror", "web", "--wait", "--json").stdout)
     assert joined["already_running"] is True and joined["result"]["snapshot"]
