@@ -25,10 +25,12 @@ from drorch.cli.common import (
     err,
     handles_errors,
     out,
+    render_report,
     sigterm_unwinds,
 )
 from drorch.cli.drills import register as register_drill_commands
 from drorch.cli.exports import register as register_export_commands
+from drorch.cli.fleet import register as register_fleet_commands
 from drorch.cli.images import register as register_image_commands
 from drorch.cli.runbooks import register as register_runbook_commands
 from drorch.ports.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, DrorchError, PolicyError, SecretError
@@ -286,15 +288,7 @@ def status(
 
     policy = load_policy(policy_file)
     report = policy_status(policy, _keys(policy))
-    fmt = "json" if as_json else output
-    if fmt == "json":
-        emit_json(report.to_json())
-    elif fmt == "prometheus":
-        sys.stdout.write(report.to_prometheus())
-    else:
-        render.status(out, report)
-    if report.breach:
-        raise typer.Exit(EXIT_OBJECTIVES_MISSED)
+    render_report(report, output, as_json, lambda r: render.status(out, r))
 
 
 register_runbook_commands(app)
@@ -302,6 +296,7 @@ register_drill_commands(app)
 register_export_commands(app)
 register_image_commands(app)  # after exports: joins its `export` group if it made one
 register_anomaly_commands(app)
+register_fleet_commands(app)
 
 
 def main() -> None:

@@ -12,8 +12,9 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from drorch.ports.errors import EXIT_FAILED, DrorchError
+from drorch.ports.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, DrorchError
 from drorch.sources.consistency import Terminated
 
 out = Console(highlight=False, soft_wrap=True)
@@ -44,6 +45,17 @@ def sigterm_unwinds() -> None:
         raise Terminated("terminated (SIGTERM)")
 
     signal.signal(signal.SIGTERM, handler)
+def render_report(report: Any, output: str, as_json: bool, text: Callable[[Any], None]) -> None:
+    """A status-like report as text, ``json`` or ``prometheus``; exit 3 when it shows a breach."""
+    fmt = "json" if as_json else output
+    if fmt == "json":
+        emit_json(report.to_json())
+    elif fmt == "prometheus":
+        sys.stdout.write(report.to_prometheus())
+    else:
+        text(report)
+    if report.breach:
+        raise typer.Exit(EXIT_OBJECTIVES_MISSED)
 
 
 def handles_errors(command: F) -> F:
@@ -58,7 +70,7 @@ def handles_errors(command: F) -> F:
         except DrorchError as error:
             if debug["on"]:
                 err.print_exception()
-            err.print(f"[red]error:[/] {error}")
+            err.print(f"[red]error:[/] {escape(str(error))}")  # brackets in it are text, not markup
             raise typer.Exit(error.exit_code) from None
         except Terminated:
             err.print("[red]terminated[/] (SIGTERM); locks were released, nothing half-written is "

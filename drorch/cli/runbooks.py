@@ -44,6 +44,10 @@ DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print the plan with 
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Pass every approve gate.")]
 NoUndoOpt = Annotated[bool, typer.Option("--no-undo", help="On failure stop without undoing "
                                          "finished steps (the run can be resumed).")]
+FleetOpt = Annotated[bool, typer.Option("--fleet", help="Run as one engine workflow: each step on "
+                                       "the host it names (on:), approve as a signal.")]
+FleetHostOpt = Annotated[str | None, typer.Option("--host", help="With --fleet: where steps without "
+                                                  "on: run (default: the policy's first host).")]
 PolicyOpt = Annotated[Path | None, typer.Option("--policy", "-p", help="Policy whose recoveries and "
                                                 "mirrors the runbook uses.")]
 
@@ -239,7 +243,10 @@ def approve_command(run_id: RunIdArg, step: Annotated[str | None, typer.Option(
         help="The approve step to pass (default: the next open one).")] = None,
         as_json: JsonOpt = False) -> None:
     """Let a waiting run pass its approve gate, with a one-time token (it passes one gate)."""
+    if run_id.startswith("fleet-"):
+        from drorch.cli.fleet import approve_fleet_run
 
+        return approve_fleet_run(run_id, step, as_json)
     run, gate, token = approve_run(run_id, step)
     if as_json:
         emit_json({"run": run, "step": gate, "token": token})
@@ -292,8 +299,14 @@ def _policy_runbook(policy_file: Path, which: str) -> Path:
 
 
 def failover(policy_file: PolicyArg, var: VarOpt = None, dry_run: DryRunOpt = False,
-             yes: YesOpt = False, no_undo: NoUndoOpt = False, as_json: JsonOpt = False) -> None:
+             yes: YesOpt = False, no_undo: NoUndoOpt = False, as_json: JsonOpt = False,
+             fleet: FleetOpt = False, host: FleetHostOpt = None) -> None:
     """Run the policy's failover runbook: bring service up at the DR site."""
+    if fleet and not dry_run:
+        from drorch.cli.fleet import run_fleet_runbook
+
+        return run_fleet_runbook(policy_file, "failover", var, host, yes, no_undo, True, None, as_json)
+
     from drorch.runbook import RunOptions
 
     _run(_policy_runbook(policy_file, "failover"), policy_file, var, dry_run,
@@ -301,8 +314,14 @@ def failover(policy_file: PolicyArg, var: VarOpt = None, dry_run: DryRunOpt = Fa
 
 
 def failback(policy_file: PolicyArg, var: VarOpt = None, dry_run: DryRunOpt = False,
-             yes: YesOpt = False, no_undo: NoUndoOpt = False, as_json: JsonOpt = False) -> None:
+             yes: YesOpt = False, no_undo: NoUndoOpt = False, as_json: JsonOpt = False,
+             fleet: FleetOpt = False, host: FleetHostOpt = None) -> None:
     """Run the policy's failback runbook: bring the outage's data home, then switch back."""
+    if fleet and not dry_run:
+        from drorch.cli.fleet import run_fleet_runbook
+
+        return run_fleet_runbook(policy_file, "failback", var, host, yes, no_undo, True, None, as_json)
+
     from drorch.runbook import RunOptions
 
     _run(_policy_runbook(policy_file, "failback"), policy_file, var, dry_run,

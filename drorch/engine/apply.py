@@ -349,8 +349,8 @@ class _MirrorRun:
                                    "files_rewritten": stats.files_rewritten,
                                    "bytes_incompressible": uploader.incompressible_bytes}
         snapshot = Snapshot(now_ns(), stats.tree, [step.source_path], parent=parent.id if parent else None,
-                            tags=[MIRROR_TAG_PREFIX + step.mirror], excludes=list(step.excludes),
-                            summary=summary)
+                            tags=[MIRROR_TAG_PREFIX + step.mirror, *step.extra_tags],
+                            excludes=list(step.excludes), summary=summary)
         snapshot.id, sealed = repo.seal_unpacked(snapshot.to_json())
         primary.changes = ChangeStats(
             snapshot.id, snapshot.time_ns, parent is not None, before.get("files", 0), before.get("bytes", 0),

@@ -98,6 +98,9 @@ class MirrorPlan:
     source_spec: Source | None = _live()  # the source to read, with its consistency hooks
     policy: str = ""  # metadata.name, for the run journal
     alerts: Alerts | None = _live()  # where an abnormal snapshot is reported (policy.alerts)
+    # more snapshot tags: fleet jobs tag their snapshot with the job's ID, so a retry can see that
+    # its killed predecessor already published and not publish a second one
+    extra_tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

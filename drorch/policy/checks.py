@@ -17,10 +17,11 @@ from typing import Any
 from pydantic import BaseModel
 
 from drorch.policy.document import KeyPath, Problem, YamlDocument, render_path
+from drorch.policy.hosts import LOCAL_HOST
 
 __all__ = ["policy_problems"]
 
-NAMED_SECTIONS = ("sources", "targets", "mirrors", "recovery", "drills")
+NAMED_SECTIONS = ("sources", "targets", "mirrors", "recovery", "drills", "hosts")
 
 
 def policy_problems(data: Any, context: Mapping[str, Any] | None) -> list[Problem]:
@@ -35,6 +36,7 @@ def policy_problems(data: Any, context: Mapping[str, Any] | None) -> list[Proble
     problems += _references(data, "recovery", "from", "mirrors", "mirror")
     problems += _references(data, "recovery", "from_", "mirrors", "mirror")  # Python spelling
     problems += _runbook_references(data)
+    problems += _host_references(data)
     return problems
 
 
@@ -117,3 +119,12 @@ def _runbook_references(data: Mapping[str, Any]) -> Iterator[Problem]:
         name = drill.get("runbook")
         if isinstance(name, str) and name not in known:
             yield ("drills", index, "runbook"), _unknown("runbook", name, known, "runbooks")
+
+
+def _host_references(data: Mapping[str, Any]) -> Iterator[Problem]:
+    """``sources[i].host`` names a host of ``hosts:`` (or ``local``, the default host)."""
+    known = _names(data, "hosts")
+    for index, source in _items(data, "sources"):
+        name = source.get("host")
+        if isinstance(name, str) and name != LOCAL_HOST and name not in known:
+            yield ("sources", index, "host"), _unknown("host", name, known, "hosts")

@@ -41,6 +41,7 @@ from drorch.policy.fields import (
     StrictModel,
     resolve_path,
 )
+from drorch.policy.hosts import LOCAL_HOST, Host
 from drorch.policy.recovery import Check, Drill, Instance, Recovery
 from drorch.policy.targets import Encryption, Target
 from drorch.policy.validation import raise_problems, reject, validate_together
@@ -54,6 +55,7 @@ __all__ = [
     "Debounce",
     "Drill",
     "Encryption",
+    "Host",
     "Instance",
     "Metadata",
     "Mirror",
@@ -98,6 +100,8 @@ class Source(StrictModel):
     # No snapshot and no hooks unless asked: drorch never freezes or snapshots a host's
     # volumes on its own initiative.
     consistency: Consistency = Field(default_factory=lambda: Consistency())
+    # None: the local host (see policy.hosts); fleet mode runs the mirror on this host's agent.
+    host: Name | None = None
 
     @field_validator("path", mode="before")
     @classmethod
@@ -225,6 +229,8 @@ class Policy(StrictModel):
     # None: abnormal snapshots are reported by `status` and its metrics only; nothing is
     # sent anywhere unless the policy says where.
     alerts: Alerts | None = None
+    # Optional: without hosts everything runs where drorch runs, with no engine (SPEC §7).
+    hosts: tuple[Host, ...] = ()
 
     @model_validator(mode="wrap")
     @classmethod
@@ -253,6 +259,16 @@ class Policy(StrictModel):
     def drill(self, name: str) -> Drill:
         """The drill called ``name``; ``UsageError`` listing known drills otherwise."""
         return _find(self.drills, name, "drill")
+
+    def host(self, name: str) -> Host:
+        """The host called ``name`` (``local`` is always known); ``UsageError`` otherwise."""
+        if name == LOCAL_HOST and all(h.name != name for h in self.hosts):
+            return Host(name=LOCAL_HOST)
+        return _find(self.hosts, name, "host")
+
+    def host_of(self, mirror: Mirror) -> str:
+        """The host whose agent runs ``mirror``: its source's ``host``, else ``local``."""
+        return self.source_of(mirror).host or LOCAL_HOST
 
     def source_of(self, mirror: Mirror) -> Source:
         """The source ``mirror`` copies (always exists in a validated policy)."""

@@ -151,7 +151,9 @@ def _policy_names(steps: list[Mapping[str, Any]], policy: Any) -> Iterator[Probl
     """Recoveries and mirrors named by steps must exist in the policy they run with."""
     recoveries = [r.name for r in policy.recovery]
     mirrors = {m.name: list(m.targets) for m in policy.mirrors}
+    hosts = [*(h.name for h in getattr(policy, "hosts", ())), "local"]
     for index, step in enumerate(steps):
+        yield from _named(step, "on", hosts, ("steps", index), "host", "hosts")
         for prefix, body in ((("steps", index), step), (("steps", index, "undo"), step.get("undo"))):
             if not isinstance(body, Mapping) or (action := _action_key(body)) is None:
                 continue

@@ -115,6 +115,9 @@ class Step(_Actions):
     when: str | bool | None = None
     # None: nothing to compensate. Undo runs only for steps that finished, newest first.
     undo: StepBody | None = None
+    # Fleet mode: the host whose agent runs the step (and its undo). None: where the run
+    # started. The local engine runs every step where it runs and ignores it.
+    on: Name | None = None
 
 
 class Metadata(StrictModel):

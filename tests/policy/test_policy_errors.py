@@ -158,7 +158,7 @@ CASES = [
         head(BODY + "owner: bob\n"),
         [
             "policy.yaml:11: unknown key 'owner'; allowed keys: apiVersion, kind, metadata, "
-            "encryption, sources, targets, mirrors, recovery, runbooks, drills, alerts"
+            "encryption, sources, targets, mirrors, recovery, runbooks, drills, alerts, hosts"
         ],
         id="unknown-top-level-no-match",
     ),
@@ -225,6 +225,23 @@ CASES = [
         id="empty-mirror-targets",
     ),
     # ---------------------------------------------------------- dangling names
+    pytest.param(
+        head("sources:\n  - {name: web-data, host: web2, type: directory, path: data}\n", TARGETS,
+             MIRRORS, "hosts:\n  - {name: web1, site: onprem}\n  - {name: dr1}\n"),
+        ["policy.yaml:6 sources[0].host: unknown host 'web2'; known: web1, dr1"],
+        id="dangling-host",
+    ),
+    pytest.param(
+        head("sources:\n  - {name: web-data, host: web1, type: directory, path: data}\n", TARGETS, MIRRORS),
+        ["policy.yaml:6 sources[0].host: unknown host 'web1'; no hosts are defined, add it under hosts"],
+        id="host-without-hosts",
+    ),
+    pytest.param(
+        head(BODY, "hosts:\n  - {name: web1}\n  - {name: web1, labels: {tier: web}}\n"),
+        ["policy.yaml:13 hosts[1].name: duplicate name 'web1'; names must be unique within hosts "
+         "(first at line 12)"],
+        id="duplicate-host",
+    ),
     pytest.param(
         with_mirror("  - {name: web, source: web-dta, targets: [local], rpo: 15m}\n"),
         ["policy.yaml:10 mirrors[0].source: unknown source 'web-dta'; known: web-data"],

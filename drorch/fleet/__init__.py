@@ -1,0 +1,1 @@
+"""Fleet mode (SPEC §7)."""
