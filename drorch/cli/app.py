@@ -29,6 +29,7 @@ from drorch.cli.exports import register as register_export_commands
 from drorch.cli.images import register as register_image_commands
 from drorch.cli.progress import progress_for
 from drorch.cli.runbooks import register as register_runbook_commands
+from drorch.cli.standby import register as register_standby_commands
 from drorch.drill.templates import check_all_verify_templates
 from drorch.engine.apply import apply as engine_apply
 from drorch.engine.operations import list_snapshots, restore, verify
@@ -216,6 +217,7 @@ def status(
 
 register_runbook_commands(app)
 register_drill_commands(app)
+register_standby_commands(app)
 register_export_commands(app)
 register_image_commands(app)  # after exports: joins its `export` group if it made one
 

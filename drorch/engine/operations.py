@@ -58,7 +58,7 @@ def restore(policy: Policy, keys: KeySource, snapshot_ref: str, dest: Path, *,
         raise UsageError(f"target {target!r} has no snapshot {snapshot_ref!r}",
                          hint="list them with `drorch snapshots`; use `latest` or an ID prefix")
     repo.load_index()
-    strip = _common_parts(snapshot.paths)
+    strip = common_parts(snapshot.paths)
     with RepositoryLock(repo, exclusive=False).acquire():
         image = image_node(repo, snapshot)
         if image is not None:  # an image or volume: onto a file or device, writing only what differs
@@ -81,7 +81,7 @@ def _candidates(snapshots: list[Snapshot], ref: str, target: str, mirror: str | 
     return snapshots
 
 
-def _common_parts(paths: list[str]) -> tuple[str, ...]:
+def common_parts(paths: list[str]) -> tuple[str, ...]:
     """Path components shared by every snapshot path; restore places what is below them."""
     split = [Path(p).parts[1:] for p in paths]
     if not split:

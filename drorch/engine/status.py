@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from drorch.engine.connect import open_repository
 from drorch.engine.plan import mirror_snapshots
+from drorch.engine.standby_status import StandbyStatus, standby_status
 from drorch.policy import Mirror, Policy
 from drorch.ports.errors import DrorchError
 from drorch.repository.snapshot import load_snapshots
@@ -26,6 +27,7 @@ from drorch.secrets import KeySource
 
 if TYPE_CHECKING:
     from drorch.state.drills import DrillDocuments
+    from drorch.state.standby import StandbyStates
 
 
 @dataclass(frozen=True)
@@ -46,10 +48,11 @@ class MirrorStatus:
     mode: str
     rpo_s: float
     targets: tuple[TargetStatus, ...]
+    standby: StandbyStatus | None = None
 
     @property
     def breach(self) -> bool:
-        return any(t.breach for t in self.targets)
+        return any(t.breach for t in self.targets) or bool(self.standby and self.standby.breach)
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,7 @@ class StatusReport:
                 lines.append(f"drorch_snapshot_age_seconds{{{labels}}} {_gauge(t.age_s)}")
                 lines.append(f"drorch_replication_lag_seconds{{{labels}}} {_gauge(t.lag_s)}")
                 lines.append(f"drorch_rpo_breach{{{labels}}} {int(t.breach)}")
+        lines += _standby_lines(self.policy, self.mirrors)
         lines += _drill_lines(self.policy, self.drills)
         return "\n".join(lines) + "\n"
 
@@ -140,14 +144,43 @@ def _drill_lines(policy: str, drills: tuple[DrillStatus, ...]) -> list[str]:
     return lines
 
 
+_STANDBY_HELP = (
+    ("drorch_standby_lag_seconds", "How far the standby copy trails the target's newest snapshot "
+     "(-1: unknown)."),
+    ("drorch_standby_data_lag_seconds", "From the applied snapshot being taken to it being live at the "
+     "standby (-1: never synced)."),
+    ("drorch_standby_applied_timestamp_seconds", "When the standby last applied a snapshot (-1: never)."),
+    ("drorch_standby_promoted", "1 when the standby was promoted and serves (not following)."),
+)
+
+
+def _standby_lines(policy: str, mirrors: tuple[MirrorStatus, ...]) -> list[str]:
+    shown = [m for m in mirrors if m.standby is not None]
+    if not shown:
+        return []
+    lines = []
+    for name, text in _STANDBY_HELP:
+        lines += [f"# HELP {name} {text}", f"# TYPE {name} gauge"]
+    for m in shown:
+        s = m.standby
+        assert s is not None
+        labels = f'policy="{policy}",mirror="{m.mirror}",host="{s.host or ""}"'
+        values = (_gauge(s.lag_s), _gauge(s.data_lag_s), _gauge(s.applied_at), str(int(s.promoted)))
+        lines += [f"{name}{{{labels}}} {value}"
+                  for (name, _), value in zip(_STANDBY_HELP, values, strict=True)]
+    return lines
+
+
 def _gauge(value: float | None) -> str:
     return "-1" if value is None else f"{value:.3f}"
 
 
-def policy_status(policy: Policy, keys: KeySource, *, history: DrillDocuments | None = None) -> StatusReport:
-    """Mirrors from their repositories; drills from ``history`` (default: the state database)."""
+def policy_status(policy: Policy, keys: KeySource, *, history: DrillDocuments | None = None,
+                  standbys: StandbyStates | None = None) -> StatusReport:
+    """Mirrors from their repositories; drills from ``history`` and standby copies from
+    ``standbys`` (default for both: the state database)."""
     return StatusReport(policy.metadata.name,
-                        tuple(_mirror_status(policy, m, keys) for m in policy.mirrors),
+                        tuple(_mirror_status(policy, m, keys, standbys) for m in policy.mirrors),
                         _drill_status(policy, history))
 
 
@@ -173,7 +206,8 @@ def _drill_status(policy: Policy, history: DrillDocuments | None) -> tuple[Drill
     return tuple(out)
 
 
-def _mirror_status(policy: Policy, mirror: Mirror, keys: KeySource) -> MirrorStatus:
+def _mirror_status(policy: Policy, mirror: Mirror, keys: KeySource,
+                   standbys: StandbyStates | None) -> MirrorStatus:
     rpo_s = mirror.rpo.total_seconds()
     now = now_ns()
     newest: list[tuple[str, int | None, str | None]] = []
@@ -194,4 +228,5 @@ def _mirror_status(policy: Policy, mirror: Mirror, keys: KeySource) -> MirrorSta
             name, "primary" if index == 0 else "secondary", snap_id or None,
             format_ns(time_ns) if time_ns is not None else None, age, lag,
             breach=age is None or age > rpo_s, error=error))
-    return MirrorStatus(mirror.name, mirror.mode, rpo_s, tuple(targets))
+    standby = standby_status(policy, mirror, primary_time, standbys)
+    return MirrorStatus(mirror.name, mirror.mode, rpo_s, tuple(targets), standby)

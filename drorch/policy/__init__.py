@@ -28,6 +28,7 @@ from drorch.policy.model import (
     Recovery,
     Retention,
     Source,
+    Standby,
     Target,
 )
 from drorch.policy.yamlsource import (
@@ -53,6 +54,7 @@ __all__ = [
     "Recovery",
     "Retention",
     "Source",
+    "Standby",
     "Target",
     "YamlDocument",
     "format_duration",

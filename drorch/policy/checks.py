@@ -12,6 +12,7 @@ YAML aliases, so the guarantees hold however a policy was made.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from pathlib import PurePath
 from typing import Any
 
 from pydantic import BaseModel
@@ -35,6 +36,7 @@ def policy_problems(data: Any, context: Mapping[str, Any] | None) -> list[Proble
     problems += _references(data, "recovery", "from", "mirrors", "mirror")
     problems += _references(data, "recovery", "from_", "mirrors", "mirror")  # Python spelling
     problems += _runbook_references(data)
+    problems += _standby_problems(data)
     return problems
 
 
@@ -117,3 +119,40 @@ def _runbook_references(data: Mapping[str, Any]) -> Iterator[Problem]:
         name = drill.get("runbook")
         if isinstance(name, str) and name not in known:
             yield ("drills", index, "runbook"), _unknown("runbook", name, known, "runbooks")
+
+
+def _standby_problems(data: Mapping[str, Any]) -> Iterator[Problem]:
+    """``standby.host`` names a host when the policy lists hosts; the copy never overwrites its source.
+
+    Without ``hosts:`` the standby runs where drorch runs, which is also where
+    the source is read, so a standby path equal to, inside or around the
+    source path would have the follower delete and rewrite the data it protects.
+    """
+    hosts = _names(data, "hosts") if "hosts" in data else None
+    sources = {item.get("name"): item for _, item in _items(data, "sources")}
+    for index, mirror in _items(data, "mirrors"):
+        standby = mirror.get("standby")
+        if isinstance(standby, BaseModel):
+            standby = standby.model_dump(by_alias=True)
+        if not isinstance(standby, Mapping):
+            continue
+        host = standby.get("host")
+        if hosts is not None and isinstance(host, str) and host not in hosts:
+            yield ("mirrors", index, "standby", "host"), _unknown("host", host, hosts, "hosts")
+        source = sources.get(mirror.get("source")) or {}
+        if source.get("type") not in (None, "directory"):
+            yield (("mirrors", index, "standby"),
+                   "a standby keeps a directory copy; this mirror's source is a "
+                   f"{source.get('type')}, restore it with `drorch restore` instead")
+        if host is None or host == source.get("host"):
+            yield from _overlap(index, standby.get("path"), source.get("path"))
+
+
+def _overlap(index: int, standby: Any, source: Any) -> Iterator[Problem]:
+    if not isinstance(standby, str | PurePath) or not isinstance(source, str | PurePath):
+        return
+    a, b = PurePath(str(standby)), PurePath(str(source))
+    if a == b or a.is_relative_to(b) or b.is_relative_to(a):
+        yield (("mirrors", index, "standby", "path"),
+               f"standby path {a} overlaps the source path {b} on the same host; following "
+               "would overwrite the source, give the standby its own directory")

@@ -27,6 +27,7 @@ __all__ = [
     "Argv",
     "Cron",
     "Duration",
+    "Follow",
     "Name",
     "NonEmpty",
     "Schedule",
@@ -107,6 +108,13 @@ def _schedule(value: Any) -> Any:
     return _cron(value, alternative=", or continuous")
 
 
+def _follow(value: Any) -> Any:
+    """How a standby follows its mirror: ``continuous``, ``manual`` or a cron expression."""
+    if value in ("continuous", "manual"):
+        return value
+    return _cron(value, alternative=", continuous or manual")
+
+
 def _argv(value: Any, info: ValidationInfo) -> Any:
     """Commands are argv lists so no shell ever parses a policy value."""
     field = info.field_name or "command"
@@ -142,6 +150,9 @@ Cron = Annotated[str, BeforeValidator(_cron)]
 
 Schedule = Annotated[str, BeforeValidator(_schedule)]
 """A mirror schedule: a cron expression or ``continuous``."""
+
+Follow = Annotated[str, BeforeValidator(_follow)]
+"""A standby's ``follow``: ``continuous``, ``manual`` or a cron expression."""
 
 Argv = Annotated[tuple[str, ...], BeforeValidator(_argv)]
 """A non-empty argv list, run without a shell."""

@@ -40,6 +40,7 @@ from drorch.policy.fields import (
     resolve_path,
 )
 from drorch.policy.recovery import Check, Drill, Instance, Recovery
+from drorch.policy.standby import Standby
 from drorch.policy.targets import Encryption, Target
 from drorch.policy.validation import raise_problems, reject, validate_together
 from drorch.ports.errors import UsageError
@@ -57,6 +58,7 @@ __all__ = [
     "Recovery",
     "Retention",
     "Source",
+    "Standby",
     "Target",
 ]
 
@@ -139,6 +141,8 @@ class Mirror(StrictModel):
     rpo: Duration
     # Empty: keep every snapshot. Deleting is opted into, never a default.
     retention: Retention = Field(default_factory=lambda: Retention())
+    # None: no live copy; the data is only in the repositories until someone restores it.
+    standby: Standby | None = None
 
     @field_validator("retention", mode="before")
     @classmethod

@@ -40,7 +40,7 @@ class RestoreStats:
 
 
 @dataclass
-class _Plan:
+class WritePlan:
     """What to write: per pack, the blobs needed and the (file, offset) places they go."""
 
     writes: dict[str, dict[PackedBlob, list[tuple[Path, int]]]] = field(default_factory=dict)
@@ -59,43 +59,53 @@ class Restorer:
     def restore(self, tree_id: str, dest: Path, *, strip: tuple[str, ...] = (),
                 include: list[str] | None = None) -> RestoreStats:
         """Restore the tree below path ``strip`` into ``dest``; ``include`` globs filter files."""
-        tree_id = self._descend(tree_id, strip)
+        tree_id = self.descend(tree_id, strip)
         dest.mkdir(parents=True, exist_ok=True)
-        plan = _Plan()
+        plan = WritePlan()
         self._walk(tree_id, dest, "", include or [], plan, ancestors_included=not include)
+        total = self.write(plan, f"restoring into {dest}")
+        as_root = os.geteuid() == 0
+        for path, node in plan.metadata:  # children before their directory
+            apply_metadata(path, node, as_root)
+        self.stats.bytes = total
+        return self.stats
+
+    def write(self, plan: WritePlan, what: str) -> int:
+        """Create ``plan.files`` at full size and fill them from their packs; returns bytes written.
+
+        Each needed pack is read once, on the worker pool; metadata is the caller's.
+        """
         total = sum(len(places) * b.plain_length
                     for blobs in plan.writes.values() for b, places in blobs.items())
-        self.progress.start(f"restoring into {dest}", total)
+        self.progress.start(what, total)
         with ThreadPoolExecutor(self.workers, thread_name_prefix="restore") as pool:
             batches = [plan.files[i:i + FILES_PER_TASK] for i in range(0, len(plan.files), FILES_PER_TASK)]
             list(pool.map(_create_files, batches))
             for future in [pool.submit(self._restore_pack, pack_id, blobs)
                            for pack_id, blobs in plan.writes.items()]:
                 future.result()
-        as_root = os.geteuid() == 0
-        for path, node in plan.metadata:  # children before their directory
-            _apply_metadata(path, node, as_root)
-        self.stats.bytes = total
         self.progress.finish()
-        return self.stats
+        return total
 
-    def _descend(self, tree_id: str, strip: tuple[str, ...]) -> str:
+    def descend(self, tree_id: str, strip: tuple[str, ...]) -> str:
+        """The subtree at path ``strip`` below ``tree_id``."""
         for part in strip:
-            nodes = {n["name"]: n for n in self._tree(tree_id)}
+            nodes = {n["name"]: n for n in self.tree(tree_id)}
             node = nodes.get(part)
             if node is None or node.get("type") != "dir":
                 raise IntegrityError(f"the snapshot has no directory {part!r} on its path")
             tree_id = node["subtree"]
         return tree_id
 
-    def _tree(self, tree_id: str) -> list[Node]:
+    def tree(self, tree_id: str) -> list[Node]:
+        """The nodes of a tree blob (authenticated, hash-checked)."""
         return decode_tree(self.repo.load_blob(TREE, tree_id))
 
-    def _walk(self, tree_id: str, into: Path, rel: str, include: list[str], plan: _Plan,
+    def _walk(self, tree_id: str, into: Path, rel: str, include: list[str], plan: WritePlan,
               ancestors_included: bool) -> bool:
         """Create what this tree holds below ``into``; returns whether anything was included."""
         anything = False
-        for node in self._tree(tree_id):
+        for node in self.tree(tree_id):
             name = node["name"]
             if "/" in name or name in ("", ".", ".."):
                 raise IntegrityError(f"refusing to restore an entry named {name!r}")
@@ -114,18 +124,19 @@ class Restorer:
                 anything = True
         return anything
 
-    def _create(self, node: Node, path: Path, plan: _Plan) -> None:
-        _clear_the_way(path)
+    def _create(self, node: Node, path: Path, plan: WritePlan) -> None:
+        remove_entry(path)
         if node["type"] == "symlink":
             os.symlink(node.get("linktarget", ""), path)
             self.stats.symlinks += 1
         elif node["type"] == "file":
-            self._plan_file(node, path, plan)
+            self.plan_file(node, path, plan)
         else:
             return  # fifos and devices are recorded but not recreated
         plan.metadata.append((path, node))
 
-    def _plan_file(self, node: Node, path: Path, plan: _Plan) -> None:
+    def plan_file(self, node: Node, path: Path, plan: WritePlan) -> None:
+        """Add file ``node``'s content to ``plan``, to be written at ``path``."""
         offset = 0
         for blob_id in node.get("content") or []:
             found = self.repo.index.lookup(DATA, blob_id)
@@ -188,7 +199,7 @@ def _create_files(files: list[tuple[Path, int]]) -> None:
             os.close(fd)
 
 
-def _clear_the_way(path: Path) -> None:
+def remove_entry(path: Path) -> None:
     """Remove what sits where the snapshot has something else: the snapshot is what --to asked for."""
     try:
         st = os.lstat(path)
@@ -216,7 +227,8 @@ def _remove_if_empty(path: Path) -> None:
         path.rmdir()
 
 
-def _apply_metadata(path: Path, node: Node, as_root: bool) -> None:
+def apply_metadata(path: Path, node: Node, as_root: bool) -> None:
+    """Owner (as root), permissions and times of ``node`` onto ``path`` (a link itself, not its target)."""
     is_link = node["type"] == "symlink"
     if as_root:
         with contextlib.suppress(OSError):

@@ -81,7 +81,8 @@ def _exposition(policy_path: Path, home: Path) -> str:
     from drorch.engine.status import policy_status
     from drorch.policy import load_policy as load
     from drorch.secrets import key_source
+    from drorch.state.standby import StandbyStates
 
     policy = load(policy_path)
-    return policy_status(policy, key_source(policy.encryption),
-                         history=DrillHistory(home / "state.db")).to_prometheus()
+    return policy_status(policy, key_source(policy.encryption), history=DrillHistory(home / "state.db"),
+                         standbys=StandbyStates(home / "state.db")).to_prometheus()
