@@ -113,16 +113,23 @@ class Follower:
                 raise StandbyPromoted(f"the standby of mirror '{self.mirror.name}' at {self.path} was "
                                       "promoted and serves; it is not followed",
                                       hint="after failback: drorch standby POLICY --mirror M --rejoin")
+            if promoting and record is not None and _promotion_finished(record):
+                assert record.snapshot is not None and record.snapshot_time_ns is not None
+                return Applied(record.snapshot, record.snapshot_time_ns, record.applied_at or 0.0, None)
             newest = self.newest()
             if newest is None:
                 return None
-            if record is not None and record.snapshot == newest.id and self.path.is_dir():
+            current = record is not None and record.snapshot == newest.id and self.path.is_dir()
+            stats = None if current else self._apply(newest)
+            if current and not promoting:
+                assert record is not None
                 return Applied(newest.id, newest.time_ns, record.applied_at or time.time(), None)
-            stats = self._apply(newest)
             self.states.applied(self.policy.metadata.name, self.mirror.name, path=str(self.path),
                                 host=self.standby.host, snapshot=newest.id,
-                                snapshot_time_ns=newest.time_ns, detail=asdict(stats))
+                                snapshot_time_ns=newest.time_ns, detail=asdict(stats) if stats else {})
             applied = Applied(newest.id, newest.time_ns, time.time(), stats)
+            if stats is None:
+                return applied
             self.log(f"standby {self.mirror.name}: applied {newest.id[:8]} to {self.path} "
                      f"({stats.files_written} written, {stats.removed} removed, "
                      f"{stats.files_unchanged} unchanged; data lag {applied.data_lag_s:.1f}s)")
@@ -173,7 +180,11 @@ class Follower:
     # --------------------------------------------------------------------- promote, rejoin
 
     def promote(self) -> Applied | None:
-        """Stop following, then catch up one last time: the copy is the newest data and serves."""
+        """Stop following, then catch up one last time: the copy is the newest data and serves.
+
+        Once that final catch-up finished, promoting again changes nothing: the copy
+        may be serving writes, and a later snapshot must never overwrite them.
+        """
         self._mark(promoted=True)
         return self.catch_up(promoting=True)
 
@@ -206,6 +217,12 @@ class Follower:
             except DrorchError as err:
                 self.log(f"standby {self.mirror.name}: {err}; trying again")
             stop.wait(_next_wait(cron, poll_s))
+
+
+def _promotion_finished(record: StandbyRecord) -> bool:
+    """Promoted, and a sync was recorded after the promotion (the final catch-up)."""
+    return (record.promoted_at is not None and record.applied_at is not None
+            and record.snapshot is not None and record.applied_at >= record.promoted_at)
 
 
 def _next_wait(cron: str | None, poll_s: float) -> float:

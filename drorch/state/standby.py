@@ -88,10 +88,15 @@ class StandbyStates(StateTables):
 
     def set_promoted(self, policy: str, mirror: str, *, path: str, host: str | None,
                      promoted: bool) -> None:
-        """Mark the copy promoted (the follower pauses) or rejoined (it follows again)."""
+        """Mark the copy promoted (the follower pauses) or rejoined (it follows again).
+
+        Promoting a promoted copy keeps the first promotion's time: that is what
+        tells a repeated ``promote`` that its final catch-up already happened.
+        """
         when = time.time() if promoted else None
+        keep = "COALESCE(standby.promoted_at, excluded.promoted_at)" if promoted else "NULL"
         with self._db() as db:
             db.execute(
                 "INSERT INTO standby (policy, mirror, path, host, promoted_at) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (policy, mirror) DO UPDATE SET promoted_at = excluded.promoted_at",
+                f"ON CONFLICT (policy, mirror) DO UPDATE SET promoted_at = {keep}",
                 (policy, mirror, path, host, when))

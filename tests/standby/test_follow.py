@@ -132,3 +132,16 @@ def test_status_shows_standby_lag(setup):
     metrics = report.to_prometheus()
     assert 'drorch_standby_lag_seconds{policy="e2e",mirror="m"' in metrics
     assert "drorch_standby_data_lag_seconds" in metrics
+
+
+def test_promote_twice_keeps_what_the_copy_served(setup):
+    policy, source, copy = setup
+    _apply(policy)
+    follower = Follower(policy, "m", log=lambda _: None)
+    first = follower.promote()
+    (copy / "served.txt").write_bytes(b"written at the DR site")
+    (source / "late.txt").write_bytes(b"the old primary still wrote")
+    _apply(policy)
+    again = follower.promote()  # e.g. runbook resume re-running a finished promote
+    assert again is not None and first is not None and again.snapshot == first.snapshot
+    assert (copy / "served.txt").exists() and not (copy / "late.txt").exists()

@@ -3,6 +3,10 @@
     restore: {mirror: web, to: /srv/www}
     restore: {mirror: web, snapshot: 3f9a2c1e, to: /srv/www, target: s3-dr, include: ["docs/**"]}
 
+With ``sync: true`` the directory is made equal to the snapshot instead,
+writing only the files that differ and removing what the snapshot does not
+hold (``files``/``bytes`` then count what was written).
+
 Reads from the mirror's first target unless ``target`` is given; relative
 ``to`` paths start at the runbook file's directory. Restoring again writes
 the same files, so the step is idempotent. Under ``drorch test`` the files
@@ -31,6 +35,9 @@ class Restore(Action):
     to: str
     target: Name | None = None
     include: tuple[str, ...] = ()
+    # False: write every file of the snapshot. True: make ``to`` equal to it, writing only
+    # what differs and removing what it does not hold (failback onto the live primary).
+    sync: bool = False
 
     def summary(self) -> str:
         return f"mirror {self.mirror} snapshot {self.snapshot} -> {self.to}"
@@ -57,7 +64,22 @@ class Restore(Action):
             raise StepFailed(f"target {target} has no snapshot {self.snapshot} of mirror {self.mirror}",
                              permanent=True, hint="list them with `drorch snapshots`")
         dest = ctx.sandbox / "restore" / ctx.step if ctx.sandbox else ctx.base_dir / Path(self.to)
+        if self.sync:
+            return self._sync(ctx, policy, keys, chosen.id, dest, target)
         _, stats = restore(policy, keys, chosen.id, dest, target=target,
                            include=list(self.include) or None)
         ctx.log(f"restored {chosen.id[:8]} into {dest}: {stats.files} files, {stats.bytes} bytes")
         return {"snapshot": chosen.id, "path": str(dest), "files": stats.files, "bytes": stats.bytes}
+
+    def _sync(self, ctx: StepContext, policy: Any, keys: Any, snapshot: str, dest: Path,
+              target: str) -> dict[str, Any]:
+        from drorch.engine.failback import sync_onto
+
+        if self.include:
+            raise StepFailed("sync makes the whole directory equal to the snapshot; drop include",
+                             permanent=True)
+        _, stats = sync_onto(policy, snapshot, dest, target=target, keys=keys)
+        ctx.log(f"synced {snapshot[:8]} onto {dest}: {stats.files_written} written, "
+                f"{stats.removed} removed, {stats.files_unchanged} unchanged")
+        return {"snapshot": snapshot, "path": str(dest), "files": stats.files_written,
+                "bytes": stats.bytes_written}
