@@ -86,6 +86,10 @@ class Follower:
         self.target = self.mirror.targets[0]
         self.keys = keys or key_source(policy.encryption)
         self.home = home or default_home()
+        if self.home.resolve().is_relative_to(self.standby.path.resolve()):
+            raise UsageError(f"the state directory {self.home} is inside the standby path {self.path}, "
+                             "which the follower makes equal to the snapshot",
+                             hint="give DRORCH_HOME a directory outside the standby path")
         self.states = StandbyStates(self.home / "state.db")
         self.log = log
         self.progress = progress

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from drorch.drill.locks import ProcessLock
-from drorch.policy import load_policy
+from drorch.policy import Mirror, load_policy
 from drorch.ports.errors import DrorchError
 from drorch.schedule.clock import Clock
 from drorch.schedule.continuous import ContinuousMirror
@@ -53,7 +53,8 @@ def run_schedule(policy_path: Path, stop: threading.Event, *, only: list[str] | 
         scheduler = Scheduler(policy.metadata.name, jobs, runner or PolicyJobRunner(policy_path, home=home),
                               ScheduleStore(home / "state.db"), clock=clock, log=log, grace_s=grace_s)
         watchers = [ContinuousMirror(job, policy.source_of(policy.mirror(job.name)).path,
-                                     scheduler.start_job, log=log)
+                                     scheduler.start_job, log=log,
+                                     max_delay_s=_max_delay_s(policy.mirror(job.name)))
                     for job in jobs if job.cron is None]
         metrics = None
         if metrics_port is not None:
@@ -74,6 +75,17 @@ def run_schedule(policy_path: Path, stop: threading.Event, *, only: list[str] | 
             if metrics is not None:
                 metrics.stop()
     return scheduler
+
+
+def _max_delay_s(mirror: Mirror) -> float:
+    """Longest a steady trickle of writes waits for its snapshot.
+
+    A standby that follows continuously is only as fresh as the snapshots it
+    follows, so its mirror snapshots at least every 2 s under constant writes
+    (an apply of an unchanged tree costs a fraction of a second); otherwise 5 s.
+    """
+    standby = mirror.standby
+    return 2.0 if standby is not None and standby.follows_continuously else 5.0
 
 
 def _exposition(policy_path: Path, home: Path) -> str:
