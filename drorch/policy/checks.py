@@ -37,6 +37,7 @@ def policy_problems(data: Any, context: Mapping[str, Any] | None) -> list[Proble
     problems += _references(data, "recovery", "from_", "mirrors", "mirror")  # Python spelling
     problems += _runbook_references(data)
     problems += _standby_problems(data)
+    problems += _boot_restore_problems(data)
     return problems
 
 
@@ -156,3 +157,38 @@ def _overlap(index: int, standby: Any, source: Any) -> Iterator[Problem]:
         yield (("mirrors", index, "standby", "path"),
                f"standby path {a} overlaps the source path {b} on the same host; following "
                "would overwrite the source, give the standby its own directory")
+
+
+def _boot_restore_problems(data: Mapping[str, Any]) -> Iterator[Problem]:
+    """A VM restores a directory mirror at boot from one of the mirror's object-store targets."""
+    mirrors = {item.get("name"): item for _, item in _items(data, "mirrors")}
+    sources = {item.get("name"): item for _, item in _items(data, "sources")}
+    targets = {item.get("name"): item for _, item in _items(data, "targets")}
+    for index, recovery in _items(data, "recovery"):
+        restore = recovery.get("restore")
+        if isinstance(restore, BaseModel):
+            restore = restore.model_dump(by_alias=True)
+        mirror = mirrors.get(recovery.get("from", recovery.get("from_")))
+        if not isinstance(restore, Mapping) or mirror is None:
+            continue
+        loc = ("recovery", index, "restore")
+        source = sources.get(mirror.get("source")) or {}
+        if source.get("type") not in (None, "directory"):
+            yield loc, (f"restore at boot is for directory mirrors; mirror '{mirror.get('name')}' holds a "
+                        f"{source.get('type')}, which launch attaches as a disk snapshot: remove restore")
+        listed = [t for t in mirror.get("targets") or [] if isinstance(t, str)]
+        chosen = restore.get("target") or next(
+            (t for t in listed if _object_store(targets.get(t))), None)
+        if chosen is None:
+            yield loc, (f"mirror '{mirror.get('name')}' has no object-store target the VM could restore "
+                        "from; add an s3:// target to the mirror")
+        elif chosen not in listed:
+            yield (*loc, "target"), f"mirror '{mirror.get('name')}' does not write to target '{chosen}'"
+        elif not _object_store(targets.get(chosen)):
+            yield (*loc, "target"), (f"target '{chosen}' is not an object store the VM can reach; "
+                                     "use an s3:// target")
+
+
+def _object_store(target: Mapping[str, Any] | None) -> bool:
+    url = (target or {}).get("url")
+    return isinstance(url, str) and url.startswith("s3://")

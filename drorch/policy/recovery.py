@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from drorch.policy.bootrestore import BootRestore
 from drorch.policy.fields import Argv, Cron, Duration, Name, NonEmpty, StrictModel
 from drorch.policy.validation import reject
 
@@ -39,6 +40,9 @@ class Recovery(StrictModel):
     from_: Name = Field(alias="from")
     instance: Instance
     rto: Duration
+    # None: the data comes with the VM as a provider disk snapshot of the mirror (image and
+    # volume mirrors exported with `drorch export ebs`); set it for a directory mirror.
+    restore: BootRestore | None = None
 
     @field_validator("provider")
     @classmethod

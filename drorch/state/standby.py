@@ -72,7 +72,7 @@ class StandbyStates(StateTables):
                              (policy, mirror)).fetchone()
         if row is None:
             return None
-        return StandbyRecord(*row[:8], json.loads(row[8] or "{}"))
+        return StandbyRecord(*row[:8], json.loads(row[8] or "{}"))  # type: ignore[call-arg]
 
     def applied(self, policy: str, mirror: str, *, path: str, host: str | None, snapshot: str,
                 snapshot_time_ns: int, detail: dict[str, Any]) -> None:
