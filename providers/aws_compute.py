@@ -91,6 +91,9 @@ class AwsCompute:
             request["KeyName"] = spec.key_name
         if spec.user_data:
             request["UserData"] = spec.user_data
+        if spec.profile:
+            key = "Arn" if spec.profile.startswith("arn:") else "Name"
+            request["IamInstanceProfile"] = {key: spec.profile}
         if snapshot:
             request["BlockDeviceMappings"] = [{"DeviceName": spec.device, "Ebs": {
                 "SnapshotId": snapshot, "DeleteOnTermination": True, "VolumeType": "gp3"}}]

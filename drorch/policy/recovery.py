@@ -30,6 +30,10 @@ class Instance(StrictModel):
     tags: dict[str, str] = Field(default_factory=dict)
     region: str | None = None
     key_name: str | None = None
+    # The instance profile (name or ARN) the VM runs as. A VM that restores a directory
+    # mirror at boot needs one that may read its key and the bucket (terraform/aws output
+    # recovery_vm_profile); None: the VM gets no AWS identity.
+    profile: str | None = None
 
 
 class Recovery(StrictModel):

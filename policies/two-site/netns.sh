@@ -11,13 +11,13 @@
 #   sudo policies/two-site/netns.sh down     # stop what `store` started, remove the namespaces
 #
 # Environment: TWO_SITE_PREFIX (namespace names, default two-site), TWO_SITE_DIR (state:
-# data, pid files, DNS zone and key; default /var/tmp/two-site), PYTHON (with moto and
-# boto3; default python3). Addresses: primary 10.200.1.2, standby 10.200.2.2, store
+# data, pid files, DNS zone and key; default policies/two-site/sites, where the policy and
+# runbooks expect it), PYTHON (with moto and boto3; default python3). Addresses: primary 10.200.1.2, standby 10.200.2.2, store
 # 10.200.1.1 / 10.200.2.1 and the service address 10.200.0.1.
 set -euo pipefail
 
 PREFIX=${TWO_SITE_PREFIX:-two-site}
-DIR=${TWO_SITE_DIR:-/var/tmp/two-site}
+DIR=${TWO_SITE_DIR:-$(cd "$(dirname "$0")" && pwd)/sites}
 PYTHON=${PYTHON:-python3}
 PRIMARY=$PREFIX-primary STANDBY=$PREFIX-standby STORE=$PREFIX-store
 SERVICE=10.200.0.1

@@ -8,7 +8,7 @@
 # $TWO_SITE_DIR/run/http-NAME.pid.
 set -euo pipefail
 
-DIR=${TWO_SITE_DIR:-/var/tmp/two-site}
+DIR=${TWO_SITE_DIR:-$(cd "$(dirname "$0")" && pwd)/sites}
 PYTHON=${PYTHON:-python3}
 pidfile="$DIR/run/http-$2.pid"
 mkdir -p "$DIR/run"

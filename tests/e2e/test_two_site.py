@@ -41,9 +41,6 @@ pytestmark = [
 # ------------------------------------------------------------------------- the three hosts
 
 REPO = Path(__file__).resolve().parents[2]
-POLICY = REPO / "policies" / "two-site.yaml"
-NETNS = REPO / "policies" / "two-site" / "netns.sh"
-DNS_SET = REPO / "policies" / "two-site" / "dns-set.py"
 PREFIX = "recovery-b-ts"
 PRIMARY_IP, STANDBY_IP, SERVICE_IP, PORT = "10.200.1.2", "10.200.2.2", "10.200.0.1", 8080
 BIN = Path(sys.executable).parent
@@ -87,10 +84,19 @@ def _pump(stream: object, sink: list[str]) -> None:
 
 
 class Sites:
-    def __init__(self, root: Path, key: str) -> None:
-        self.root = root
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("DRORCH_", "AWS_", "RESTIC_"))}
-        self.env.update({"TWO_SITE_PREFIX": PREFIX, "TWO_SITE_DIR": str(root), "PYTHON": sys.executable,
+    """The shipped ``policies/`` copied to ``workdir`` and run there as shipped (paths relative)."""
+
+    def __init__(self, workdir: Path, key: str) -> None:
+        shutil.copytree(REPO / "policies", workdir / "policies",
+                        ignore=shutil.ignore_patterns("sites", ".drorch*"))
+        self.policies = workdir / "policies"
+        self.policy = self.policies / "two-site.yaml"
+        self.netns = self.policies / "two-site" / "netns.sh"
+        self.dns_set = self.policies / "two-site" / "dns-set.py"
+        self.root = self.policies / "two-site" / "sites"  # netns.sh's default: where the policy expects it
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith(("DRORCH_", "AWS_", "RESTIC_", "TWO_SITE_DIR"))}
+        self.env.update({"TWO_SITE_PREFIX": PREFIX, "PYTHON": sys.executable,
                          "PATH": f"{BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}", "DRORCH_KEY": key,
                          "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                          "AWS_DEFAULT_REGION": "us-east-1", "NO_COLOR": "1", "COLUMNS": "200"})
@@ -109,7 +115,7 @@ class Sites:
         self.script("down", check=False)
 
     def script(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([str(NETNS), *args], env=self.env, capture_output=True, text=True,
+        done = subprocess.run([str(self.netns), *args], env=self.env, capture_output=True, text=True,
                               timeout=60)
         if check and done.returncode != 0:
             raise AssertionError(f"netns.sh {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
@@ -127,12 +133,13 @@ class Sites:
     def drorch(self, site: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         argv, env = self._argv(site, [str(BIN / "drorch"), *args])
         return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout,
-                              cwd=REPO, stdin=subprocess.DEVNULL)
+                              cwd=self.policies.parent, stdin=subprocess.DEVNULL)
 
     def start(self, site: str, *argv: str) -> Started:
         full, env = self._argv(site, list(argv))
-        proc = subprocess.Popen(full, env=env, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+        proc = subprocess.Popen(full, env=env, cwd=self.policies.parent, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
         item = Started(proc)
         self.started.append(item)
         return item
@@ -142,13 +149,14 @@ class Sites:
 
     def run_in(self, site: str, *argv: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
         full, env = self._argv(site, list(argv))
-        return subprocess.run(full, env=env, capture_output=True, text=True, timeout=timeout, cwd=REPO)
+        return subprocess.run(full, env=env, capture_output=True, text=True, timeout=timeout,
+                              cwd=self.policies.parent)
 
     # ------------------------------------------------------------------------ the client
 
     def resolve(self) -> str:
         """What DNS answers for www.two-site.test., asked from the store (the clients' network)."""
-        done = self.run_in("store", sys.executable, str(DNS_SET), "--server", SERVICE_IP, "--zone",
+        done = self.run_in("store", sys.executable, str(self.dns_set), "--server", SERVICE_IP, "--zone",
                            "two-site.test.", "--record", "www", "--check", "none")
         return done.stdout.split()[-1]
 
@@ -191,7 +199,7 @@ def wait_until(predicate: object, timeout: float, what: str, poll: float = 0.05)
 def sites(tmp_path, drorch_key):
     pytest.importorskip("dns")
     pytest.importorskip("moto")
-    site = Sites(tmp_path / "two-site", drorch_key)
+    site = Sites(tmp_path, drorch_key)
     try:
         site.up()
         yield site
@@ -223,7 +231,7 @@ def _step(doc: dict, name: str) -> dict:
 def _killed_at_gate(sites: Sites, command: str) -> tuple[str, float]:
     """Start ``drorch COMMAND`` on the standby, kill -9 it while it waits at its approve gate."""
     started = time.monotonic()
-    run = sites.start_drorch("standby", command, str(POLICY))
+    run = sites.start_drorch("standby", command, str(sites.policy))
     run_id = run.wait_for("run-started", 60).split()[-1]
     run.wait_for("approval-waiting", 120)
     run.kill9()  # the operator's session dies at the gate
@@ -237,11 +245,14 @@ def _resume(sites: Sites, run_id: str) -> dict:
     return doc
 
 
-def _finished_once(doc: dict, names: list[str]) -> None:
-    """Steps finished before the kill ran exactly once: resume did not repeat them."""
-    for name in names:
-        step = _step(doc, name)
-        assert step["state"] == "done" and step["attempts"] == 1, step
+def _not_repeated(before: dict, after: dict) -> list[str]:
+    """Steps finished before the kill are untouched by the resume (same start, end, attempts)."""
+    finished = [s for s in before["steps"] if s["phase"] == "do" and s["state"] == "done"]
+    for step in finished:
+        again = _step(after, step["name"])
+        assert (again["started"], again["finished"], again["attempts"]) == \
+            (step["started"], step["finished"], step["attempts"]), f"resume repeated {step['name']}"
+    return [s["name"] for s in finished]
 
 
 def _data_lag(sites: Sites, name: str, timeout: float = 30) -> float:
@@ -271,11 +282,11 @@ class _Writer(threading.Thread):
 def test_two_sites_failover_and_failback(sites: Sites) -> None:
     primary, standby = sites.path("primary"), sites.path("standby")
     _seed(primary)
-    _ok(sites.run_in("primary", str(POLICY.parent / "two-site" / "service.sh"), "start", "primary",
+    _ok(sites.run_in("primary", str(sites.policies / "two-site" / "service.sh"), "start", "primary",
                      PRIMARY_IP, str(PORT), str(primary)), "primary service")
-    _ok(sites.drorch("primary", "apply", str(POLICY), "--quiet"), "first apply")
-    sites.start_drorch("primary", "schedule", str(POLICY))
-    follower = sites.start_drorch("standby", "standby", str(POLICY), "--mirror", "web")
+    _ok(sites.drorch("primary", "apply", str(sites.policy), "--quiet"), "first apply")
+    sites.start_drorch("primary", "schedule", str(sites.policy))
+    follower = sites.start_drorch("standby", "standby", str(sites.policy), "--mirror", "web")
     wait_until(lambda: (standby / "big.bin").exists(), 60, "the first snapshot at the standby")
     assert sites.fetch("index.html") == b"<h1>two-site</h1>\n"  # served by the primary
     big_inode = (primary / "big.bin").stat().st_ino
@@ -298,7 +309,7 @@ def test_two_sites_failover_and_failback(sites: Sites) -> None:
     killed = _journal(sites, run_id)
     assert [s["state"] for s in killed["steps"][:3]] == ["done", "done", "done"], killed
     doc = _resume(sites, run_id)
-    _finished_once(doc, ["promote", "serve", "healthy"])
+    assert _not_repeated(killed, doc) == ["promote", "serve", "healthy"]
     assert sites.resolve() == STANDBY_IP
     rto = time.time() - cut
     assert sites.fetch("index.html") == b"<h1>two-site</h1>\n"  # served by the standby now
@@ -324,7 +335,7 @@ def test_two_sites_failover_and_failback(sites: Sites) -> None:
     killed = _journal(sites, run_id)
     assert _step(killed, "reverse")["state"] == "done"
     doc = _resume(sites, run_id)
-    _finished_once(doc, ["reverse", "primary-healthy"])
+    assert _not_repeated(killed, doc) == ["reverse", "primary-healthy"]
     assert (primary / "dr-written.txt").read_text() == "written at the DR site\n"
     for name in lost:
         assert not (primary / name).exists()  # the primary holds what was served, nothing else
@@ -337,14 +348,14 @@ def test_two_sites_failover_and_failback(sites: Sites) -> None:
     # the standby follows again
     lag = _data_lag(sites, "after-failback.txt", timeout=60)
     print(f"after failback the standby follows again: data lag {lag:.2f}s")
-    status = json.loads(_ok(sites.drorch("standby", "status", str(POLICY), "--json"), "status"))
+    status = json.loads(_ok(sites.drorch("standby", "status", str(sites.policy), "--json"), "status"))
     copy = status["mirrors"][0]["standby"]
     assert copy["promoted"] is False and copy["snapshot"], copy
     print(f"status at the standby: standby lag {copy['lag_s']}s, data lag {copy['data_lag_s']:.2f}s")
-    _ok(sites.run_in("standby", str(DNS_SET), "--server", "10.200.0.1", "--zone", "two-site.test.",
+    _ok(sites.run_in("standby", str(sites.dns_set), "--server", "10.200.0.1", "--zone", "two-site.test.",
                      "--record", "www", "--check", PRIMARY_IP), "dns check")
 
 
 def _snapshots(sites: Sites) -> list[dict]:
-    done = sites.drorch("standby", "snapshots", str(POLICY), "--mirror", "web", "--json")
+    done = sites.drorch("standby", "snapshots", str(sites.policy), "--mirror", "web", "--json")
     return list(json.loads(_ok(done, "snapshots"))["store"])

@@ -75,7 +75,7 @@ class Launch(Action):
             instance_type=instance.type, image=instance.image, subnet=instance.subnet,
             security_groups=instance.security_groups, key_name=instance.key_name, tags=tags,
             mirror=recovery.from_, snapshot=self.snapshot, snapshot_region=self.snapshot_region,
-            device=self.device)
+            device=self.device, profile=instance.profile)
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
         recovery, spec = self.spec(ctx)
