@@ -11,8 +11,9 @@ YAML aliases, so the guarantees hold however a policy was made.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any
 
 from pydantic import BaseModel
@@ -36,7 +37,7 @@ def policy_problems(data: Any, context: Mapping[str, Any] | None) -> list[Proble
     problems += _references(data, "recovery", "from", "mirrors", "mirror")
     problems += _references(data, "recovery", "from_", "mirrors", "mirror")  # Python spelling
     problems += _runbook_references(data)
-    problems += _standby_problems(data)
+    problems += _standby_problems(data, (context or {}).get("base_dir"))
     problems += _boot_restore_problems(data)
     return problems
 
@@ -122,7 +123,7 @@ def _runbook_references(data: Mapping[str, Any]) -> Iterator[Problem]:
             yield ("drills", index, "runbook"), _unknown("runbook", name, known, "runbooks")
 
 
-def _standby_problems(data: Mapping[str, Any]) -> Iterator[Problem]:
+def _standby_problems(data: Mapping[str, Any], base: Any) -> Iterator[Problem]:
     """``standby.host`` names a host when the policy lists hosts; the copy never overwrites its source.
 
     Without ``hosts:`` the standby runs where drorch runs, which is also where
@@ -146,13 +147,14 @@ def _standby_problems(data: Mapping[str, Any]) -> Iterator[Problem]:
                    "a standby keeps a directory copy; this mirror's source is a "
                    f"{source.get('type')}, restore it with `drorch restore` instead")
         if host is None or host == source.get("host"):
-            yield from _overlap(index, standby.get("path"), source.get("path"))
+            yield from _overlap(index, standby.get("path"), source.get("path"), base)
 
 
-def _overlap(index: int, standby: Any, source: Any) -> Iterator[Problem]:
+def _overlap(index: int, standby: Any, source: Any, base: Any) -> Iterator[Problem]:
     if not isinstance(standby, str | PurePath) or not isinstance(source, str | PurePath):
         return
-    a, b = PurePath(str(standby)), PurePath(str(source))
+    root = Path(base or Path.cwd())
+    a, b = (Path(os.path.normpath(root / Path(str(p)).expanduser())) for p in (standby, source))
     if a == b or a.is_relative_to(b) or b.is_relative_to(a):
         yield (("mirrors", index, "standby", "path"),
                f"standby path {a} overlaps the source path {b} on the same host; following "
