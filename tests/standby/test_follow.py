@@ -145,3 +145,24 @@ def test_promote_twice_keeps_what_the_copy_served(setup):
     again = follower.promote()  # e.g. runbook resume re-running a finished promote
     assert again is not None and first is not None and again.snapshot == first.snapshot
     assert (copy / "served.txt").exists() and not (copy / "late.txt").exists()
+
+
+def test_cli_once_promote_rejoin_and_status(tmp_path, dataset, drorch_env, make_policy, run_drorch,
+                                            apply_ok, assert_same_tree):
+    copy = tmp_path / "standby"
+    policy = make_policy(tmp_path, dataset, tmp_path / "repo", filename="cli.yaml",
+                         standby={"path": str(copy), "follow": "*/5 * * * *"})
+    snapshot = apply_ok(policy, drorch_env)["snapshot"]
+    done = run_drorch("standby", policy, "--mirror", "m", "--once", env=drorch_env)
+    assert done.returncode == 0, done.stderr
+    assert f"applied snapshot {snapshot[:8]}" in done.stdout
+    assert_same_tree(dataset, copy)
+    status = run_drorch("status", policy, env=drorch_env)
+    assert status.returncode == 0 and "standby lag 0s" in status.stdout, status.stdout
+    done = run_drorch("standby", policy, "--mirror", "m", "--promote", env=drorch_env)
+    assert done.returncode == 0 and "promoted snapshot" in done.stdout, done.stderr
+    refused = run_drorch("standby", policy, "--mirror", "m", "--once", env=drorch_env)
+    assert refused.returncode == 1 and "was promoted and serves" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    done = run_drorch("standby", policy, "--mirror", "m", "--rejoin", "--once", env=drorch_env)
+    assert done.returncode == 0 and "rejoined" in done.stdout, done.stderr
