@@ -39,7 +39,9 @@ def standby(
     when asked (`follow: manual`, or --once). A promoted standby is never overwritten.
     """
     policy = load_policy(policy_file)
-    follower = Follower(policy, mirror, log=lambda line: out.print(line, markup=False))
+    following = not (once or promote)  # one-shot modes print one summary instead
+    follower = Follower(policy, mirror, log=(lambda line: out.print(line, markup=False)) if following
+                        else (lambda line: None))
     if promote:
         _report(follower.promote(), "promoted", as_json)
         return
@@ -71,4 +73,5 @@ def _report(applied: Applied | None, verb: str, as_json: bool) -> None:
     changed = ("already current" if applied.stats is None else
                f"{applied.stats.files_written} written, {applied.stats.removed} removed, "
                f"{applied.stats.files_unchanged} unchanged")
-    out.print(f"{verb} snapshot {applied.snapshot[:8]}: {changed}", markup=False)
+    out.print(f"{verb} snapshot {applied.snapshot[:8]}: {changed}; data lag {applied.data_lag_s:.1f}s",
+              markup=False)
