@@ -40,11 +40,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from drorch.archiver.chunker import _CDC
-from drorch.ports.errors import DrorchError, SourceError
+from drorch.archiver.parent import parent_nodes
+from drorch.ports.errors import SourceError
 from drorch.ports.progress import NoProgress, Progress
 from drorch.repository.pack import DATA, TREE
 from drorch.repository.repository import Repository
-from drorch.repository.tree import decode_tree, encode_tree, go_mode, node_from_stat
+from drorch.repository.tree import encode_tree, go_mode, node_from_stat
 from drorch.repository.uploader import PackUploader
 from drorch.repository.zeros import ZEROS as _ZEROS
 from drorch.repository.zeros import is_all_zero, is_zero_blob, zero_blob_id, zero_pieces
@@ -118,13 +119,7 @@ class ImageArchiver:
         return chain
 
     def _tree(self, tree_id: str | None) -> dict[str, Node]:
-        if not tree_id:
-            return {}
-        try:
-            return {n["name"]: n for n in decode_tree(self.repo.load_blob(TREE, tree_id))}
-        except DrorchError as err:
-            self.progress.note(f"parent tree {tree_id[:12]} unreadable, reading the whole image: {err}")
-            return {}
+        return parent_nodes(self.repo, tree_id, self.progress, "reading the whole image")
 
     def _save_chain(self, base: Path, parts: tuple[str, ...], leaf: Node) -> str:
         if not parts:

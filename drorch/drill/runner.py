@@ -298,12 +298,9 @@ class _DrillRun:
             self._say("check-passed" if check.passed else "check-failed", check.name, check.detail)
 
     def _restore_context(self, target: str) -> tuple[Policy, Any]:
-        from drorch.runbook.steps.base import sandbox_keys, sandboxed
-        from drorch.secrets import key_source
+        from drorch.runbook.steps.base import restore_context
 
-        if (self.scratch / "repos" / target).exists():
-            return sandboxed(self.policy, self.scratch, {target}), sandbox_keys(self.scratch)
-        return self.policy, key_source(self.policy.encryption)
+        return restore_context(self.policy, self.scratch, target)
 
     def _checksums(self, run: RunResult) -> list[CheckResult]:
         out = []

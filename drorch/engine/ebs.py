@@ -11,12 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from drorch import registry
-from drorch.engine.connect import open_repository
+from drorch.engine.connect import choose_snapshot
 from drorch.policy import Policy
 from drorch.ports.ebs import SourceSnapshot
 from drorch.ports.errors import UsageError
 from drorch.repository.lock import RepositoryLock
-from drorch.repository.snapshot import find_snapshot, load_snapshots
 from drorch.restore.blocks import ImageBlocks, export_manifests
 from drorch.restore.image import image_node
 from drorch.secrets import KeySource
@@ -29,14 +28,7 @@ def export_ebs(policy: Policy, keys: KeySource, mirror: str, *, snapshot: str = 
     ``region`` defaults to the region of the policy's AWS recovery that boots this
     mirror, then to the AWS configuration (``AWS_DEFAULT_REGION``).
     """
-    the_mirror = policy.mirror(mirror)
-    target = target or the_mirror.targets[0]
-    repo = open_repository(policy, target, keys)
-    snapshots = [s for s in load_snapshots(repo) if s.mirror == mirror]
-    found = find_snapshot(snapshots, snapshot)
-    if found is None:
-        raise UsageError(f"target {target!r} has no snapshot {snapshot!r} of mirror {mirror!r}",
-                         hint="run `drorch apply` first, or list them with `drorch snapshots`")
+    repo, found = choose_snapshot(policy, keys, snapshot, mirror=mirror, target=target)
     repo.load_index()
     with RepositoryLock(repo, exclusive=False).acquire():
         node = image_node(repo, found)

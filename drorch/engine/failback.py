@@ -22,13 +22,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from drorch.engine.apply import MirrorResult, apply_policy
-from drorch.engine.connect import open_repository
+from drorch.engine.connect import choose_snapshot
 from drorch.engine.operations import common_parts
 from drorch.engine.standby import standby_of
 from drorch.policy import Consistency, Policy
-from drorch.ports.errors import UsageError
 from drorch.repository.lock import RepositoryLock
-from drorch.repository.snapshot import Snapshot, find_snapshot, load_snapshots
+from drorch.repository.snapshot import Snapshot
 from drorch.restore.sync import SyncStats, TreeSync
 from drorch.secrets import KeySource, key_source
 from drorch.state.tables import StateStore
@@ -59,15 +58,8 @@ def snapshot_served(policy: Policy, mirror: str, *, keys: KeySource | None = Non
 def sync_onto(policy: Policy, snapshot_ref: str, dest: Path, *, target: str,
               keys: KeySource | None = None, mirror: str | None = None) -> tuple[Snapshot, SyncStats]:
     """Make the live directory ``dest`` equal to a snapshot of ``target`` (module docstring)."""
-    keys = keys or key_source(policy.encryption)
-    repo = open_repository(policy, target, keys)
-    snapshots = load_snapshots(repo)
-    if mirror:
-        snapshots = [s for s in snapshots if s.mirror == mirror]
-    snapshot = find_snapshot(snapshots, snapshot_ref)
-    if snapshot is None:
-        raise UsageError(f"target {target!r} has no snapshot {snapshot_ref!r}",
-                         hint="list them with `drorch snapshots`")
+    repo, snapshot = choose_snapshot(policy, keys or key_source(policy.encryption), snapshot_ref,
+                                     mirror=mirror, target=target)
     repo.load_index()
     with RepositoryLock(repo, exclusive=False).acquire(_LOCK_WAIT_S):
         stats = TreeSync(repo).sync(snapshot.tree, dest, strip=common_parts(snapshot.paths))

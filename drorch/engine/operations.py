@@ -8,22 +8,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from drorch.engine.connect import open_repository
+from drorch.engine.connect import choose_snapshot, open_repository, target_names
 from drorch.policy import Policy
 from drorch.ports.errors import UsageError
 from drorch.ports.progress import Progress
 from drorch.repository.check import Checker, CheckReport
 from drorch.repository.lock import RepositoryLock
-from drorch.repository.snapshot import Snapshot, find_snapshot, load_snapshots
+from drorch.repository.snapshot import Snapshot, load_snapshots
 from drorch.restore.image import ImageRestorer, ImageRestoreStats, image_node
 from drorch.restore.restorer import Restorer, RestoreStats
 from drorch.secrets import KeySource
-
-
-def target_names(policy: Policy, mirror: str | None = None) -> list[str]:
-    """Targets of one mirror, or of every mirror, in policy order without repeats."""
-    mirrors = [policy.mirror(mirror)] if mirror else list(policy.mirrors)
-    return list(dict.fromkeys(name for m in mirrors for name in m.targets))
 
 
 @dataclass(frozen=True)
@@ -51,12 +45,7 @@ def restore(policy: Policy, keys: KeySource, snapshot_ref: str, dest: Path, *,
     An image snapshot is written onto ``dest`` (a file, a block device, or a directory
     to put the image file in), comparing first so that only differing ranges are written.
     """
-    target = target or target_names(policy, mirror)[0]
-    repo = open_repository(policy, target, keys)
-    snapshot = find_snapshot(_candidates(load_snapshots(repo), snapshot_ref, target, mirror), snapshot_ref)
-    if snapshot is None:
-        raise UsageError(f"target {target!r} has no snapshot {snapshot_ref!r}",
-                         hint="list them with `drorch snapshots`; use `latest` or an ID prefix")
+    repo, snapshot = choose_snapshot(policy, keys, snapshot_ref, mirror=mirror, target=target)
     repo.load_index()
     strip = common_parts(snapshot.paths)
     with RepositoryLock(repo, exclusive=False).acquire():
@@ -68,17 +57,6 @@ def restore(policy: Policy, keys: KeySource, snapshot_ref: str, dest: Path, *,
         stats = Restorer(repo, progress).restore(snapshot.tree, dest, strip=strip,
                                                  include=include)
     return snapshot, stats
-
-
-def _candidates(snapshots: list[Snapshot], ref: str, target: str, mirror: str | None) -> list[Snapshot]:
-    """The snapshots ``ref`` may name: ``latest`` must not silently pick another mirror's data."""
-    if mirror:
-        return [s for s in snapshots if s.mirror == mirror]
-    mirrors = sorted({s.mirror or "(not drorch)" for s in snapshots})
-    if ref == "latest" and len(mirrors) > 1:
-        raise UsageError(f"target {target!r} holds snapshots of several mirrors ({', '.join(mirrors)}), "
-                         "so `latest` is ambiguous", hint="add --mirror NAME, or give a snapshot ID")
-    return snapshots
 
 
 def common_parts(paths: list[str]) -> tuple[str, ...]:

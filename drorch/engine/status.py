@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from drorch.engine.connect import open_repository
 from drorch.engine.plan import mirror_snapshots
 from drorch.engine.standby_status import StandbyStatus, standby_status
+from drorch.objectives import met
 from drorch.policy import Mirror, Policy
 from drorch.ports.errors import DrorchError
 from drorch.repository.snapshot import load_snapshots
@@ -76,9 +77,7 @@ class DrillStatus:
 
     @property
     def rto_met(self) -> bool | None:
-        if self.rto_s is None or self.rto_objective_s is None:
-            return None
-        return self.rto_s <= self.rto_objective_s
+        return met(self.rto_s, self.rto_objective_s)
 
 
 @dataclass(frozen=True)

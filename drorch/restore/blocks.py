@@ -18,10 +18,7 @@ the signature and the SHA-256 of the bytes written. It is a local cache under
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import json
-import os
 import threading
 from bisect import bisect_right
 from collections import OrderedDict
@@ -29,10 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from drorch.ports.ebs import ZERO_SIGNATURE, ExportManifest
-from drorch.ports.errors import IntegrityError
+from drorch.repository.content import content_blobs
 from drorch.repository.pack import DATA
 from drorch.repository.repository import Repository
 from drorch.repository.zeros import is_zero_blob
+from drorch.state.cachefiles import read_cache_file, write_cache_file
+from drorch.state.tables import home
 
 _BLOB_CACHE = 8
 _MAGIC = b"drorch-export-manifest-1\n"
@@ -43,18 +42,12 @@ class ImageBlocks:
         self.repo = repo
         self.block_size = block_size
         self.pieces: list[tuple[int, int, str, bool]] = []  # offset, length, blob ID, zero
-        offset = 0
-        for blob_id in node.get("content") or []:
-            found = repo.index.lookup(DATA, blob_id)
-            if found is None:
-                raise IntegrityError(f"data blob {blob_id[:12]} of image {node.get('name')} is missing "
-                                     f"from target {repo.name!r}", hint="run `drorch verify`")
-            length = found[1].plain_length
+        for offset, blob_id, _, blob in content_blobs(repo, node, f"image {node.get('name')}"):
+            length = blob.plain_length
             self.pieces.append((offset, length, blob_id, is_zero_blob(blob_id, length)))
-            offset += length
-        self.size = offset
+        self.size = self.pieces[-1][0] + self.pieces[-1][1] if self.pieces else 0
         self._offsets = [p[0] for p in self.pieces]
-        self.blocks = (offset + block_size - 1) // block_size
+        self.blocks = (self.size + block_size - 1) // block_size
         self._cache: OrderedDict[str, bytes] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -114,34 +107,27 @@ class ExportManifests:
         self.root = root
 
     def load(self, snapshot_id: str) -> ExportManifest | None:
+        found = read_cache_file(self.root / f"{snapshot_id}.manifest", _MAGIC)
+        if found is None:
+            return None
+        head, body = found
         try:
-            raw = (self.root / f"{snapshot_id}.manifest").read_bytes()
-            if not raw.startswith(_MAGIC):
-                return None
-            end = raw.index(b"\n", len(_MAGIC))
-            head = json.loads(raw[len(_MAGIC):end])
-            body = raw[end + 1:]
             blocks = head["blocks"]
             if len(body) != 48 * blocks:
                 return None
-        except (OSError, ValueError, KeyError):
+            sigs = [body[48 * i:48 * i + 16] for i in range(blocks)]
+            sums = [body[48 * i + 16:48 * i + 48] for i in range(blocks)]
+            return ExportManifest(snapshot_id, head["source"], head["size"], head["block_size"], sigs, sums)
+        except (KeyError, TypeError):
             return None
-        sigs = [body[48 * i:48 * i + 16] for i in range(blocks)]
-        sums = [body[48 * i + 16:48 * i + 48] for i in range(blocks)]
-        return ExportManifest(snapshot_id, head["source"], head["size"], head["block_size"], sigs, sums)
 
     def save(self, manifest: ExportManifest) -> None:
-        head = json.dumps({"source": manifest.source, "size": manifest.size,
-                           "block_size": manifest.block_size, "blocks": len(manifest.signatures)})
+        head = {"source": manifest.source, "size": manifest.size, "block_size": manifest.block_size,
+                "blocks": len(manifest.signatures)}
         body = b"".join(s + c for s, c in zip(manifest.signatures, manifest.checksums, strict=True))
-        with contextlib.suppress(OSError):
-            self.root.mkdir(parents=True, exist_ok=True)
-            tmp = self.root / f".{manifest.snapshot_id}.{os.getpid()}.tmp"
-            tmp.write_bytes(_MAGIC + head.encode() + b"\n" + body)
-            os.replace(tmp, self.root / f"{manifest.snapshot_id}.manifest")
+        write_cache_file(self.root / f"{manifest.snapshot_id}.manifest", _MAGIC, head, body)
 
 
 def export_manifests(kind: str, scope: str) -> ExportManifests:
-    from drorch.state.tables import home
 
     return ExportManifests(home() / "exports" / kind / scope)

@@ -46,8 +46,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from drorch.ports.errors import DrorchError, IntegrityError, SourceError, StoreFull, UsageError
+from drorch.ports.errors import DrorchError, SourceError, StoreFull, UsageError
 from drorch.ports.progress import NoProgress, Progress
+from drorch.repository.content import content_blobs
 from drorch.repository.layout import FileType, object_name
 from drorch.repository.pack import DATA, TREE, PackedBlob
 from drorch.repository.repository import Repository
@@ -135,16 +136,8 @@ class ImageRestorer:
         return self.stats
 
     def _pieces(self, node: Node) -> Iterator[_Piece]:
-        offset = 0
-        for blob_id in node.get("content") or []:
-            found = self.repo.index.lookup(DATA, blob_id)
-            if found is None:
-                raise IntegrityError(f"data blob {blob_id[:12]} of image {node['name']} is missing from "
-                                     f"target {self.repo.name!r}", hint="run `drorch verify` to see what "
-                                                                        "is damaged")
-            length = found[1].plain_length
-            yield _Piece(offset, length, blob_id, is_zero_blob(blob_id, length))
-            offset += length
+        for offset, blob_id, _, blob in content_blobs(self.repo, node, f"image {node['name']}"):
+            yield _Piece(offset, blob.plain_length, blob_id, is_zero_blob(blob_id, blob.plain_length))
 
     # -- phase 1 ----------------------------------------------------------------------------
 

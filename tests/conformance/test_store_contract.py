@@ -1,4 +1,4 @@
-"""The ObjectStore contract (drorch/store.py), run unchanged against every adapter.
+"""The ObjectStore contract (drorch/ports/store.py), run unchanged against every adapter.
 
 Backends: local (file://), s3 (moto server), gcs (gcp-storage-emulator),
 azure (Azurite), libcloud (local driver). What a backend cannot be tested for is
@@ -14,8 +14,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from cloud_emulators import FaultProxy, closed_port
-from store_backends import MiB
 
 from drorch.ports.errors import (
     AccessDenied,
@@ -26,6 +24,9 @@ from drorch.ports.errors import (
 )
 from drorch.ports.store import ObjectStore, immutability_problem
 from drorch.storage.retry import RetryingStore
+
+from support.cloud_emulators import FaultProxy, closed_port
+from support.store_backends import MiB
 
 # libcloud's local driver filters listings client-side and says so on every list (providers/libcloud_store.py
 # silences it for the CLI; pytest resets warning filters per test).

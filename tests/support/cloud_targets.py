@@ -1,14 +1,12 @@
 """Cloud targets for end-to-end tests: a fresh bucket on an emulator, its policy entry, its environment.
 
-The emulators and the fault proxy live in tests/conformance/cloud_emulators.py
-(loaded here by path, once, so both folders share one server per session).
-Test modules import the emulator fixtures (``*_fixture``) from here.
+The emulators and the fault proxy live in ``support.cloud_emulators`` (one
+server per session for every folder). Test modules import the emulator
+fixtures (``*_fixture``) from here.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,20 +14,8 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from support import cloud_emulators as emulators
 
-def _load_emulators() -> Any:
-    name = "cloud_emulators"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "conformance" / f"{name}.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-emulators = _load_emulators()
 moto_server_fixture = emulators.moto_server_fixture
 gcs_server_fixture = emulators.gcs_server_fixture
 azurite_server_fixture = emulators.azurite_server_fixture

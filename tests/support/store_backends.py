@@ -23,7 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cloud_emulators import (
+
+from drorch.policy import Target
+from drorch.storage import open_store
+from drorch.storage.retry import RetryingStore
+
+from support.cloud_emulators import (
     AZURE_SERVER_BUSY,
     GCS_BACKEND_ERROR,
     S3_SLOW_DOWN,
@@ -34,10 +39,6 @@ from cloud_emulators import (
     MotoServer,
     gcs_error,
 )
-
-from drorch.policy import Target
-from drorch.storage import open_store
-from drorch.storage.retry import RetryingStore
 
 MiB = 1024 * 1024
 
