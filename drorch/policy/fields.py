@@ -33,6 +33,7 @@ __all__ = [
     "Schedule",
     "StrictModel",
     "base_dir",
+    "resolve_given_path",
     "resolve_path",
 ]
 
@@ -175,3 +176,14 @@ def resolve_path(raw: str, info: ValidationInfo) -> Path:
     if path.is_absolute():
         return path
     return (base_dir(info) / path).resolve()
+
+
+
+def resolve_given_path(value: Any, info: ValidationInfo, what: str) -> Any:
+    """A ``before`` validator body: a non-empty string made absolute by ``resolve_path``;
+    ``what`` completes "must not be empty; give ...". Other types are left to field validation."""
+    if isinstance(value, str):
+        if not value.strip():
+            reject(f"must not be empty; give {what}")
+        return resolve_path(value, info)
+    return value

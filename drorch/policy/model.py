@@ -37,6 +37,7 @@ from drorch.policy.fields import (
     NonEmpty,
     Schedule,
     StrictModel,
+    resolve_given_path,
     resolve_path,
 )
 from drorch.policy.recovery import Check, Drill, Instance, Recovery
@@ -97,11 +98,7 @@ class Source(StrictModel):
     @field_validator("path", mode="before")
     @classmethod
     def _resolve(cls, value: Any, info: ValidationInfo) -> Any:
-        if isinstance(value, str):
-            if not value.strip():
-                reject("must not be empty; give the path to protect")
-            return resolve_path(value, info)
-        return value
+        return resolve_given_path(value, info, "the path to protect")
 
 
 # -------------------------------------------------------------------------- mirrors

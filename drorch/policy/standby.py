@@ -20,8 +20,7 @@ from typing import Any
 
 from pydantic import ValidationInfo, field_validator
 
-from drorch.policy.fields import Follow, Name, StrictModel, resolve_path
-from drorch.policy.validation import reject
+from drorch.policy.fields import Follow, Name, StrictModel, resolve_given_path
 
 __all__ = ["Standby"]
 
@@ -38,11 +37,7 @@ class Standby(StrictModel):
     @field_validator("path", mode="before")
     @classmethod
     def _resolve(cls, value: Any, info: ValidationInfo) -> Any:
-        if isinstance(value, str):
-            if not value.strip():
-                reject("must not be empty; give the directory the standby copy lives in")
-            return resolve_path(value, info)
-        return value
+        return resolve_given_path(value, info, "the directory the standby copy lives in")
 
     @property
     def follows_continuously(self) -> bool:
