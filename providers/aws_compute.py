@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -88,6 +89,11 @@ class AwsCompute:
             request["SecurityGroupIds"] = groups
         if spec.key_name:
             request["KeyName"] = spec.key_name
+        if spec.user_data:
+            request["UserData"] = spec.user_data
+        if spec.profile:
+            key = "Arn" if spec.profile.startswith("arn:") else "Name"
+            request["IamInstanceProfile"] = {key: spec.profile}
         if snapshot:
             request["BlockDeviceMappings"] = [{"DeviceName": spec.device, "Ebs": {
                 "SnapshotId": snapshot, "DeleteOnTermination": True, "VolumeType": "gp3"}}]
@@ -101,6 +107,23 @@ class AwsCompute:
                 self.ec2.terminate_instances(InstanceIds=[instance_id])
             raise
         return Machine(machine.id, machine.state, machine.private_ip, machine.public_ip, image, snapshot)
+
+    def wait_boot_report(self, name: str, deadline: Deadline) -> dict[str, Any]:
+        """The JSON a booting VM put in SSM parameter ``name`` (``drorch.engine.bootstrap``)."""
+        ssm = client(self.session, "ssm", self.region)
+        while True:
+            try:
+                value = ssm.get_parameter(Name=name)["Parameter"]["Value"]
+            except Exception as err:  # noqa: BLE001 - not there yet, or a real failure
+                if "ParameterNotFound" not in f"{type(err).__name__} {err}":
+                    raise translate(err, f"read the boot report {name}", service="ssm",
+                                    where=self.region) from None
+            else:
+                return dict(json.loads(value))
+            if deadline.remaining() <= _POLL_S:
+                raise StepTimedOut(f"no boot report in SSM parameter {name}: the VM did not finish "
+                                   "restoring in time (see its console output)")
+            deadline.sleep(_POLL_S)
 
     def _attached_snapshot(self, instance: dict[str, Any], device: str) -> str | None:
         """The snapshot the volume at ``device`` was made from (for an adopted instance)."""

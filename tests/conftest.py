@@ -63,7 +63,7 @@ def drorch_env(tmp_path: Path, drorch_key: str) -> dict[str, str]:
 
 # ----------------------------------------------------------------------------- policies
 
-_MIRROR_KEYS = {"retention", "mode", "rpo", "schedule"}
+_MIRROR_KEYS = {"retention", "mode", "rpo", "schedule", "standby"}
 _SOURCE_KEYS = {"exclude", "consistency"}
 
 

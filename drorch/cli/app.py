@@ -33,6 +33,7 @@ from drorch.cli.exports import register as register_export_commands
 from drorch.cli.fleet import register as register_fleet_commands
 from drorch.cli.images import register as register_image_commands
 from drorch.cli.runbooks import register as register_runbook_commands
+from drorch.cli.standby import register as register_standby_commands
 from drorch.ports.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, DrorchError, PolicyError, SecretError
 
 if TYPE_CHECKING:
@@ -293,6 +294,7 @@ def status(
 
 register_runbook_commands(app)
 register_drill_commands(app)
+register_standby_commands(app)
 register_export_commands(app)
 register_image_commands(app)  # after exports: joins its `export` group if it made one
 register_anomaly_commands(app)

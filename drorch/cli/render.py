@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # annotations only: `drorch apply` need not import status, op
     from drorch.engine.apply import ApplyResult, TargetResult
     from drorch.engine.operations import TargetSnapshots
     from drorch.engine.plan import Plan, TargetPlan
+    from drorch.engine.standby_status import StandbyStatus
     from drorch.engine.status import StatusReport
     from drorch.repository.check import CheckReport
 
@@ -181,6 +182,9 @@ def status(console: Console, report: StatusReport) -> None:
         for flag in m.anomalies:
             console.print(f"[red]ABNORMAL[/] {flag.describe()}; older snapshots are kept until "
                           f"`drorch ack POLICY {flag.snapshot[:8]}`", highlight=False)
+    for m in report.mirrors:
+        if m.standby is not None:
+            _standby(console, m.mirror, m.standby)
     if not report.drills:
         return
     drills = Table(title="drills", title_justify="left")
@@ -202,3 +206,16 @@ def status(console: Console, report: StatusReport) -> None:
     for d in report.drills:
         if d.breach and d.reason:
             console.print(f"[red]drill {d.drill}:[/] {d.reason}", highlight=False)
+
+
+def _standby(console: Console, mirror: str, s: StandbyStatus) -> None:
+    where = f"{s.host}:{s.path}" if s.host else s.path
+    if s.snapshot is None:
+        console.print(f"standby {mirror} at {where} ({s.follow}): [yellow]never synced[/]", highlight=False)
+        return
+    state = "[yellow]promoted, serving[/]" if s.promoted else \
+        "[red]BREACH[/]" if s.breach else "[green]ok[/]"
+    lag = "-" if s.lag_s is None else _age(s.lag_s)
+    data = "-" if s.data_lag_s is None else _age(s.data_lag_s)
+    console.print(f"standby {mirror} at {where} ({s.follow}): holds {s.snapshot[:8]}, "
+                  f"standby lag {lag}, data lag {data}: {state}", highlight=False)

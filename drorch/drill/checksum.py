@@ -17,7 +17,7 @@ from typing import Any
 
 from drorch.drill.result import CheckResult
 from drorch.engine.connect import open_repository
-from drorch.engine.operations import _common_parts
+from drorch.engine.operations import common_parts
 from drorch.policy import Policy
 from drorch.ports.errors import DrorchError
 from drorch.repository.pack import DATA, TREE
@@ -44,7 +44,7 @@ def verify_restored(policy: Policy, keys: KeySource, *, step: str, target: str, 
         if snapshot is None:
             raise _Mismatch(f"snapshot {snapshot_id[:8]} is gone from target {target}")
         repo.load_index()
-        tree = _descend(repo, snapshot.tree, _common_parts(snapshot.paths))
+        tree = _descend(repo, snapshot.tree, common_parts(snapshot.paths))
         files, size = _compare(repo, tree, path, "", include, not include)
     except (_Mismatch, DrorchError, OSError) as error:
         return CheckResult(name, "checksum", False, str(error), 1, started, time.time())

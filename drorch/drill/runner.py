@@ -36,7 +36,6 @@ from drorch.drill.checks import resolve_checks, run_checks
 from drorch.drill.checksum import verify_restored
 from drorch.drill.cleanup import cleanup_drill, drill_lock_path, scratch_root, sweep_leftovers
 from drorch.drill.history import DrillHistory
-from drorch.drill.locks import ProcessLock
 from drorch.drill.result import CheckResult, DrillResult, Phase, SnapshotUsed
 from drorch.drill.sandbox import SandboxBackends, sandbox_runbook
 from drorch.drill.templates import check_verify_templates
@@ -53,6 +52,7 @@ from drorch.runbook.results import RunResult
 from drorch.runbook.runner import load_for_run
 from drorch.runbook.steps import find_recovery
 from drorch.runbook.templating import Scope
+from drorch.state.locks import ProcessLock
 from drorch.state.tables import home as default_home
 
 __all__ = ["DrillBusy", "DrillInterrupted", "DrillOptions", "run_drill", "select_drill"]

@@ -57,7 +57,7 @@ def restore(policy: Policy, keys: KeySource, snapshot_ref: str, dest: Path, *,
     """
     repo, snapshot = choose_snapshot(policy, keys, snapshot_ref, mirror=mirror, target=target)
     repo.load_index()
-    strip = _common_parts(snapshot.paths)
+    strip = common_parts(snapshot.paths)
     with _reading(repo, no_lock):
         image = image_node(repo, snapshot)
         if image is not None:  # an image or volume: onto a file or device, writing only what differs
@@ -71,7 +71,7 @@ def restore(policy: Policy, keys: KeySource, snapshot_ref: str, dest: Path, *,
     return snapshot, stats
 
 
-def _common_parts(paths: list[str]) -> tuple[str, ...]:
+def common_parts(paths: list[str]) -> tuple[str, ...]:
     """Path components shared by every snapshot path; restore places what is below them."""
     split = [Path(p).parts[1:] if Path(p).is_absolute() else Path(p).parts for p in paths]
     if not split:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from drorch.engine.connect import open_repository
 from drorch.engine.plan import mirror_snapshots
+from drorch.engine.standby_status import StandbyStatus, standby_status
 from drorch.policy import Mirror, Policy
 from drorch.policy.objectives import met
 from drorch.ports.errors import DrorchError
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from drorch.anomaly import AnomalyStore, Flag
     from drorch.state.captured import Captured, CaptureLedger
     from drorch.state.drills import DrillDocuments
+    from drorch.state.standby import StandbyStates
 
 
 @dataclass(frozen=True)
@@ -61,10 +63,12 @@ class MirrorStatus:
     rpo_s: float
     targets: tuple[TargetStatus, ...]
     anomalies: tuple[Flag, ...] = ()  # flagged snapshots not yet acknowledged
+    standby: StandbyStatus | None = None
 
     @property
     def breach(self) -> bool:
-        return any(t.breach for t in self.targets) or bool(self.anomalies)
+        return (any(t.breach for t in self.targets) or bool(self.anomalies)
+                or bool(self.standby and self.standby.breach))
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,7 @@ class StatusReport:
             lines += [f"# HELP {name} {text}", f"# TYPE {name} gauge"]
             lines += [f'{name}{{policy="{self.policy}",mirror="{m.mirror}",target="{t.target}"}} '
                       f"{target_value(t)}" for m in self.mirrors for t in m.targets]
+        lines += _standby_lines(self.policy, self.mirrors)
         lines += _drill_lines(self.policy, self.drills)
         return "\n".join(lines) + "\n"
 
@@ -161,15 +166,42 @@ def _drill_lines(policy: str, drills: tuple[DrillStatus, ...]) -> list[str]:
     return lines
 
 
+_STANDBY_HELP = (
+    ("drorch_standby_lag_seconds", "How far the standby copy trails the target's newest snapshot "
+     "(-1: unknown)."),
+    ("drorch_standby_data_lag_seconds", "From the applied snapshot being taken to it being live at the "
+     "standby (-1: never synced)."),
+    ("drorch_standby_applied_timestamp_seconds", "When the standby last applied a snapshot (-1: never)."),
+    ("drorch_standby_promoted", "1 when the standby was promoted and serves (not following)."),
+)
+
+
+def _standby_lines(policy: str, mirrors: tuple[MirrorStatus, ...]) -> list[str]:
+    shown = [m for m in mirrors if m.standby is not None]
+    if not shown:
+        return []
+    lines = []
+    for name, text in _STANDBY_HELP:
+        lines += [f"# HELP {name} {text}", f"# TYPE {name} gauge"]
+    for m in shown:
+        s = m.standby
+        assert s is not None
+        labels = f'policy="{policy}",mirror="{m.mirror}",host="{s.host or ""}"'
+        values = (_gauge(s.lag_s), _gauge(s.data_lag_s), _gauge(s.applied_at), str(int(s.promoted)))
+        lines += [f"{name}{{{labels}}} {value}"
+                  for (name, _), value in zip(_STANDBY_HELP, values, strict=True)]
+    return lines
+
+
 def _gauge(value: float | None) -> str:
     return "-1" if value is None else f"{value:.3f}"
 
 
 def policy_status(policy: Policy, keys: KeySource, *, history: DrillDocuments | None = None,
-                  anomalies: AnomalyStore | None = None, captured: CaptureLedger | None = None
-                  ) -> StatusReport:
+                  anomalies: AnomalyStore | None = None, captured: CaptureLedger | None = None,
+                  standbys: StandbyStates | None = None) -> StatusReport:
     """Mirrors from their repositories; drills and anomalies from the state database
-    (or ``history`` and ``anomalies``).
+    (or ``history`` and ``anomalies``), standby copies from ``standbys``.
 
     A ``schedule: continuous`` mirror whose watcher confirmed (in ``captured``, default the
     state database) that nothing changed since a target's newest snapshot is measured by
@@ -183,7 +215,7 @@ def policy_status(policy: Policy, keys: KeySource, *, history: DrillDocuments | 
         from drorch.state.captured import CaptureLedger
 
         captured = CaptureLedger()
-    mirrors = [_mirror_status(policy, m, keys, captured) for m in policy.mirrors]
+    mirrors = [_mirror_status(policy, m, keys, captured, standbys) for m in policy.mirrors]
     flagged = [replace(m, anomalies=tuple(anomalies.flags(policy.metadata.name, m.mirror)))
                for m in mirrors]
     return StatusReport(policy.metadata.name, tuple(flagged), _drill_status(policy, history))
@@ -212,7 +244,7 @@ def _drill_status(policy: Policy, history: DrillDocuments | None) -> tuple[Drill
 
 
 def _mirror_status(policy: Policy, mirror: Mirror, keys: KeySource,
-                   captured: CaptureLedger | None) -> MirrorStatus:
+                   captured: CaptureLedger | None, standbys: StandbyStates | None) -> MirrorStatus:
     rpo_s = mirror.rpo.total_seconds()
     ledger: Captured | None = None
     if captured is not None and mirror.schedule == "continuous":
@@ -242,4 +274,5 @@ def _mirror_status(policy: Policy, mirror: Mirror, keys: KeySource,
             format_ns(time_ns) if time_ns is not None else None, age, lag,
             breach=at_risk is None or at_risk > rpo_s or error is not None, error=error,
             uncaptured_s=at_risk if at_risk != age else None))
-    return MirrorStatus(mirror.name, mirror.mode, rpo_s, tuple(targets))
+    standby = standby_status(policy, mirror, primary_time, standbys)
+    return MirrorStatus(mirror.name, mirror.mode, rpo_s, tuple(targets), standby=standby)

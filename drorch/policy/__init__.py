@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         Recovery,
         Retention,
         Source,
+        Standby,
         Target,
     )
     from drorch.policy.yamlsource import (
@@ -48,7 +49,8 @@ if TYPE_CHECKING:
 __getattr__ = lazy.exports(__name__, {
     "drorch.policy.durations": ("format_duration", "parse_duration"),
     "drorch.policy.model": ("API_VERSION", "Check", "Consistency", "Drill", "Encryption", "Instance",
-                            "Metadata", "Mirror", "Policy", "Recovery", "Retention", "Source", "Target"),
+                            "Metadata", "Mirror", "Policy", "Recovery", "Retention", "Source", "Standby",
+                            "Target"),
     "drorch.policy.yamlsource": ("YamlDocument", "load_yaml", "raise_problems", "reject", "render_path",
                                  "validate_document", "validate_together"),
 })
@@ -66,6 +68,7 @@ __all__ = [
     "Recovery",
     "Retention",
     "Source",
+    "Standby",
     "Target",
     "YamlDocument",
     "format_duration",

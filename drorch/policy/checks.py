@@ -11,7 +11,9 @@ YAML aliases, so the guarantees hold however a policy was made.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
+from pathlib import Path, PurePath
 from typing import Any
 
 from pydantic import BaseModel
@@ -37,6 +39,8 @@ def policy_problems(data: Any, context: Mapping[str, Any] | None) -> list[Proble
     problems += _references(data, "recovery", "from_", "mirrors", "mirror")  # Python spelling
     problems += _runbook_references(data)
     problems += _host_references(data)
+    problems += _standby_problems(data, (context or {}).get("base_dir"))
+    problems += _boot_restore_problems(data)
     return problems
 
 
@@ -128,3 +132,74 @@ def _host_references(data: Mapping[str, Any]) -> Iterator[Problem]:
         name = source.get("host")
         if isinstance(name, str) and name != LOCAL_HOST and name not in known:
             yield ("sources", index, "host"), _unknown("host", name, known, "hosts")
+def _standby_problems(data: Mapping[str, Any], base: Any) -> Iterator[Problem]:
+    """``standby.host`` names a host when the policy lists hosts; the copy never overwrites its source.
+
+    Without ``hosts:`` the standby runs where drorch runs, which is also where
+    the source is read, so a standby path equal to, inside or around the
+    source path would have the follower delete and rewrite the data it protects.
+    """
+    hosts = _names(data, "hosts") if "hosts" in data else None
+    sources = {item.get("name"): item for _, item in _items(data, "sources")}
+    for index, mirror in _items(data, "mirrors"):
+        standby = mirror.get("standby")
+        if isinstance(standby, BaseModel):
+            standby = standby.model_dump(by_alias=True)
+        if not isinstance(standby, Mapping):
+            continue
+        host = standby.get("host")
+        if hosts is not None and isinstance(host, str) and host not in hosts:
+            yield ("mirrors", index, "standby", "host"), _unknown("host", host, hosts, "hosts")
+        source = sources.get(mirror.get("source")) or {}
+        if source.get("type") not in (None, "directory"):
+            yield (("mirrors", index, "standby"),
+                   "a standby keeps a directory copy; this mirror's source is a "
+                   f"{source.get('type')}, restore it with `drorch restore` instead")
+        if host is None or host == source.get("host"):
+            yield from _overlap(index, standby.get("path"), source.get("path"), base)
+
+
+def _overlap(index: int, standby: Any, source: Any, base: Any) -> Iterator[Problem]:
+    if not isinstance(standby, str | PurePath) or not isinstance(source, str | PurePath):
+        return
+    root = Path(base or Path.cwd())
+    a, b = (Path(os.path.normpath(root / Path(str(p)).expanduser())) for p in (standby, source))
+    if a == b or a.is_relative_to(b) or b.is_relative_to(a):
+        yield (("mirrors", index, "standby", "path"),
+               f"standby path {a} overlaps the source path {b} on the same host; following "
+               "would overwrite the source, give the standby its own directory")
+
+
+def _boot_restore_problems(data: Mapping[str, Any]) -> Iterator[Problem]:
+    """A VM restores a directory mirror at boot from one of the mirror's object-store targets."""
+    mirrors = {item.get("name"): item for _, item in _items(data, "mirrors")}
+    sources = {item.get("name"): item for _, item in _items(data, "sources")}
+    targets = {item.get("name"): item for _, item in _items(data, "targets")}
+    for index, recovery in _items(data, "recovery"):
+        restore = recovery.get("restore")
+        if isinstance(restore, BaseModel):
+            restore = restore.model_dump(by_alias=True)
+        mirror = mirrors.get(recovery.get("from", recovery.get("from_")))
+        if not isinstance(restore, Mapping) or mirror is None:
+            continue
+        loc = ("recovery", index, "restore")
+        source = sources.get(mirror.get("source")) or {}
+        if source.get("type") not in (None, "directory"):
+            yield loc, (f"restore at boot is for directory mirrors; mirror '{mirror.get('name')}' holds a "
+                        f"{source.get('type')}, which launch attaches as a disk snapshot: remove restore")
+        listed = [t for t in mirror.get("targets") or [] if isinstance(t, str)]
+        chosen = restore.get("target") or next(
+            (t for t in listed if _object_store(targets.get(t))), None)
+        if chosen is None:
+            yield loc, (f"mirror '{mirror.get('name')}' has no object-store target the VM could restore "
+                        "from; add an s3:// target to the mirror")
+        elif chosen not in listed:
+            yield (*loc, "target"), f"mirror '{mirror.get('name')}' does not write to target '{chosen}'"
+        elif not _object_store(targets.get(chosen)):
+            yield (*loc, "target"), (f"target '{chosen}' is not an object store the VM can reach; "
+                                     "use an s3:// target")
+
+
+def _object_store(target: Mapping[str, Any] | None) -> bool:
+    url = (target or {}).get("url")
+    return isinstance(url, str) and url.startswith("s3://")

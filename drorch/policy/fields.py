@@ -26,12 +26,14 @@ __all__ = [
     "Argv",
     "Cron",
     "Duration",
+    "Follow",
     "Name",
     "Seconds",
     "NonEmpty",
     "Schedule",
     "StrictModel",
     "base_dir",
+    "resolve_given_path",
     "resolve_path",
 ]
 
@@ -134,6 +136,13 @@ def _schedule(value: Any) -> Any:
     return _cron(value, alternative=", or continuous")
 
 
+def _follow(value: Any) -> Any:
+    """How a standby follows its mirror: ``continuous``, ``manual`` or a cron expression."""
+    if value in ("continuous", "manual"):
+        return value
+    return _cron(value, alternative=", continuous or manual")
+
+
 def _argv(value: Any, info: ValidationInfo) -> Any:
     """Commands are argv lists so no shell ever parses a policy value."""
     field = info.field_name or "command"
@@ -177,6 +186,9 @@ Cron = Annotated[str, BeforeValidator(_cron)]
 Schedule = Annotated[str, BeforeValidator(_schedule)]
 """A mirror schedule: a cron expression or ``continuous``."""
 
+Follow = Annotated[str, BeforeValidator(_follow)]
+"""A standby's ``follow``: ``continuous``, ``manual`` or a cron expression."""
+
 Argv = Annotated[tuple[str, ...], BeforeValidator(_argv)]
 """A non-empty argv list, run without a shell."""
 
@@ -198,3 +210,14 @@ def resolve_path(raw: str, info: ValidationInfo) -> Path:
     if path.is_absolute():
         return path
     return (base_dir(info) / path).resolve()
+
+
+
+def resolve_given_path(value: Any, info: ValidationInfo, what: str) -> Any:
+    """A ``before`` validator body: a non-empty string made absolute by ``resolve_path``;
+    ``what`` completes "must not be empty; give ...". Other types are left to field validation."""
+    if isinstance(value, str):
+        if not value.strip():
+            reject(f"must not be empty; give {what}")
+        return resolve_path(value, info)
+    return value

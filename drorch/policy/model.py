@@ -39,10 +39,12 @@ from drorch.policy.fields import (
     Schedule,
     Seconds,
     StrictModel,
+    resolve_given_path,
     resolve_path,
 )
 from drorch.policy.hosts import LOCAL_HOST, Host
 from drorch.policy.recovery import Check, Drill, Instance, Recovery
+from drorch.policy.standby import Standby
 from drorch.policy.targets import Encryption, Target
 from drorch.policy.validation import raise_problems, reject, validate_together
 from drorch.ports.errors import UsageError
@@ -63,6 +65,7 @@ __all__ = [
     "Recovery",
     "Retention",
     "Source",
+    "Standby",
     "Target",
 ]
 
@@ -106,11 +109,7 @@ class Source(StrictModel):
     @field_validator("path", mode="before")
     @classmethod
     def _resolve(cls, value: Any, info: ValidationInfo) -> Any:
-        if isinstance(value, str):
-            if not value.strip():
-                reject("must not be empty; give the path to protect")
-            return resolve_path(value, info)
-        return value
+        return resolve_given_path(value, info, "the path to protect")
 
 
 # -------------------------------------------------------------------------- mirrors
@@ -173,6 +172,8 @@ class Mirror(StrictModel):
     rpo: Duration
     # Empty: keep every snapshot. Deleting is opted into, never a default.
     retention: Retention = Field(default_factory=lambda: Retention())
+    # None: no live copy; the data is only in the repositories until someone restores it.
+    standby: Standby | None = None
 
     @field_validator("retention", mode="before")
     @classmethod

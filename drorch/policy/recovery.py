@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from drorch.policy.bootrestore import BootRestore
 from drorch.policy.fields import Argv, Cron, Duration, Name, NonEmpty, StrictModel
 from drorch.policy.probes import check_http, check_one_probe, check_tcp
 from drorch.policy.validation import reject
@@ -30,6 +31,10 @@ class Instance(StrictModel):
     tags: dict[str, str] = Field(default_factory=dict)
     region: str | None = None
     key_name: str | None = None
+    # The instance profile (name or ARN) the VM runs as. A VM that restores a directory
+    # mirror at boot needs one that may read its key and the bucket (terraform/aws output
+    # recovery_vm_profile); None: the VM gets no AWS identity.
+    profile: str | None = None
 
 
 class Recovery(StrictModel):
@@ -40,6 +45,9 @@ class Recovery(StrictModel):
     from_: Name = Field(alias="from")
     instance: Instance
     rto: Duration
+    # None: the data comes with the VM as a provider disk snapshot of the mirror (image and
+    # volume mirrors exported with `drorch export ebs`); set it for a directory mirror.
+    restore: BootRestore | None = None
 
     @field_validator("provider")
     @classmethod

@@ -54,6 +54,8 @@ class LaunchSpec:
     snapshot: str = "latest"  # "latest", "none", or a provider snapshot ID
     snapshot_region: str | None = None  # copy the snapshot from here into the DR region first
     device: str = "/dev/sdf"
+    user_data: str | None = None  # a script the VM runs at first boot (no secrets in it)
+    profile: str | None = None  # the identity the VM runs as (AWS: instance profile name or ARN)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ import os
 import shutil
 import stat
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any
 
 from drorch.repository.tree import atime_ns, mtime_ns, posix_permissions
@@ -195,6 +196,15 @@ def apply_metadata(dir_fd: int, name: str, node: Node, as_root: bool) -> list[st
     finally:
         os.close(fd)
     return failed
+
+
+def apply_metadata_at(path: Path, node: Node, as_root: bool) -> list[str]:
+    """``apply_metadata`` for a path the caller made itself (its parent is opened, not followed)."""
+    fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        return apply_metadata(fd, path.name, node, as_root)
+    finally:
+        os.close(fd)
 
 
 def _metadata_by_name(dir_fd: int, name: str, node: Node, as_root: bool) -> list[str]:

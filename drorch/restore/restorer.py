@@ -150,6 +150,50 @@ class Restorer:
             raise IntegrityError(f"tree {tree_id[:12]} holds entries that are not nodes")
         return nodes
 
+    # -- for callers that place files themselves (the standby's sync) -----------------------
+
+    def descend(self, tree_id: str, strip: tuple[str, ...]) -> str:
+        """The subtree at the snapshot's source path ``strip`` (see ``_descend``)."""
+        return self._descend(tree_id, strip)
+
+    def tree(self, tree_id: str) -> list[Node]:
+        """A tree's nodes, authenticated and hash-checked (IntegrityError when damaged)."""
+        return self._tree(tree_id)
+
+    def write_files(self, dest: Path, files: list[tuple[str, Node]], what: str) -> int:
+        """Write the content of each ``(path relative to dest, file node)``; returns the bytes.
+
+        The same pack reader as ``restore`` (each pack read once, every blob checked);
+        the directories must exist and are entered without following links. Damage is
+        an ``IntegrityError`` naming it, raised after writing: the caller, which wrote
+        under temporary names, puts nothing damaged in place.
+        """
+        plan = Plan()
+        dirs: dict[str, int] = {"": 0}
+        for rel, node in files:
+            parent, _, name = rel.rpartition("/")
+            self._plan_file({**node, "name": name, "links": 0}, self._dir_index(plan, dirs, parent), plan)
+        root_fd = _open_target(dest)
+        try:
+            self.progress.start(what, plan.total_bytes())
+            self._write(root_fd, plan)
+        finally:
+            os.close(root_fd)
+            self.progress.finish()
+        damaged = [f for f in plan.files if f.damaged]
+        if damaged:
+            raise IntegrityError(f"{len(damaged)} file(s) of the snapshot are damaged, e.g. "
+                                 f"{plan.rel(damaged[0].dir, damaged[0].name)}",
+                                 hint="run `drorch verify` to see what is damaged")
+        return plan.total_bytes()
+
+    @staticmethod
+    def _dir_index(plan: Plan, dirs: dict[str, int], rel: str) -> int:
+        if rel not in dirs:
+            parent, _, name = rel.rpartition("/")
+            dirs[rel] = plan.dirs.add(Restorer._dir_index(plan, dirs, parent), name)
+        return dirs[rel]
+
     # -- phase 1: the walk ------------------------------------------------------------------
 
     def _walk(self, root_nodes: list[Node], root_fd: int, include: list[str], plan: Plan) -> None:

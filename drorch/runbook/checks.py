@@ -152,6 +152,7 @@ def _policy_names(steps: list[Mapping[str, Any]], policy: Any) -> Iterator[Probl
     recoveries = [r.name for r in policy.recovery]
     mirrors = {m.name: list(m.targets) for m in policy.mirrors}
     hosts = [*(h.name for h in getattr(policy, "hosts", ())), "local"]
+    standbys = {m.name: m.standby is not None for m in policy.mirrors}
     for index, step in enumerate(steps):
         yield from _named(step, "on", hosts, ("steps", index), "host", "hosts")
         for prefix, body in ((("steps", index), step), (("steps", index, "undo"), step.get("undo"))):
@@ -163,13 +164,16 @@ def _policy_names(steps: list[Mapping[str, Any]], policy: Any) -> Iterator[Probl
             path = (*prefix, action)
             if action in ("launch", "fence"):
                 yield from _named(params, "recovery", recoveries, path, "recovery", "recovery")
-            if action in ("restore", "reverse"):
+            if action in ("restore", "reverse", "promote"):
                 yield from _named(params, "mirror", list(mirrors), path, "mirror", "mirrors")
                 mirror, target = params.get("mirror"), params.get("target")
                 if action == "restore" and mirror in mirrors and isinstance(target, str) \
                         and target not in mirrors[mirror]:
                     yield (*path, "target"), (f"mirror '{mirror}' does not write to target "
                                               f"'{target}'; its targets: {', '.join(mirrors[mirror])}")
+                if action == "promote" and mirror in standbys and not standbys[mirror]:
+                    yield (*path, "mirror"), (f"mirror '{mirror}' has no standby to promote; "
+                                              "add standby: {path: ..., follow: continuous} to it")
 
 
 def _named(params: Mapping[str, Any], key: str, known: list[str], path: KeyPath, kind: str,

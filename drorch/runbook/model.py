@@ -2,7 +2,7 @@
 
 A step is a mapping with ``name`` and exactly one action key (``launch``,
 ``wait``, ``script``, ``restore``, ``dns``, ``approve``, ``notify``,
-``fence``, ``reverse``), plus optional ``timeout``, ``retries``, ``when`` and
+``fence``, ``reverse``, ``promote``), plus optional ``timeout``, ``retries``, ``when`` and
 ``undo`` (itself a step body: one action key, optionally ``timeout`` and
 ``retries``). A ``Runbook`` that exists is valid: every template refers to a
 variable that is declared and to an output that an earlier step produces,
@@ -34,6 +34,7 @@ from drorch.runbook.steps.dns import Dns
 from drorch.runbook.steps.fence import Fence
 from drorch.runbook.steps.launch import Launch
 from drorch.runbook.steps.notify import Notify
+from drorch.runbook.steps.promote import Promote
 from drorch.runbook.steps.restore import Restore
 from drorch.runbook.steps.reverse import Reverse
 from drorch.runbook.steps.script import Script
@@ -94,6 +95,7 @@ class _Actions(_Body, StrictModel):
     notify: Notify | None = None
     fence: Fence | None = None
     reverse: Reverse | None = None
+    promote: Promote | None = None
     timeout: Duration | None = None
     retries: int | None = Field(default=None, ge=0)
 

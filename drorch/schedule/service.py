@@ -12,8 +12,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from drorch.drill.locks import ProcessLock
-from drorch.policy import Policy, load_policy
+from drorch.policy import Mirror, Policy, load_policy
 from drorch.ports.errors import DrorchError
 from drorch.schedule.clock import Clock
 from drorch.schedule.continuous import ContinuousMirror
@@ -22,6 +21,7 @@ from drorch.schedule.metrics import MetricsServer
 from drorch.schedule.scheduler import Scheduler
 from drorch.schedule.store import ScheduleStore
 from drorch.state.captured import CaptureLedger
+from drorch.state.locks import ProcessLock
 from drorch.state.tables import ensure_state_dir
 from drorch.state.tables import home as default_home
 
@@ -90,15 +90,28 @@ def _watcher(policy: Policy, job: Job, scheduler: Scheduler, ledger: CaptureLedg
                             confirm_every_s=min(10.0, mirror.rpo.total_seconds() / 4))
 
 
+def _max_delay_s(mirror: Mirror) -> float:
+    """Longest a steady trickle of writes waits for its snapshot.
+
+    A standby that follows continuously is only as fresh as the snapshots it
+    follows, so its mirror snapshots at least every 2 s under constant writes
+    (an apply of an unchanged tree costs a fraction of a second); otherwise 5 s.
+    """
+    standby = mirror.standby
+    return 2.0 if standby is not None and standby.follows_continuously else 5.0
+
+
 def _exposition(policy_path: Path, home: Path) -> str:
     from drorch.anomaly import AnomalyStore
     from drorch.drill.history import DrillHistory
     from drorch.engine.status import policy_status
     from drorch.policy import load_policy as load
     from drorch.secrets import key_source
+    from drorch.state.standby import StandbyStates
 
     policy = load(policy_path)
     return policy_status(policy, key_source(policy.encryption),
                          history=DrillHistory(home / "state.db"),
                          anomalies=AnomalyStore(home / "state.db"),
-                         captured=CaptureLedger(home / "state.db")).to_prometheus()
+                         captured=CaptureLedger(home / "state.db"),
+                         standbys=StandbyStates(home / "state.db")).to_prometheus()

@@ -256,7 +256,13 @@ class _Seeder:
             if instance.image.startswith("ami-"):
                 self.aliases[instance.image] = image
             self.notes.append(f"image {instance.image} ({image}) in {region}")
+        if instance.profile and self._once("profile", instance.profile):
+            name = instance.profile.rpartition("/")[2]
+            self.session.client("iam").create_instance_profile(InstanceProfileName=name)
+            self.notes.append(f"instance profile {name}")
         data_region = action.snapshot_region or region
+        if recovery.restore is not None:
+            return  # a directory mirror: the VM restores it at boot, there is no disk snapshot to seed
         if action.snapshot == "latest" and self._once("data", data_region, recovery.from_):
             snapshot = self._snapshot(data_region, {"drorch:mirror": recovery.from_})
             self.notes.append(f"EBS snapshot {snapshot} of mirror {recovery.from_} in {data_region}")

@@ -342,6 +342,27 @@ data "aws_iam_policy_document" "agent" {
     actions   = ["sns:Publish"]
     resources = local.sns_topic_arns
   }
+
+  # ------------------------------------------------------- directory mirrors restored at boot
+
+  # launch waits for the report a recovery VM writes once it restored the mirror.
+  statement {
+    sid       = "ReadBootReports"
+    actions   = ["ssm:GetParameter"]
+    resources = ["arn:${local.partition}:ssm:*:${local.account_id}:parameter/drorch/boot/*"]
+  }
+
+  # launch starts that VM with the recovery VM's instance profile, and no other role.
+  statement {
+    sid       = "PassRecoveryVmRole"
+    actions   = ["iam:PassRole"]
+    resources = [aws_iam_role.recovery_vm.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["ec2.amazonaws.com"]
+    }
+  }
 }
 
 data "aws_iam_policy_document" "failover" {
@@ -549,4 +570,67 @@ data "aws_iam_policy_document" "drill" {
       values   = ["true"]
     }
   }
+}
+
+# The recovery VM (recovery.instance.profile): at boot it reads the repository password from
+# SSM, restores the mirror from the buckets and reports to /drorch/boot/*. Read-only on the
+# repositories: a recovered VM can never damage the copies it was restored from.
+data "aws_iam_policy_document" "recovery_vm_trust" {
+  statement {
+    sid     = "Ec2AssumesRecoveryVmRole"
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["ec2.amazonaws.com"]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "recovery_vm" {
+  statement {
+    sid       = "ReadRepositories"
+    actions   = ["s3:GetObject"]
+    resources = length(local.bucket_arns) > 0 ? [for arn in local.bucket_arns : "${arn}/*"] : ["arn:${local.partition}:s3:::${var.name}-no-bucket/*"]
+  }
+
+  statement {
+    sid       = "ListRepositories"
+    actions   = ["s3:ListBucket"]
+    resources = length(local.bucket_arns) > 0 ? local.bucket_arns : ["arn:${local.partition}:s3:::${var.name}-no-bucket"]
+  }
+
+  statement {
+    sid       = "ReadRepositoryKey"
+    actions   = ["ssm:GetParameter"]
+    resources = ["arn:${local.partition}:ssm:${var.region}:${local.account_id}:parameter/drorch/${var.name}/key"]
+  }
+
+  statement {
+    sid       = "DecryptRepositories"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.storage.arn]
+  }
+
+  statement {
+    sid       = "WriteBootReport"
+    actions   = ["ssm:PutParameter"]
+    resources = ["arn:${local.partition}:ssm:${var.region}:${local.account_id}:parameter/drorch/boot/*"]
+  }
+}
+
+resource "aws_iam_role" "recovery_vm" {
+  name               = "${var.name}-drorch-recovery-vm"
+  description        = "a drorch recovery VM: restore a directory mirror at boot, read-only"
+  assume_role_policy = data.aws_iam_policy_document.recovery_vm_trust.json
+}
+
+resource "aws_iam_role_policy" "recovery_vm" {
+  name   = "${var.name}-drorch-recovery-vm"
+  role   = aws_iam_role.recovery_vm.id
+  policy = data.aws_iam_policy_document.recovery_vm.json
+}
+
+resource "aws_iam_instance_profile" "recovery_vm" {
+  name = "${var.name}-drorch-recovery-vm"
+  role = aws_iam_role.recovery_vm.name
 }

@@ -72,3 +72,8 @@ output "sns_topic_arn" {
   description = "Topic for runbook notify steps."
   value       = aws_sns_topic.dr.arn
 }
+
+output "recovery_vm_profile" {
+  description = "Instance profile for recovery.instance.profile: a VM that restores a directory mirror at boot"
+  value       = aws_iam_instance_profile.recovery_vm.name
+}

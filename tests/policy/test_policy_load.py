@@ -340,6 +340,7 @@ def test_public_api_is_pinned():
             "Recovery",
             "Retention",
             "Source",
+            "Standby",
             "Target",
             "YamlDocument",
             "format_duration",

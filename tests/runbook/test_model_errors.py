@@ -53,11 +53,12 @@ VM = "  - name: vm\n    launch: {recovery: web-vm}\n"  # lines 6-7
 CASES = [
     # --------------------------------------------------------------- step grammar
     ("  - name: a\n", ["rb.yaml:6 steps[0]: a step needs exactly one action key (launch, wait, script, "
-                       "restore, dns, approve, notify, fence, reverse); found none, "
+                       "restore, dns, approve, notify, fence, reverse, promote); found none, "
                        "e.g. {launch: {recovery: web-vm}}"]),
     ("  - name: a\n    script: [x]\n    notify: {sns: 'arn:aws:sns:r:1:t', message: m}\n",
      ["rb.yaml:6 steps[0]: a step needs exactly one action key (launch, wait, script, restore, dns, "
-      "approve, notify, fence, reverse); found script and notify, e.g. {launch: {recovery: web-vm}}"]),
+      "approve, notify, fence, reverse, promote); found script and notify, "
+      "e.g. {launch: {recovery: web-vm}}"]),
     ("  - name: a\n    scrpt: [x]\n", ["rb.yaml:7 steps[0]: unknown key 'scrpt'; did you mean 'script'?"]),
     ("  - script: [x]\n", ["rb.yaml:6 steps[0]: missing required key 'name'"]),
     ("  - name: bad name\n    script: [x]\n",
@@ -77,10 +78,10 @@ CASES = [
      ["rb.yaml:8 steps[0].retries: must be 0 or more, got -1"]),
     ("  - name: a\n    script: [x]\n    undo: {name: u, script: [y]}\n",
      ["rb.yaml:8 steps[0].undo: unknown key 'name'; allowed keys: launch, wait, script, restore, dns, "
-      "approve, notify, fence, reverse, timeout, retries"]),
+      "approve, notify, fence, reverse, promote, timeout, retries"]),
     ("  - name: a\n    script: [x]\n    undo: {timeout: 1m}\n",
      ["rb.yaml:8 steps[0].undo: a step needs exactly one action key (launch, wait, script, restore, dns, "
-      "approve, notify, fence, reverse); found none, e.g. {launch: {recovery: web-vm}}"]),
+      "approve, notify, fence, reverse, promote); found none, e.g. {launch: {recovery: web-vm}}"]),
     ("  - name: a\n    wait: {http: 'http://x/', tcp: 'x:1'}\n",
      ["rb.yaml:7 steps[0].wait: wait needs exactly one of http, tcp or command (found http and tcp); "
       'e.g. {http: "http://{{ outputs.vm.ip }}/health"}']),

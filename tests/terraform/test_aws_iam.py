@@ -63,7 +63,8 @@ IAM_ACTIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("s3", "get_object_lock_configuration"): ("s3:GetBucketObjectLockConfiguration",),
     ("kms", "generate_data_key"): ("kms:GenerateDataKey",),
     ("kms", "decrypt"): ("kms:Decrypt",),
-    ("ec2", "run_instances"): ("ec2:RunInstances",),
+    ("ec2", "run_instances"): ("ec2:RunInstances", "iam:PassRole"),  # the recovery VM's profile
+    ("ssm", "get_parameter"): ("ssm:GetParameter",),
     ("ec2", "stop_instances"): ("ec2:StopInstances",),
     ("ec2", "terminate_instances"): ("ec2:TerminateInstances",),
     ("ec2", "describe_instances"): ("ec2:DescribeInstances",),

@@ -99,7 +99,7 @@ def test_aws_dr_policy_values() -> None:
     values = terraform_variables(load_policy(ROOT / "policies" / "aws-dr.yaml"), "aws")
     assert values == {"name": "aws-dr", "region": "eu-west-1", "instance_types": ["t3.small"],
                       "dr_subnet_names": ["dr-subnet-a"], "dr_security_group_names": ["web-dr"],
-                      "tags": {"drorch:policy": "aws-dr"}}
+                      "tags": {"drorch:policy": "aws-dr"}, "buckets": {"acme-dr": {"prefixes": ["web"]}}}
 
 
 @pytest.mark.parametrize("cloud", CLOUDS)

@@ -3,6 +3,10 @@
     restore: {mirror: web, to: /srv/www}
     restore: {mirror: web, snapshot: 3f9a2c1e, to: /srv/www, target: s3-dr, include: ["docs/**"]}
 
+With ``sync: true`` the directory is made equal to the snapshot instead,
+writing only the files that differ and removing what the snapshot does not
+hold (``files``/``bytes`` then count what was written).
+
 Reads from the mirror's first target unless ``target`` is given; relative
 ``to`` paths start at the runbook file's directory. Restoring again writes
 the same files, so the step is idempotent. Under ``drorch test`` the files
@@ -17,7 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from drorch.policy.fields import Name
-from drorch.ports.errors import StepFailed
+from drorch.ports.errors import StepFailed, UsageError
 from drorch.runbook.steps.base import Action, StepContext, restore_context
 
 
@@ -31,18 +35,22 @@ class Restore(Action):
     to: str
     target: Name | None = None
     include: tuple[str, ...] = ()
+    # False: write every file of the snapshot. True: make ``to`` equal to it, writing only
+    # what differs and removing what it does not hold (failback onto the live primary).
+    sync: bool = False
 
     def summary(self) -> str:
         return f"mirror {self.mirror} snapshot {self.snapshot} -> {self.to}"
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
         from drorch.engine.operations import restore
-        from drorch.ports.errors import UsageError
 
         policy = ctx.require_policy(f"restoring mirror '{self.mirror}'")
         target_name = self.target or policy.mirror(self.mirror).targets[0]
         policy, keys = restore_context(policy, ctx.sandbox, target_name)
         dest = ctx.sandbox / "restore" / ctx.step if ctx.sandbox else ctx.base_dir / Path(self.to)
+        if self.sync:
+            return self._sync(ctx, policy, keys, dest, target_name)
         try:
             chosen, stats = restore(policy, keys, self.snapshot, dest, target=target_name,
                                     mirror=self.mirror, include=list(self.include) or None)
@@ -50,3 +58,19 @@ class Restore(Action):
             raise StepFailed(str(err), permanent=True, hint=err.hint) from None
         ctx.log(f"restored {chosen.id[:8]} into {dest}: {stats.files} files, {stats.bytes} bytes")
         return {"snapshot": chosen.id, "path": str(dest), "files": stats.files, "bytes": stats.bytes}
+
+    def _sync(self, ctx: StepContext, policy: Any, keys: Any, dest: Path, target: str) -> dict[str, Any]:
+        from drorch.engine.failback import sync_onto
+
+        if self.include:
+            raise StepFailed("sync makes the whole directory equal to the snapshot; drop include",
+                             permanent=True)
+        try:
+            chosen, stats = sync_onto(policy, self.snapshot, dest, target=target, keys=keys,
+                                      mirror=self.mirror)
+        except UsageError as err:  # no such snapshot: retrying cannot make one
+            raise StepFailed(str(err), permanent=True, hint=err.hint) from None
+        ctx.log(f"synced {chosen.id[:8]} onto {dest}: {stats.files_written} written, "
+                f"{stats.removed} removed, {stats.files_unchanged} unchanged")
+        return {"snapshot": chosen.id, "path": str(dest), "files": stats.files_written,
+                "bytes": stats.bytes_written}
