@@ -1,4 +1,4 @@
-"""EC2 for runbooks: launch a recovery VM from a mirror's EBS snapshot, stop, terminate.
+"""EC2 for runbooks: launch a recovery VM from a mirror's EBS snapshot, stop, start, terminate.
 
 ``launch`` in order:
 
@@ -183,8 +183,9 @@ class AwsCompute:
         snapshots = reply["Snapshots"]
         if not snapshots:
             raise StepFailed(f"no completed EBS snapshot tagged drorch:mirror={spec.mirror} in {self.region}",
-                             permanent=True, hint="replicate the mirror to EBS first, or set "
-                                                  "snapshot: none to launch from the image alone")
+                             permanent=True, hint=f"export one with `drorch export ebs POLICY --mirror "
+                                                  f"{spec.mirror}` (image mirrors), or set snapshot: none "
+                                                  "to launch from the image alone")
         return str(max(snapshots, key=lambda s: s["StartTime"])["SnapshotId"])
 
     def _copy_snapshot(self, snapshot_id: str, source_region: str, token: str, deadline: Deadline) -> str:
@@ -241,9 +242,8 @@ class AwsCompute:
             found = self._describe(instance_id)
             if found is None:
                 raise StepFailed(f"instance {instance_id} not found in {self.region}", permanent=True)
-            current = found["State"]["Name"]
-            machine = Machine(instance_id, current, found.get("PrivateIpAddress"),
-                              found.get("PublicIpAddress"), found.get("ImageId"))
+            machine = _machine(found)
+            current = machine.state
             if current == state:
                 return machine
             if current == "terminated" and state != "terminated":
@@ -254,6 +254,19 @@ class AwsCompute:
                 raise StepTimedOut(f"instance {instance_id} was still {current}, not {state}, "
                                    "at the deadline")
             deadline.sleep(_POLL_S)
+
+    def find(self, machine_id: str) -> Machine | None:
+        instance_id = self._instance_id(machine_id)
+        found = self._describe(instance_id) if instance_id is not None else None
+        return _machine(found) if found is not None else None
+
+    def start(self, machine_id: str, deadline: Deadline) -> Machine:
+        instance_id = self._instance_id(machine_id)
+        if instance_id is None or self._describe(instance_id) is None:
+            raise StepFailed(f"instance '{machine_id}' not found in {self.region}, so it cannot be "
+                             "started again", permanent=True, hint="start the old primary by hand")
+        self._call(f"start instance {instance_id}", self.ec2.start_instances, InstanceIds=[instance_id])
+        return self._until(instance_id, "running", deadline)
 
     def stop(self, machine_id: str, deadline: Deadline) -> Machine:
         instance_id = self._instance_id(machine_id)
@@ -270,3 +283,8 @@ class AwsCompute:
         self._call(f"terminate instance {instance_id}", self.ec2.terminate_instances,
                    InstanceIds=[instance_id])
         return self._until(instance_id, "terminated", deadline)
+
+
+def _machine(instance: dict[str, Any]) -> Machine:
+    return Machine(str(instance["InstanceId"]), instance["State"]["Name"], instance.get("PrivateIpAddress"),
+                   instance.get("PublicIpAddress"), instance.get("ImageId"))

@@ -131,11 +131,23 @@ class LibcloudCompute:
                 raise StepFailed(f"node {node_id} not found in {self.location}", permanent=True)
             current = _state(node)
             if current == state:
-                return Machine(str(node.id), current, next(iter(node.private_ips or []), None),
-                               next(iter(node.public_ips or []), None))
+                return _machine(node)
             if deadline.remaining() <= 0:
                 raise StepTimedOut(f"node {node_id} was still {current}, not {state}, at the deadline")
             deadline.sleep(_POLL_S)
+
+    def find(self, machine_id: str) -> Machine | None:
+        node = self._node(machine_id)
+        return _machine(node) if node is not None else None
+
+    def start(self, machine_id: str, deadline: Deadline) -> Machine:
+        node = self._node(machine_id)
+        if node is None:
+            raise StepFailed(f"node '{machine_id}' not found in {self.location}, so it cannot be started "
+                             "again", permanent=True, hint="start the old primary by hand")
+        if _state(node) != "running":
+            self._call("start nodes", self.driver.start_node, node)
+        return self._until(str(node.id), "running", deadline)
 
     def stop(self, machine_id: str, deadline: Deadline) -> Machine:
         node = self._node(machine_id)
@@ -151,6 +163,11 @@ class LibcloudCompute:
         if node is not None:
             self._call(f"remove node {machine_id}", self.driver.destroy_node, node)
         return Machine(machine_id, "terminated")
+
+
+def _machine(node: Any) -> Machine:
+    return Machine(str(node.id), _state(node), next(iter(node.private_ips or []), None),
+                   next(iter(node.public_ips or []), None))
 
 
 def _state(node: Any) -> str:

@@ -4,8 +4,8 @@
 
 - compute: launches get sandbox names (``drill-ID-…``) and tags and go into
   the drill's isolated network (``cloud.py``), never the recovery's subnet;
-  ``stop``/``terminate`` act only on machines this drill launched, so a
-  ``fence`` of the primary is recorded and skipped;
+  ``find``/``stop``/``start``/``terminate`` act only on machines this drill
+  launched, so a ``fence`` of the primary is recorded and skipped;
 - DNS: never called, not even read; a ``dns`` step's change is recorded and
   its outputs are made up (``previous`` empty), so production DNS is
   untouched and later steps still resolve their templates;
@@ -125,10 +125,20 @@ class SandboxCompute:
         self.owner.note(f"{what} {machine_id}: skipped, a drill never touches machines it did not launch")
         return Machine(machine_id, "untouched (drill sandbox)")
 
+    def find(self, machine_id: str) -> Machine | None:
+        if machine_id not in self.created:
+            return Machine(machine_id, "untouched (drill sandbox)")  # not even read
+        return self.inner.find(machine_id)
+
     def stop(self, machine_id: str, deadline: Deadline) -> Machine:
         if machine_id not in self.created:
             return self._untouched(machine_id, "stop")
         return self.inner.stop(machine_id, deadline)
+
+    def start(self, machine_id: str, deadline: Deadline) -> Machine:
+        if machine_id not in self.created:
+            return self._untouched(machine_id, "start")
+        return self.inner.start(machine_id, deadline)
 
     def terminate(self, machine_id: str, deadline: Deadline) -> Machine:
         if machine_id not in self.created:

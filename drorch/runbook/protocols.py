@@ -85,8 +85,17 @@ class Compute(Protocol):
         """Start a VM and return it once running (idempotent per ``spec.token``)."""
         ...
 
+    def find(self, machine_id: str) -> Machine | None:
+        """The VM (ID or name) as it is now, or None when there is no such VM."""
+        ...
+
     def stop(self, machine_id: str, deadline: Deadline) -> Machine:
         """Stop a VM and return it once stopped; stopping a stopped VM is not an error."""
+        ...
+
+    def start(self, machine_id: str, deadline: Deadline) -> Machine:
+        """Start a stopped VM and return it once running (the undo of a fence); starting a
+        running VM is not an error."""
         ...
 
     def terminate(self, machine_id: str, deadline: Deadline) -> Machine:
@@ -136,6 +145,7 @@ class Notifier(Protocol):
 class ProbeResult:
     ok: bool
     detail: str  # "HTTP 200", "connection refused", ...
+    final: bool = False  # the answer cannot change (a simulated refusal): stop probing now
 
 
 class Prober(Protocol):

@@ -60,8 +60,14 @@ class FakeCompute:
         self.machines[machine_id] = Machine(machine_id, state, old.private_ip)
         return self.machines[machine_id]
 
+    def find(self, machine_id: str) -> Machine | None:
+        return self.machines.get(machine_id)
+
     def stop(self, machine_id: str, deadline: Deadline) -> Machine:
         return self._set(machine_id, "stopped")
+
+    def start(self, machine_id: str, deadline: Deadline) -> Machine:
+        return self._set(machine_id, "running")
 
     def terminate(self, machine_id: str, deadline: Deadline) -> Machine:
         return self._set(machine_id, "terminated")

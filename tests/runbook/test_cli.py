@@ -225,7 +225,7 @@ def test_failover_and_failback_dry_run_the_policys_runbooks(drorch_env: dict[str
     assert steps["dns"]["summary"] == "dns A www.example.com. -> <vm.ip> ttl 60"
     proc = run_drorch("failback", policy, "--dry-run", "--var", "dr_instance=web-vm-dr", env=drorch_env)
     assert proc.returncode == 0, proc.stderr
-    assert " 2. reverse: reverse apply mirror web-back now (DR -> on-prem)" in proc.stdout
+    assert " 1. reverse: reverse apply mirror web-back now (DR -> on-prem)" in proc.stdout
     assert not (Path(drorch_env["DRORCH_HOME"]) / "state.db").exists()
 
 
