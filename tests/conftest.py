@@ -460,3 +460,37 @@ def e2e() -> Any:
         restic_restored_root=restic_restored_root, pack_files=pack_files,
         regular_files=regular_files,
     )
+
+
+# ----------------------------------------------------------------------------- a real DNS server
+
+
+def _fixture_module(name: str) -> Any:
+    """A module of tests/fixtures/ (pytest's importlib mode puts no test folder on sys.path)."""
+    import importlib.util
+    import sys
+
+    key = f"drorch_test_fixtures_{name}"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, Path(__file__).parent / "fixtures" / f"{name}.py")
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[key] = module
+        spec.loader.exec_module(module)
+    return sys.modules[key]
+
+
+dns_server = _fixture_module("dns_server")
+
+
+@pytest.fixture
+def bind9(tmp_path: Path) -> Iterator[Any]:
+    """A real BIND on a free 127.0.0.1 port: zone example.test. (www A 192.0.2.10), updates allowed
+    with a TSIG key (``.key_file``, ``.key_env``); stopped by PID afterwards."""
+    if not Path(dns_server.NAMED).exists():
+        pytest.skip("named (Debian's bind9) is not installed: apt-get install bind9")
+    server = dns_server.start_bind(tmp_path / "bind9", records={"www": "A 192.0.2.10"})
+    try:
+        yield server
+    finally:
+        server.stop()

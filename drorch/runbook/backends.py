@@ -30,6 +30,7 @@ _BUILTIN = {
     "compute.aws": "drorch.providers.aws_compute:open_compute",
     "compute.libcloud": "drorch.providers.libcloud_compute:open_compute",
     "dns.route53": "drorch.providers.aws_dns:open_dns",
+    "dns.rfc2136": "drorch.providers.rfc2136:open_dns",
     "notify.sns": "drorch.providers.aws_notify:open_notifier",
     "notify.webhook": "drorch.providers.webhook:open_notifier",
 }
@@ -46,7 +47,8 @@ def _factory(kind: str, name: str) -> Callable[..., Any]:
     try:
         return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
     except ImportError as err:
-        extra = {"aws": "aws", "route53": "aws", "sns": "aws", "libcloud": "libcloud"}.get(name, name)
+        extra = {"aws": "aws", "route53": "aws", "sns": "aws", "libcloud": "libcloud",
+                 "rfc2136": "dns"}.get(name, name)
         raise UsageError(f"the {name} provider needs a library that is not installed ({err.name})",
                          hint=f"pip install 'drorch[{extra}]'") from None
 

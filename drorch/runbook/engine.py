@@ -9,9 +9,10 @@ For each step, in order:
    ``done`` with its outputs or ``failed`` with the error and output tail.
 3. On failure, unless ``no_undo``, the ``undo`` of every step that finished
    runs, newest first (a step without ``undo:`` uses its action's built-in
-   compensation, if any: a ``fence`` that stopped a running primary starts it); an undo that fails is reported and the others still
-   run. The run ends ``failed`` (or ``failed-undo`` if an undo failed). With
-   ``no_undo`` it ends ``stopped`` and can be resumed once the cause is fixed.
+   compensation, if any: a ``fence`` that stopped a running primary starts
+   it); an undo that fails is reported and the others still run. The run
+   ends ``failed`` (or ``failed-undo`` if an undo failed). With ``no_undo``
+   it ends ``stopped`` and can be resumed once the cause is fixed.
 
 Resuming (``Engine.resume``) replays the journal: finished steps are never
 run again, their outputs are restored, and the run continues at the first

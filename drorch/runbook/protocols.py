@@ -1,7 +1,7 @@
 """The seams between runbook steps and the outside world: compute, DNS, notify, probes.
 
 Adapters live in ``drorch.providers`` (``aws_compute``, ``aws_dns``,
-``aws_notify``, ``libcloud_compute``, ``webhook``) and import their SDK inside
+``rfc2136``, ``aws_notify``, ``libcloud_compute``, ``webhook``) and import their SDK inside
 themselves only. Steps reach them through ``Backends``, so tests and
 ``drorch test --mock aws`` swap in fakes or emulators without touching a step.
 
@@ -115,6 +115,8 @@ class RecordChange:
     set_id: str | None = None
     failover: str | None = None  # PRIMARY | SECONDARY
     weight: int | None = None
+    server: str | None = None  # rfc2136: the primary server to update, host[:port]
+    tsig: str | None = None  # rfc2136: the key's reference (file:PATH, env:NAME), never the key
 
 
 class Dns(Protocol):
@@ -130,6 +132,11 @@ class Dns(Protocol):
 
     def wait_in_sync(self, change_id: str, deadline: Deadline) -> None:
         """Return once the change is live on every name server."""
+        ...
+
+    def zone_check(self, change: RecordChange, timeout: float) -> str:
+        """Prove the zone of ``change`` exists and is reachable with the credentials in use
+        (preflight); returns one line of evidence, raises ``StepFailed`` otherwise."""
         ...
 
 

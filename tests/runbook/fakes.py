@@ -93,6 +93,9 @@ class FakeDns:
     def wait_in_sync(self, change_id: str, deadline: Deadline) -> None:
         pass
 
+    def zone_check(self, change: RecordChange, timeout: float) -> str:
+        return f"zone {change.zone} (fake)"
+
 
 @dataclass
 class FakeNotifier:
