@@ -170,7 +170,7 @@ class AwsCompute:
         snapshot_id = source._find_snapshot(spec)
         if source_region == self.region:
             return snapshot_id
-        return self._copy_snapshot(snapshot_id, source_region, spec.token, deadline)
+        return self._copy_snapshot(snapshot_id, source, spec.token, deadline)
 
     def _find_snapshot(self, spec: LaunchSpec) -> str:
         if spec.snapshot != "latest":
@@ -188,7 +188,16 @@ class AwsCompute:
                                                   "to launch from the image alone")
         return str(max(snapshots, key=lambda s: s["StartTime"])["SnapshotId"])
 
-    def _copy_snapshot(self, snapshot_id: str, source_region: str, token: str, deadline: Deadline) -> str:
+    def _origin_tags(self, snapshot_id: str) -> list[dict[str, str]]:
+        """The snapshot's drorch:mirror and drorch:snapshot tags, which a copy must keep (a drill
+        reads the data's age from the repository snapshot they name)."""
+        reply = self._call(f"read the tags of snapshot {snapshot_id}", self.ec2.describe_snapshots,
+                           SnapshotIds=[snapshot_id])
+        return [t for s in reply["Snapshots"] for t in s.get("Tags", [])
+                if t["Key"] in ("drorch:mirror", "drorch:snapshot")]
+
+    def _copy_snapshot(self, snapshot_id: str, source: AwsCompute, token: str, deadline: Deadline) -> str:
+        source_region = source.region
         reply = self._call("find an earlier copy of the snapshot", self.ec2.describe_snapshots,
                            OwnerIds=["self"], Filters=[{"Name": "tag:drorch:token", "Values": [token]}])
         if reply["Snapshots"]:
@@ -198,7 +207,8 @@ class AwsCompute:
                               SourceRegion=source_region, SourceSnapshotId=snapshot_id,
                               Description=f"drorch copy of {snapshot_id} from {source_region}",
                               TagSpecifications=[{"ResourceType": "snapshot", "Tags": [
-                                  {"Key": "drorch:token", "Value": token}]}])
+                                  {"Key": "drorch:token", "Value": token},
+                                  *source._origin_tags(snapshot_id)]}])
             copy_id = str(copy["SnapshotId"])
         while True:
             state = self._call("check the snapshot copy", self.ec2.describe_snapshots,

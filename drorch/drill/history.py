@@ -57,10 +57,12 @@ class DrillHistory(StateTables):
         return [DrillResult.from_json(json.loads(row[0])) for row in rows]
 
     def latest(self, policy: str) -> dict[str, DrillResult]:
-        """The newest finished result of each drill of ``policy``."""
+        """The newest finished result of each drill of ``policy``, mock drills left out: a
+        rehearsal against emulated clouds proves nothing about the real recovery."""
         out: dict[str, DrillResult] = {}
         for result in self.recent(policy, limit=1000):
-            out.setdefault(result.drill, result)
+            if not result.mock:
+                out.setdefault(result.drill, result)
         return out
 
     def unfinished(self, policy: str) -> list[str]:

@@ -31,7 +31,7 @@ steps:
   - name: data
     restore: {mirror: web, to: /srv/www}
   - name: vm
-    launch: {recovery: web-vm}
+    launch: {recovery: web-vm, snapshot: none}
     undo: {fence: {instance: "{{ outputs.vm.instance_id }}", recovery: web-vm, action: terminate}}
   - name: healthy
     wait: {http: "http://{{ outputs.vm.ip }}/health", interval: 1s}
@@ -48,7 +48,7 @@ kind: Runbook
 metadata: {name: slow}
 steps:
   - name: vm
-    launch: {recovery: web-vm}
+    launch: {recovery: web-vm, snapshot: none}
   - name: never
     wait: {tcp: "127.0.0.1:9", interval: 1s}
     timeout: 5m
