@@ -68,20 +68,27 @@ def test_shipped_failback_passes_with_its_required_var(monkeypatch: pytest.Monke
     assert str(caught.value) == "runbook failback-web needs a value for dr_instance; --var dr_instance=VALUE"
 
 
-@pytest.fixture
-def fast_failover(tmp_path: Path) -> Path:
-    """The shipped failover runbook, image-only, with second-scale timeouts, next to its policy."""
+IMAGE_ONLY = ("launch: {recovery: web-vm}", "launch: {recovery: web-vm, snapshot: none}")
+
+
+def _beside_policy(tmp_path: Path, text: str) -> Path:
+    """``text`` as runbooks/failover.yaml next to a copy of the shipped policy."""
     runbooks = tmp_path / "runbooks"
     runbooks.mkdir()
-    text = FAILOVER.read_text().replace("timeout: 10m", "timeout: 2s").replace("interval: 5s",
-                                                                               "interval: 1s")
-    # a stateless launch: the mock holds no data snapshot (that takes a real `drorch export ebs`)
-    text = text.replace("launch: {recovery: web-vm}", "launch: {recovery: web-vm, snapshot: none}")
     (runbooks / "failover.yaml").write_text(text)
     (runbooks / "failback.yaml").write_text(FAILBACK.read_text())
     (tmp_path / "example-data").mkdir()
     (tmp_path / "aws-dr.yaml").write_text(POLICY.read_text())
     return runbooks / "failover.yaml"
+
+
+@pytest.fixture
+def fast_failover(tmp_path: Path) -> Path:
+    """The shipped failover runbook, image-only, with second-scale timeouts, next to its policy."""
+    text = FAILOVER.read_text().replace("timeout: 10m", "timeout: 2s").replace("interval: 5s",
+                                                                               "interval: 1s")
+    # a stateless launch: the mock holds no data snapshot (that takes a real `drorch export ebs`)
+    return _beside_policy(tmp_path, text.replace(*IMAGE_ONLY))
 
 
 IP = r"10\.\d+\.\d+\.\d+"
@@ -185,3 +192,14 @@ def test_failed_failover_leaves_the_primary_as_it_found_it(fast_failover: Path, 
     else:
         assert "fence" not in undone  # it was stopped before: nothing to start
     assert undone["vm"].outputs["state"] == "terminated"
+
+
+def test_unhealthy_fault_fails_on_the_first_probe_not_at_the_timeout(tmp_path: Path):
+    """The shipped 10m health wait: a simulated refusal never turns healthy, so it fails at once."""
+    text = FAILOVER.read_text().replace(*IMAGE_ONLY)
+    assert "timeout: 10m" in text
+    failover = _beside_policy(tmp_path, text)
+    report = run_test(failover, faults=["unhealthy"])
+    healthy = next(s for s in report.result.steps if s.name == "healthy")
+    assert report.result.failed_step == "healthy" and healthy.attempts == 1
+    assert "connection refused (simulated: --fault unhealthy)" in (healthy.error or "")
