@@ -102,6 +102,17 @@ class AwsCompute:
             raise
         return Machine(machine.id, machine.state, machine.private_ip, machine.public_ip, image, snapshot)
 
+    def check_launch(self, spec: LaunchSpec) -> list[str]:
+        found = [f"image {spec.image} is {self._image(spec.image)}"]
+        if spec.subnet:
+            found.append(f"subnet {spec.subnet} is {self._subnet(spec.subnet)}")
+        found += [f"security group {g} is {self._group(g)}" for g in spec.security_groups]
+        if spec.snapshot != "none":
+            region = spec.snapshot_region or self.region
+            source = self if region == self.region else AwsCompute(self.session, region, self.aliases)
+            found.append(f"data snapshot {source._find_snapshot(spec)} in {region}")
+        return found
+
     def _attached_snapshot(self, instance: dict[str, Any], device: str) -> str | None:
         """The snapshot the volume at ``device`` was made from (for an adopted instance)."""
         volumes = [m["Ebs"]["VolumeId"] for m in instance.get("BlockDeviceMappings", [])

@@ -107,6 +107,19 @@ class LibcloudCompute:
         return Machine(machine.id, machine.state, machine.private_ip, machine.public_ip, str(image.id),
                        str(snapshot.id) if snapshot is not None else None)
 
+    def check_launch(self, spec: LaunchSpec) -> list[str]:
+        location = None
+        if self.region:
+            location = self._pick(self._call("list locations", self.driver.list_locations), self.region,
+                                  "location", self.location)
+        image = self._pick(self._call("list images", self.driver.list_images, location), spec.image,
+                           "image", self.location)
+        found = [f"image {spec.image} is {image.id}"]
+        snapshot = self._snapshot(spec)
+        if snapshot is not None:
+            found.append(f"data snapshot {snapshot.id}")
+        return found
+
     def _snapshot(self, spec: LaunchSpec) -> Any:
         if spec.snapshot == "none":
             return None

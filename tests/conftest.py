@@ -494,3 +494,27 @@ def bind9(tmp_path: Path) -> Iterator[Any]:
         yield server
     finally:
         server.stop()
+
+
+# ----------------------------------------------------------------------------- a moto server
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    """A moto server on a free 127.0.0.1 port, for state that outlives one drorch call."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def moto(moto_url: str) -> str:
+    """A freshly reset moto server."""
+    import urllib.request
+
+    urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST")).read()
+    return moto_url

@@ -125,6 +125,9 @@ class SandboxCompute:
         self.owner.note(f"{what} {machine_id}: skipped, a drill never touches machines it did not launch")
         return Machine(machine_id, "untouched (drill sandbox)")
 
+    def check_launch(self, spec: LaunchSpec) -> list[str]:
+        return self.inner.check_launch(spec)
+
     def find(self, machine_id: str) -> Machine | None:
         if machine_id not in self.created:
             return Machine(machine_id, "untouched (drill sandbox)")  # not even read

@@ -85,6 +85,11 @@ class Compute(Protocol):
         """Start a VM and return it once running (idempotent per ``spec.token``)."""
         ...
 
+    def check_launch(self, spec: LaunchSpec) -> list[str]:
+        """Preflight of ``launch(spec)``, changing nothing: image, subnet, groups and the data
+        snapshot exist and the credentials may read them. Evidence lines, or ``StepFailed``."""
+        ...
+
     def find(self, machine_id: str) -> Machine | None:
         """The VM (ID or name) as it is now, or None when there is no such VM."""
         ...

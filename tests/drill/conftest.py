@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import os
 import textwrap
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -93,24 +92,6 @@ def drill_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("DRORCH_KEY", KEY)
     monkeypatch.setattr(attempts_module, "_CLEANUP_GRACE_S", 2.0)
     return home
-
-
-@pytest.fixture(scope="session")
-def moto_url() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def moto(moto_url: str) -> str:
-    """A freshly reset moto server."""
-    urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST")).read()
-    return moto_url
 
 
 @pytest.fixture

@@ -60,6 +60,11 @@ class FakeCompute:
         self.machines[machine_id] = Machine(machine_id, state, old.private_ip)
         return self.machines[machine_id]
 
+    def check_launch(self, spec: LaunchSpec) -> list[str]:
+        if self.fail is not None:
+            raise self.fail
+        return [f"image {spec.image} (fake)"]
+
     def find(self, machine_id: str) -> Machine | None:
         return self.machines.get(machine_id)
 

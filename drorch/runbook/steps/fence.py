@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import model_validator
 
@@ -34,6 +34,10 @@ from drorch.runbook.process import base_environment, run_command
 from drorch.runbook.protocols import Compute, Machine
 from drorch.runbook.steps.base import Action, StepContext
 from drorch.runbook.steps.launch import find_recovery
+
+if TYPE_CHECKING:
+    from drorch.policy import Policy
+    from drorch.runbook.protocols import Backends
 
 _SERVING = ("pending", "running")  # states whose fence the built-in undo reverses
 
@@ -100,12 +104,18 @@ class Fence(Action):
         return {"instance_id": machine.id, "state": machine.state, "previous_state": previous}
 
     def compute(self, ctx: StepContext) -> Compute:
+        if self.recovery is not None:
+            ctx.require_policy(f"recovery '{self.recovery}'")
+        return self.compute_for(ctx.policy, ctx.backends)
+
+    def compute_for(self, policy: Policy | None, backends: Backends) -> Compute:
         """The compute adapter of the instance: the recovery's provider, or ``provider``."""
         provider, region = self.provider or "aws", self.region
         if self.recovery is not None:
-            recovery = find_recovery(ctx.require_policy(f"recovery '{self.recovery}'"), self.recovery)
+            assert policy is not None
+            recovery = find_recovery(policy, self.recovery)
             provider, region = recovery.provider, self.region or recovery.instance.region
-        return ctx.backends.compute(provider, region)
+        return backends.compute(provider, region)
 
     def _run_script(self, ctx: StepContext) -> dict[str, Any]:
         assert self.script is not None
