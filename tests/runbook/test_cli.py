@@ -216,15 +216,19 @@ def test_failover_and_failback_dry_run_the_policys_runbooks(drorch_env: dict[str
                                                            run_drorch: Callable[..., Any]):
     policy = ROOT / "policies" / "aws-dr.yaml"
     proc = run_drorch("failover", policy, "--dry-run", "--json", env=drorch_env)
-    assert proc.returncode == 0, proc.stderr
+    # the preflight: the example mirror was never applied, so there is no data to fail over to
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.startswith("error: preflight: step 'vm' (launch) would fail: data of mirror web: "
+                                  "cannot read mirror web at target local"), proc.stderr
     plan = json.loads(proc.stdout)
+    assert plan["preflight"]["ok"] is False
     assert plan["runbook"] == "failover-web"
     steps = {s["name"]: s for s in plan["steps"]}
     assert steps["vm"]["summary"] == "launch recovery web-vm (snapshot latest)"
     assert steps["vm"]["undo"] == "fence terminate <vm.instance_id>"
     assert steps["dns"]["summary"] == "dns A www.example.com. -> <vm.ip> ttl 60"
     proc = run_drorch("failback", policy, "--dry-run", "--var", "dr_instance=web-vm-dr", env=drorch_env)
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1 and "step 'restore' (restore) would fail" in proc.stderr, proc.stderr
     assert " 1. reverse: reverse apply mirror web-back now (DR -> on-prem)" in proc.stdout
     assert not (Path(drorch_env["DRORCH_HOME"]) / "state.db").exists()
 
