@@ -86,10 +86,7 @@ class LibcloudCompute:
         for node in self._call("list nodes", self.driver.list_nodes):
             if node.name == spec.name and _state(node) not in ("terminated", "unknown"):
                 return self._until(node.id, "running", deadline)
-        location = None
-        if self.region:
-            location = self._pick(self._call("list locations", self.driver.list_locations), self.region,
-                                  "location", self.location)
+        location = self._location()
         size = self._pick(self._call("list sizes", self.driver.list_sizes, location), spec.instance_type,
                           "size", self.location)
         image = self._pick(self._call("list images", self.driver.list_images, location), spec.image,
@@ -107,12 +104,14 @@ class LibcloudCompute:
         return Machine(machine.id, machine.state, machine.private_ip, machine.public_ip, str(image.id),
                        str(snapshot.id) if snapshot is not None else None)
 
+    def _location(self) -> Any:
+        if not self.region:
+            return None
+        return self._pick(self._call("list locations", self.driver.list_locations), self.region, "location",
+                          self.location)
+
     def check_launch(self, spec: LaunchSpec) -> list[str]:
-        location = None
-        if self.region:
-            location = self._pick(self._call("list locations", self.driver.list_locations), self.region,
-                                  "location", self.location)
-        image = self._pick(self._call("list images", self.driver.list_images, location), spec.image,
+        image = self._pick(self._call("list images", self.driver.list_images, self._location()), spec.image,
                            "image", self.location)
         found = [f"image {spec.image} is {image.id}"]
         snapshot = self._snapshot(spec)

@@ -162,6 +162,24 @@ def drorch_json(*args: str | os.PathLike[str], env: dict[str, str],
         raise AssertionError(f"--json output does not parse: {err}{describe(proc)}") from err
 
 
+def apply_policy(policy: Path) -> None:
+    """Make every mirror of ``policy`` current, in-process (``DRORCH_KEY`` set by the caller)."""
+    from drorch.apply import Applier
+    from drorch.plan import build_plan
+    from drorch.policy import load_policy
+    from drorch.secrets import key_source
+
+    loaded = load_policy(policy)
+    keys = key_source(loaded.encryption)
+    result = Applier(loaded, keys).apply(build_plan(loaded, keys=keys))
+    assert result.exit_code == 0, result
+
+
+@pytest.fixture(name="apply_policy")
+def apply_policy_fixture() -> Callable[[Path], None]:
+    return apply_policy
+
+
 def apply_ok(policy: Path, env: dict[str, str]) -> dict[str, Any]:
     """``drorch apply --json`` that must succeed; returns the one target's result."""
     doc = drorch_json("apply", policy, "--yes", env=env)

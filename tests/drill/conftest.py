@@ -115,7 +115,7 @@ def drill_resources(ec2: Any) -> list[str]:
 
 
 @pytest.fixture
-def policy_dir(tmp_path: Path) -> Callable[..., Path]:
+def policy_dir(tmp_path: Path, apply_policy: Callable[[Path], None]) -> Callable[..., Path]:
     """Write the policy, runbooks and data, apply the mirror once; returns the policy path."""
 
     def make(verify_more: str = "", runbook: str = RUNBOOK, apply: bool = True) -> Path:
@@ -128,15 +128,7 @@ def policy_dir(tmp_path: Path) -> Callable[..., Path]:
         policy = tmp_path / "policy.yaml"
         policy.write_text(POLICY.replace("VERIFY_MORE\n", textwrap.indent(verify_more, "      ")))
         if apply:
-            from drorch.apply import Applier
-            from drorch.plan import build_plan
-            from drorch.policy import load_policy
-            from drorch.secrets import key_source
-
-            loaded = load_policy(policy)
-            keys = key_source(loaded.encryption)
-            result = Applier(loaded, keys).apply(build_plan(loaded, keys=keys))
-            assert result.exit_code == 0, result
+            apply_policy(policy)
         return policy
 
     return make

@@ -61,18 +61,6 @@ def _options(moto: str, **kw: Any) -> DrillOptions:
                         backoff_base=0.1, **kw)
 
 
-def _apply(policy: Path) -> Any:
-    from drorch.apply import Applier
-    from drorch.plan import build_plan
-    from drorch.policy import load_policy
-    from drorch.secrets import key_source
-
-    loaded = load_policy(policy)
-    keys = key_source(loaded.encryption)
-    assert Applier(loaded, keys).apply(build_plan(loaded, keys=keys)).exit_code == 0
-    return loaded, keys
-
-
 def _export(policy: Path, moto: str) -> Any:
     """A real `drorch export ebs` of the mirror's newest snapshot into the moto server."""
     from drorch.policy import load_policy
@@ -86,7 +74,7 @@ def _export(policy: Path, moto: str) -> Any:
 
 
 @pytest.fixture
-def image_policy(tmp_path: Path) -> Callable[..., Path]:
+def image_policy(tmp_path: Path, apply_policy: Callable[[Path], None]) -> Callable[..., Path]:
     def make(rpo: str = "1h", apply: bool = True) -> Path:
         with open(tmp_path / "disk.img", "wb") as disk:
             disk.truncate(3 * 1024 * 1024)
@@ -96,7 +84,7 @@ def image_policy(tmp_path: Path) -> Callable[..., Path]:
         policy = tmp_path / "policy.yaml"
         policy.write_text(IMAGE_POLICY.replace("RPO", rpo))
         if apply:
-            _apply(policy)
+            apply_policy(policy)
         return policy
     return make
 

@@ -14,25 +14,6 @@ import pytest
 from drorch.runbook import preflight_runbook
 from drorch.runbook.preflight import Preflight
 
-POLICY = """\
-apiVersion: drorch/v1
-kind: MirrorPolicy
-metadata: {name: shop}
-encryption: {key: env:DRORCH_KEY}
-sources:
-  - {name: data, type: directory, path: data}
-targets:
-  - {name: local, url: file://repo}
-mirrors:
-  - {name: web, source: data, targets: [local], rpo: 1h}
-recovery:
-  - name: web-vm
-    provider: aws
-    from: web
-    instance: {type: t3.small, image: web-base, subnet: dr-subnet-a, region: eu-west-1}
-    rto: 30m
-"""
-
 RUNBOOK = """\
 apiVersion: drorch/v1
 kind: Runbook
@@ -58,18 +39,17 @@ steps:
 
 
 @pytest.fixture
-def site(tmp_path: Path, moto: str, bind9: Any, monkeypatch: pytest.MonkeyPatch
+def site(tmp_path: Path, moto: str, bind9: Any, monkeypatch: pytest.MonkeyPatch,
+         write_policy: Callable[..., Path], apply_policy: Callable[[Path], None]
          ) -> Iterator[Callable[..., Any]]:
-    """A policy and runbook, scaffolding in the moto server; AWS calls go there."""
+    """The runbook tests' policy and this runbook, scaffolding in the moto server; AWS calls go there."""
     from drorch.policy import load_policy
     from drorch.providers.aws_mock import fake_aws_environment, seed_account
     from drorch.runbook.model import load_runbook
 
     monkeypatch.setenv("DRORCH_KEY", "preflight-test-key-0123")
-    (tmp_path / "data").mkdir()
+    policy = write_policy()
     (tmp_path / "data" / "index.html").write_text("hello\n")
-    policy = tmp_path / "policy.yaml"
-    policy.write_text(POLICY)
     runbook = tmp_path / "failover.yaml"
     runbook.write_text(RUNBOOK.replace("SERVER", bind9.server).replace("TSIG", f"file:{bind9.key_file}"))
 
@@ -83,13 +63,7 @@ def site(tmp_path: Path, moto: str, bind9: Any, monkeypatch: pytest.MonkeyPatch
     def make(apply: bool = True, faults: tuple[str, ...] = ()) -> tuple[Path, Path]:
         seed(*faults)
         if apply:
-            from drorch.apply import Applier
-            from drorch.plan import build_plan
-            from drorch.secrets import key_source
-
-            loaded = load_policy(policy)
-            keys = key_source(loaded.encryption)
-            assert Applier(loaded, keys).apply(build_plan(loaded, keys=keys)).exit_code == 0
+            apply_policy(policy)
         return runbook, policy
 
     with fake_aws_environment(moto):
@@ -114,8 +88,8 @@ def test_every_need_is_there(site: Callable[..., Any]) -> None:
     assert states[("healthy", "-")] == states[("cutover", "-")] == "nothing to check"
     details = {c.step: c.detail for c in preflight.checks}
     assert details["dns"] == "SOA serial 1"  # a real answer from BIND
-    assert details["data"].startswith("newest snapshot ") and "(RPO 1h)" in details["data"]
-    assert "image web-base is ami-" in details["vm"] and "subnet dr-subnet-a is subnet-" in details["vm"]
+    assert details["data"].startswith("newest snapshot ") and "(RPO 15m)" in details["data"]
+    assert "image web-base is ami-" in details["vm"] and "subnet dr-a is subnet-" in details["vm"]
     assert "(running)" in details["fence"]
 
 
