@@ -49,6 +49,7 @@ def test_image_only_failover_passes_and_measures_rto(fast_failover: Path):
     assert vm.outputs["snapshot_id"] == "" and vm.outputs["ip"].startswith("10.")
     suite = ET.fromstring(report.junit_xml()).find("testsuite")
     assert suite is not None and suite.get("tests") == "8" and suite.get("failures") == "0"
+    assert suite.get("name") == "MOCK (aws) failover-web" and report.to_json()["kind"] == "MOCK"
     assert [c.get("name") for c in suite.iter("testcase")] == [
         "announce (notify)", "vm (launch)", "healthy (wait)", "cutover (approve)", "fence (fence)",
         "dns (dns)", "serving (wait)", "page (notify)"]
