@@ -61,7 +61,7 @@ def test_cli_verify_never_passes_exit_3(policy_dir: Callable[..., Path], moto: s
     policy = policy_dir('- {tcp: "127.0.0.1:9"}\n')
     proc = _drorch("drill", policy, "-n", "weekly", "--mock", "aws", "--mock-endpoint", moto,
                    "--verify-timeout", "1s", env=_env(tmp_path))
-    _one_sentence(proc, 3, "drill weekly of policy shop failed", "check tcp 127.0.0.1:9 failed",
+    _one_sentence(proc, 3, "MOCK (aws) drill weekly of policy shop failed", "check tcp 127.0.0.1:9 failed",
                   "never passed in 1s")
 
 
