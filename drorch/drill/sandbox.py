@@ -177,6 +177,9 @@ class _RecordedNotifier:
         self.owner.note(f"notify {self.channel} {to}: not sent during a drill ({message[:80]!r})")
         return "not-sent (drill)"
 
+    def check(self, to: str, timeout: float) -> str:
+        return "not checked (drill sandbox)"
+
 
 def sandbox_runbook(runbook: Runbook) -> tuple[Runbook, list[str]]:
     """The runbook as a drill runs it: script fences skipped (see the module docstring)."""

@@ -13,8 +13,10 @@ and changing nothing:
   2136: the server answers the zone's SOA, with the TSIG key loaded);
 - ``fence`` of an instance: it exists (and in which state); of a script, and
   ``script`` and ``wait: {command}``: the program is there to run;
-- ``wait`` on http/tcp, ``approve``, ``notify``, ``reverse``: nothing that can
-  be proven before the run; they are listed as such.
+- ``notify`` to SNS: the topic exists and the credentials may read it (a
+  webhook is not called: a POST would be a message);
+- ``wait`` on http/tcp, ``approve``, ``reverse``: nothing that can be proven
+  before the run; they are listed as such.
 
 A step whose parameters come from earlier steps' outputs (``{{ outputs.vm.ip
 }}``) is checked as far as it can be and marked "at run time". The first
@@ -40,6 +42,7 @@ from drorch.runbook.steps import Action, find_recovery
 from drorch.runbook.steps.dns import Dns
 from drorch.runbook.steps.fence import Fence
 from drorch.runbook.steps.launch import Launch
+from drorch.runbook.steps.notify import Notify
 from drorch.runbook.steps.restore import Restore
 from drorch.runbook.steps.script import Script
 from drorch.runbook.steps.wait import Wait
@@ -204,6 +207,14 @@ def _fence(action: Fence, ctx: _Context) -> list[tuple[str, Probe]]:
     return [(f"instance {action.instance}", None if _placeholder(action.instance) else instance)]
 
 
+def _notify(action: Notify, ctx: _Context) -> list[tuple[str, Probe]]:
+    to = action.sns or action.webhook or ""
+
+    def probe() -> str:
+        return ctx.backends.notifier(action.channel).check(to, _TIMEOUT_S)
+    return [(f"{action.channel} {to}", None if _placeholder(to) else probe)]
+
+
 def _script(action: Script, ctx: _Context) -> list[tuple[str, Probe]]:
     return [("program", _program(action.argv, ctx))]
 
@@ -219,4 +230,4 @@ def _placeholder(*values: str | None) -> bool:
 
 
 _CHECKERS: dict[type[Action], Checker] = {Launch: _launch, Restore: _restore, Dns: _dns, Fence: _fence,
-                                          Script: _script, Wait: _wait}
+                                          Notify: _notify, Script: _script, Wait: _wait}

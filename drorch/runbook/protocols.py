@@ -152,6 +152,11 @@ class Notifier(Protocol):
         """Deliver ``message``; returns the provider's message ID (or HTTP status)."""
         ...
 
+    def check(self, to: str, timeout: float) -> str:
+        """Preflight, sending nothing: ``to`` exists and may be published to with the credentials
+        in use, as far as the channel can tell. Evidence, or ``StepFailed``."""
+        ...
+
 
 @dataclass(frozen=True)
 class ProbeResult:

@@ -110,6 +110,9 @@ class FakeNotifier:
         self.sent.append((to, message))
         return f"m{len(self.sent)}"
 
+    def check(self, to: str, timeout: float) -> str:
+        return f"{to} (fake)"
+
 
 @dataclass
 class FakeBackends:

@@ -20,6 +20,8 @@ kind: Runbook
 metadata: {name: failover}
 vars: {primary: web-primary}
 steps:
+  - name: announce
+    notify: {sns: "arn:aws:sns:eu-west-1:123456789012:dr", message: starting}
   - name: data
     restore: {mirror: web, to: /srv/www}
   - name: vm
@@ -85,6 +87,7 @@ def test_every_need_is_there(site: Callable[..., Any]) -> None:
     assert states[("fence", "instance web-primary")] == "ok"
     assert states[("dns", "zone example.test. (rfc2136)")] == "ok"
     assert states[("page", "program")] == "ok"
+    assert states[("announce", "sns arn:aws:sns:eu-west-1:123456789012:dr")] == "ok"
     assert states[("healthy", "-")] == states[("cutover", "-")] == "nothing to check"
     details = {c.step: c.detail for c in preflight.checks}
     assert details["dns"] == "SOA serial 1"  # a real answer from BIND
@@ -141,3 +144,14 @@ def test_cli_dry_run_exits_1_naming_the_step_and_changes_nothing(
     assert_one_error(proc, 1, "preflight: step 'dns' (dns) would fail", f"DNS server {bind9.server}")
     assert "FAILED            dns (dns) zone example.test. (rfc2136)" in proc.stdout
     assert not (Path(env["DRORCH_HOME"]) / "state.db").exists()  # nothing journalled
+
+
+def test_a_missing_topic_names_the_notify_step(site: Callable[..., Any]) -> None:
+    import boto3
+
+    runbook, policy = site()
+    topic = "arn:aws:sns:eu-west-1:123456789012:dr"
+    boto3.client("sns", region_name="eu-west-1").delete_topic(TopicArn=topic)
+    _, preflight = preflight_runbook(runbook, policy, {})
+    [failed] = [c for c in preflight.checks if c.failed]
+    assert failed.step == "announce" and failed.detail.startswith(f"SNS topic {topic} does not exist")
