@@ -43,6 +43,7 @@ _BUILTIN: dict[str, tuple[str, str | None]] = {
     "compute:aws": ("drorch.providers.aws_compute:open_compute", "aws"),
     "compute:libcloud": ("drorch.providers.libcloud_compute:open_compute", "libcloud"),
     "dns:route53": ("drorch.providers.aws_dns:open_dns", "aws"),
+    "dns:rfc2136": ("drorch.providers.rfc2136:open_dns", "dns"),
     "notify:sns": ("drorch.providers.aws_notify:open_notifier", "aws"),
     "notify:webhook": ("drorch.providers.webhook:open_notifier", None),
     "sandbox:aws": ("drorch.providers.aws_sandbox:open_sandbox", "aws"),

@@ -1,4 +1,4 @@
-"""EC2 for runbooks: launch a recovery VM from a mirror's EBS snapshot, stop, terminate.
+"""EC2 for runbooks: launch a recovery VM from a mirror's EBS snapshot, stop, start, terminate.
 
 ``launch`` in order:
 
@@ -124,6 +124,16 @@ class AwsCompute:
                 raise StepTimedOut(f"no boot report in SSM parameter {name}: the VM did not finish "
                                    "restoring in time (see its console output)")
             deadline.sleep(_POLL_S)
+    def check_launch(self, spec: LaunchSpec) -> list[str]:
+        found = [f"image {spec.image} is {self._image(spec.image)}"]
+        if spec.subnet:
+            found.append(f"subnet {spec.subnet} is {self._subnet(spec.subnet)}")
+        found += [f"security group {g} is {self._group(g)}" for g in spec.security_groups]
+        if spec.snapshot != "none":
+            region = spec.snapshot_region or self.region
+            source = self if region == self.region else AwsCompute(self.session, region, self.aliases)
+            found.append(f"data snapshot {source._find_snapshot(spec)} in {region}")
+        return found
 
     def _attached_snapshot(self, instance: dict[str, Any], device: str) -> str | None:
         """The snapshot the volume at ``device`` was made from (for an adopted instance)."""
@@ -193,7 +203,7 @@ class AwsCompute:
         snapshot_id = source._find_snapshot(spec)
         if source_region == self.region:
             return snapshot_id
-        return self._copy_snapshot(snapshot_id, source_region, spec.token, deadline)
+        return self._copy_snapshot(snapshot_id, source, spec.token, deadline)
 
     def _find_snapshot(self, spec: LaunchSpec) -> str:
         if spec.snapshot != "latest":
@@ -206,11 +216,21 @@ class AwsCompute:
         snapshots = reply["Snapshots"]
         if not snapshots:
             raise StepFailed(f"no completed EBS snapshot tagged drorch:mirror={spec.mirror} in {self.region}",
-                             permanent=True, hint="replicate the mirror to EBS first, or set "
-                                                  "snapshot: none to launch from the image alone")
+                             permanent=True, hint=f"export one with `drorch export ebs POLICY --mirror "
+                                                  f"{spec.mirror}` (image mirrors), or set snapshot: none "
+                                                  "to launch from the image alone")
         return str(max(snapshots, key=lambda s: s["StartTime"])["SnapshotId"])
 
-    def _copy_snapshot(self, snapshot_id: str, source_region: str, token: str, deadline: Deadline) -> str:
+    def _origin_tags(self, snapshot_id: str) -> list[dict[str, str]]:
+        """The snapshot's drorch:mirror and drorch:snapshot tags, which a copy must keep (a drill
+        reads the data's age from the repository snapshot they name)."""
+        reply = self._call(f"read the tags of snapshot {snapshot_id}", self.ec2.describe_snapshots,
+                           SnapshotIds=[snapshot_id])
+        return [t for s in reply["Snapshots"] for t in s.get("Tags", [])
+                if t["Key"] in ("drorch:mirror", "drorch:snapshot")]
+
+    def _copy_snapshot(self, snapshot_id: str, source: AwsCompute, token: str, deadline: Deadline) -> str:
+        source_region = source.region
         reply = self._call("find an earlier copy of the snapshot", self.ec2.describe_snapshots,
                            OwnerIds=["self"], Filters=[{"Name": "tag:drorch:token", "Values": [token]}])
         if reply["Snapshots"]:
@@ -220,7 +240,8 @@ class AwsCompute:
                               SourceRegion=source_region, SourceSnapshotId=snapshot_id,
                               Description=f"drorch copy of {snapshot_id} from {source_region}",
                               TagSpecifications=[{"ResourceType": "snapshot", "Tags": [
-                                  {"Key": "drorch:token", "Value": token}]}])
+                                  {"Key": "drorch:token", "Value": token},
+                                  *source._origin_tags(snapshot_id)]}])
             copy_id = str(copy["SnapshotId"])
         while True:
             state = self._call("check the snapshot copy", self.ec2.describe_snapshots,
@@ -264,9 +285,8 @@ class AwsCompute:
             found = self._describe(instance_id)
             if found is None:
                 raise StepFailed(f"instance {instance_id} not found in {self.region}", permanent=True)
-            current = found["State"]["Name"]
-            machine = Machine(instance_id, current, found.get("PrivateIpAddress"),
-                              found.get("PublicIpAddress"), found.get("ImageId"))
+            machine = _machine(found)
+            current = machine.state
             if current == state:
                 return machine
             if current == "terminated" and state != "terminated":
@@ -277,6 +297,19 @@ class AwsCompute:
                 raise StepTimedOut(f"instance {instance_id} was still {current}, not {state}, "
                                    "at the deadline")
             deadline.sleep(_POLL_S)
+
+    def find(self, machine_id: str) -> Machine | None:
+        instance_id = self._instance_id(machine_id)
+        found = self._describe(instance_id) if instance_id is not None else None
+        return _machine(found) if found is not None else None
+
+    def start(self, machine_id: str, deadline: Deadline) -> Machine:
+        instance_id = self._instance_id(machine_id)
+        if instance_id is None or self._describe(instance_id) is None:
+            raise StepFailed(f"instance '{machine_id}' not found in {self.region}, so it cannot be "
+                             "started again", permanent=True, hint="start the old primary by hand")
+        self._call(f"start instance {instance_id}", self.ec2.start_instances, InstanceIds=[instance_id])
+        return self._until(instance_id, "running", deadline)
 
     def stop(self, machine_id: str, deadline: Deadline) -> Machine:
         instance_id = self._instance_id(machine_id)
@@ -293,3 +326,8 @@ class AwsCompute:
         self._call(f"terminate instance {instance_id}", self.ec2.terminate_instances,
                    InstanceIds=[instance_id])
         return self._until(instance_id, "terminated", deadline)
+
+
+def _machine(instance: dict[str, Any]) -> Machine:
+    return Machine(str(instance["InstanceId"]), instance["State"]["Name"], instance.get("PrivateIpAddress"),
+                   instance.get("PublicIpAddress"), instance.get("ImageId"))

@@ -99,6 +99,9 @@ class Route53Dns:
                                         "Changes": [{"Action": action, "ResourceRecordSet": record}]})
         return str(reply["ChangeInfo"]["Id"]).removeprefix("/change/")
 
+    def zone_check(self, change: RecordChange, timeout: float) -> str:
+        return f"hosted zone {self.zone_id(change.zone)}"
+
     def wait_in_sync(self, change_id: str, deadline: Deadline) -> None:
         if change_id == "none":
             return

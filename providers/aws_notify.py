@@ -21,19 +21,34 @@ class SnsNotifier:
     def __init__(self, session: boto3.Session) -> None:
         self.session = session
 
-    def publish(self, to: str, message: str, subject: str | None, deadline: Deadline) -> str:
+    def _client(self, to: str) -> Any:
         parts = to.split(":")
         if len(parts) != 6 or parts[2] != "sns":
             raise StepFailed(f"'{to}' is not an SNS topic ARN", permanent=True,
                              hint="use arn:aws:sns:REGION:ACCOUNT:TOPIC")
-        sns = client(self.session, "sns", parts[3])
+        return client(self.session, "sns", parts[3])
+
+    def check(self, to: str, timeout: float) -> str:
+        try:
+            self._client(to).get_topic_attributes(TopicArn=to)
+        except StepFailed:
+            raise
+        except Exception as err:  # noqa: BLE001 - translate() re-raises what it does not know
+            raise self._failure(err, to, f"read topic {to}") from None
+        return f"topic {to} exists"
+
+    def _failure(self, err: Exception, to: str, doing: str) -> StepFailed:
+        if "NotFound" in str(err):
+            return StepFailed(f"SNS topic {to} does not exist", permanent=True,
+                              hint="create it (terraform/aws) or fix the notify step's sns ARN")
+        return translate(err, doing, service="sns")
+
+    def publish(self, to: str, message: str, subject: str | None, deadline: Deadline) -> str:
+        sns = self._client(to)
         request: dict[str, Any] = {"TopicArn": to, "Message": message}
         if subject:
             request["Subject"] = subject[:100]
         try:
             return str(sns.publish(**request)["MessageId"])
         except Exception as err:  # noqa: BLE001 - translate() re-raises what it does not know
-            if "NotFound" in str(err):
-                raise StepFailed(f"SNS topic {to} does not exist", permanent=True,
-                                 hint="create it (terraform/aws) or fix the notify step's sns ARN") from None
-            raise translate(err, f"publish to {to}", service="sns") from None
+            raise self._failure(err, to, f"publish to {to}") from None

@@ -145,10 +145,10 @@ class AwsSandbox:
     def adopt(self, resource_id: str, tags: Mapping[str, str]) -> None:
         self.ec2.create_tags(Resources=[resource_id], Tags=_tag_list(tags))
 
-    def snapshot_time(self, snapshot_id: str) -> float | None:
+    def snapshot_source(self, snapshot_id: str) -> str | None:
         try:
             reply = self.ec2.describe_snapshots(SnapshotIds=[snapshot_id])
-        except Exception:  # noqa: BLE001 - no time is reported as an unknown RPO, not a failure
+        except Exception:  # noqa: BLE001 - an unknown origin is reported as a drill failure
             return None
-        found = reply["Snapshots"]
-        return float(found[0]["StartTime"].timestamp()) if found else None
+        tags = {t["Key"]: t["Value"] for s in reply["Snapshots"] for t in s.get("Tags", [])}
+        return tags.get("drorch:snapshot") or None

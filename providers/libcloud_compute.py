@@ -85,10 +85,7 @@ class LibcloudCompute:
         for node in self._call("list nodes", self.driver.list_nodes):
             if node.name == spec.name and _state(node) not in ("terminated", "unknown"):
                 return self._until(node.id, "running", deadline)
-        location = None
-        if self.region:
-            location = self._pick(self._call("list locations", self.driver.list_locations), self.region,
-                                  "location", self.location)
+        location = self._location()
         size = self._pick(self._call("list sizes", self.driver.list_sizes, location), spec.instance_type,
                           "size", self.location)
         image = self._pick(self._call("list images", self.driver.list_images, location), spec.image,
@@ -105,6 +102,21 @@ class LibcloudCompute:
             self._call("attach the data volume", self.driver.attach_volume, node, volume, spec.device)
         return Machine(machine.id, machine.state, machine.private_ip, machine.public_ip, str(image.id),
                        str(snapshot.id) if snapshot is not None else None)
+
+    def _location(self) -> Any:
+        if not self.region:
+            return None
+        return self._pick(self._call("list locations", self.driver.list_locations), self.region, "location",
+                          self.location)
+
+    def check_launch(self, spec: LaunchSpec) -> list[str]:
+        image = self._pick(self._call("list images", self.driver.list_images, self._location()), spec.image,
+                           "image", self.location)
+        found = [f"image {spec.image} is {image.id}"]
+        snapshot = self._snapshot(spec)
+        if snapshot is not None:
+            found.append(f"data snapshot {snapshot.id}")
+        return found
 
     def _snapshot(self, spec: LaunchSpec) -> Any:
         if spec.snapshot == "none":
@@ -130,11 +142,23 @@ class LibcloudCompute:
                 raise StepFailed(f"node {node_id} not found in {self.location}", permanent=True)
             current = _state(node)
             if current == state:
-                return Machine(str(node.id), current, next(iter(node.private_ips or []), None),
-                               next(iter(node.public_ips or []), None))
+                return _machine(node)
             if deadline.remaining() <= 0:
                 raise StepTimedOut(f"node {node_id} was still {current}, not {state}, at the deadline")
             deadline.sleep(_POLL_S)
+
+    def find(self, machine_id: str) -> Machine | None:
+        node = self._node(machine_id)
+        return _machine(node) if node is not None else None
+
+    def start(self, machine_id: str, deadline: Deadline) -> Machine:
+        node = self._node(machine_id)
+        if node is None:
+            raise StepFailed(f"node '{machine_id}' not found in {self.location}, so it cannot be started "
+                             "again", permanent=True, hint="start the old primary by hand")
+        if _state(node) != "running":
+            self._call("start nodes", self.driver.start_node, node)
+        return self._until(str(node.id), "running", deadline)
 
     def stop(self, machine_id: str, deadline: Deadline) -> Machine:
         node = self._node(machine_id)
@@ -150,6 +174,11 @@ class LibcloudCompute:
         if node is not None:
             self._call(f"remove node {machine_id}", self.driver.destroy_node, node)
         return Machine(machine_id, "terminated")
+
+
+def _machine(node: Any) -> Machine:
+    return Machine(str(node.id), _state(node), next(iter(node.private_ips or []), None),
+                   next(iter(node.public_ips or []), None))
 
 
 def _state(node: Any) -> str:

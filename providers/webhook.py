@@ -24,6 +24,9 @@ def open_notifier(**_: Any) -> WebhookNotifier:
 
 
 class WebhookNotifier:
+    def check(self, to: str, timeout: float) -> str:
+        return f"webhook {to} (a POST would be a message: not sent before the run)"
+
     def publish(self, to: str, message: str, subject: str | None, deadline: Deadline) -> str:
         body = json.dumps({"text": message, "subject": subject, "source": "drorch"}).encode()
         request = urllib.request.Request(to, data=body, method="POST", headers={

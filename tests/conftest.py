@@ -32,6 +32,8 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
+from support.cloud_emulators import MotoServer, moto_server_fixture  # noqa: F401 (fixture)
+
 MiB = 1024 * 1024
 
 # ----------------------------------------------------------------------------- environment
@@ -161,6 +163,24 @@ def drorch_json(*args: str | os.PathLike[str], env: dict[str, str],
         return json.loads(proc.stdout)
     except json.JSONDecodeError as err:
         raise AssertionError(f"--json output does not parse: {err}{describe(proc)}") from err
+
+
+def apply_policy(policy: Path) -> None:
+    """Make every mirror of ``policy`` current, in-process (``DRORCH_KEY`` set by the caller)."""
+    from drorch.engine.apply import Applier
+    from drorch.engine.plan import build_plan
+    from drorch.policy import load_policy
+    from drorch.secrets import key_source
+
+    loaded = load_policy(policy)
+    keys = key_source(loaded.encryption)
+    result = Applier(loaded, keys).apply(build_plan(loaded, keys=keys))
+    assert result.exit_code == 0, result
+
+
+@pytest.fixture(name="apply_policy")
+def apply_policy_fixture() -> Callable[[Path], None]:
+    return apply_policy
 
 
 def apply_ok(policy: Path, env: dict[str, str]) -> dict[str, Any]:
@@ -484,3 +504,55 @@ def e2e() -> Any:
         restic_restored_root=restic_restored_root, pack_files=pack_files,
         regular_files=regular_files,
     )
+
+
+# ----------------------------------------------------------------------------- a real DNS server
+
+
+def _fixture_module(name: str) -> Any:
+    """A module of tests/fixtures/ (pytest's importlib mode puts no test folder on sys.path)."""
+    import importlib.util
+    import sys
+
+    key = f"drorch_test_fixtures_{name}"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, Path(__file__).parent / "fixtures" / f"{name}.py")
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[key] = module
+        spec.loader.exec_module(module)
+    return sys.modules[key]
+
+
+dns_server = _fixture_module("dns_server")
+
+
+@pytest.fixture
+def bind9(tmp_path: Path) -> Iterator[Any]:
+    """A real BIND on a free 127.0.0.1 port: zone example.test. (www A 192.0.2.10), updates allowed
+    with a TSIG key (``.key_file``, ``.key_env``); stopped by PID afterwards."""
+    if not Path(dns_server.NAMED).exists():
+        pytest.skip("named (Debian's bind9) is not installed: apt-get install bind9")
+    server = dns_server.start_bind(tmp_path / "bind9", records={"www": "A 192.0.2.10"})
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# ----------------------------------------------------------------------------- a moto server
+
+
+@pytest.fixture(scope="session")
+def moto_url(moto_server: MotoServer) -> str:
+    """The session's moto server (support.cloud_emulators), for state that outlives one drorch call."""
+    return moto_server.url
+
+
+@pytest.fixture
+def moto(moto_url: str) -> str:
+    """A freshly reset moto server."""
+    import urllib.request
+
+    urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST")).read()
+    return moto_url

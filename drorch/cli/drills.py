@@ -101,7 +101,7 @@ def drill(policy_file: PolicyArg, name: NameOpt = None, report: ReportOpt = None
         for path in report or []:
             out.print(f"  report: {path}", markup=False)
     if result.exit_code != EXIT_OK:
-        err.print(f"[red]error:[/] drill {result.drill} of policy {result.policy} "
+        err.print(f"[red]error:[/] {result.label}drill {result.drill} of policy {result.policy} "
                   f"{result.verdict}: {'; '.join(result.reasons())}", highlight=False)
     raise typer.Exit(result.exit_code)
 

@@ -24,7 +24,7 @@ from drorch.runbook import (
     approve_run,
     list_runs,
     parse_vars,
-    plan_runbook,
+    preflight_runbook,
     resume_run,
     run_runbook,
     show_run,
@@ -32,6 +32,7 @@ from drorch.runbook import (
 
 if TYPE_CHECKING:
     from drorch.runbook import RunOptions, RunPlan, RunResult
+    from drorch.runbook.preflight import Preflight
 
 # Commands import the runbook engine when they run: `drorch --help` must not (drorch.lazy).
 
@@ -39,8 +40,10 @@ RunbookArg = Annotated[Path, typer.Argument(help="Runbook file (apiVersion: dror
 RunIdArg = Annotated[str, typer.Argument(help="Run ID (or a unique prefix), as printed when it started.")]
 VarOpt = Annotated[list[str] | None, typer.Option("--var", help="Set a runbook variable: NAME=VALUE "
                                                   "(repeatable).")]
-DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print the plan with templates resolved; "
-                                         "touch nothing.")]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Preflight: print the plan with templates "
+                                         "resolved and check, per step, that what it needs exists "
+                                         "(data and its age, credentials, zone, image, subnet); change "
+                                         "nothing; exit 1 naming the step that would fail.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Pass every approve gate.")]
 NoUndoOpt = Annotated[bool, typer.Option("--no-undo", help="On failure stop without undoing "
                                          "finished steps (the run can be resumed).")]
@@ -107,6 +110,15 @@ def render_plan(plan: RunPlan) -> None:
                   markup=False)
         if step.undo:
             out.print(f"    undo: {step.undo}", markup=False)
+
+
+def render_preflight(preflight: Preflight) -> None:
+    out.print("preflight (what each step needs, checked now):", markup=False)
+    for check in preflight.checks:
+        out.print(f"  {check.state.upper():<17} {check.step} ({check.action}) {check.what}: {check.detail}",
+                  markup=False)
+    verdict = "every step has what it needs" if preflight.ok else "a step would fail (above)"
+    out.print(f"preflight: {verdict}", markup=False)
 
 
 def render_result(result: RunResult) -> None:
@@ -188,8 +200,17 @@ def _run(file: Path, policy: Path | None, var: list[str] | None, dry_run: bool, 
 
     overrides = parse_vars(var)
     if dry_run:
-        plan = plan_runbook(file, policy, overrides)
-        emit_json(plan.to_json()) if as_json else render_plan(plan)
+        plan, preflight = preflight_runbook(file, policy, overrides)
+        if as_json:
+            emit_json(plan.to_json() | {"preflight": preflight.to_json()})
+        else:
+            render_plan(plan)
+            render_preflight(preflight)
+        failed = preflight.first_failure
+        if failed is not None:
+            err.print(f"[red]error:[/] preflight: step '{failed.step}' ({failed.action}) would fail: "
+                      f"{failed.what}: {failed.detail}", highlight=False, markup=True)
+            raise typer.Exit(EXIT_FAILED)
         return
     progress = _Progress(as_json)
     try:

@@ -21,5 +21,5 @@ class DrillHistory(DrillDocuments):
         return [DrillResult.from_json(doc) for doc in self.recent_documents(policy, drill, limit)]
 
     def latest(self, policy: str) -> dict[str, DrillResult]:
-        """The newest finished result of each drill of ``policy``."""
+        """The newest finished real (not mock) result of each drill of ``policy``."""
         return {name: DrillResult.from_json(doc) for name, doc in self.latest_documents(policy).items()}

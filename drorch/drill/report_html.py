@@ -25,6 +25,7 @@ header{display:flex;align-items:center;gap:20px;margin-bottom:8px}
 h1{font-size:26px;margin:0}h2{font-size:18px;margin:28px 0 10px}
 .badge{font-weight:700;font-size:20px;padding:8px 18px;border-radius:6px;color:#fff}
 .passed{background:#2e7d32}.failed{background:#c62828}.interrupted{background:#ef6c00}
+.mock{background:#6a1b9a}
 .muted{color:#757575}.cards{display:flex;gap:16px;flex-wrap:wrap}
 .card{background:#fff;border-radius:8px;padding:16px 20px;flex:1;min-width:260px;
 box-shadow:0 1px 3px rgba(0,0,0,.12)}
@@ -63,6 +64,13 @@ def _card(label: str, value: float | None, objective: float | None, met: bool | 
             f"</div>{meter}{verdict}</div>")
 
 
+def _mock_badge(result: DrillResult) -> str:
+    if not result.mock:
+        return ""
+    return (f'<span class="badge mock" title="clouds emulated ({escape(result.mock)}): this drill proves the '
+            'runbook, not the real recovery">MOCK</span>')
+
+
 def _rows(rows: list[list[str]], header: list[str]) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
@@ -88,7 +96,7 @@ def html_report(result: DrillResult, history: list[DrillResult]) -> str:
     cleaned = "".join(f"<li>{escape(n)}</li>" for n in result.cleanup) or "<li>nothing was left</li>"
     cleaned += "".join(f'<li class="bad">{escape(n)}</li>' for n in result.cleanup_errors)
     swept = "".join(f"<li>{escape(n)}</li>" for n in result.swept)
-    past = _rows([[escape(_when(r.started)), escape(r.drill),
+    past = _rows([[escape(_when(r.started)), escape(r.label + r.drill),
                    f'<span class="{"ok" if r.passed else "bad"}">{escape(r.verdict.upper())}</span>',
                    escape(format_seconds(r.rto_s)), escape(format_seconds(r.rto_objective_s)),
                    escape(format_seconds(r.rpo_s)), escape(format_seconds(r.rpo_objective_s)),
@@ -97,11 +105,12 @@ def html_report(result: DrillResult, history: list[DrillResult]) -> str:
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>DR drill {escape(result.drill)} of {escape(result.policy)}: {escape(verdict.upper())}</title>
+<title>{escape(result.label)}DR drill {escape(result.drill)} of {escape(result.policy)}:
+{escape(verdict.upper())}</title>
 <style>{_CSS}</style></head>
 <body><main>
-<header><span class="badge {verdict}">{escape(verdict.upper())}</span>
-<div><h1>Disaster-recovery drill “{escape(result.drill)}”</h1>
+<header><span class="badge {verdict}">{escape(verdict.upper())}</span>{_mock_badge(result)}
+<div><h1>{escape(result.label)}Disaster-recovery drill “{escape(result.drill)}”</h1>
 <div class="muted">policy {escape(result.policy)} · runbook {escape(result.runbook)} ·
 started {escape(_when(result.started))} · drill {escape(result.drill_id)}
 {f"· run {escape(result.run_id)}" if result.run_id else ""} · sandbox</div></div></header>

@@ -22,7 +22,7 @@ def _case(suite: ET.Element, classname: str, name: str, seconds: float | None) -
 
 def junit_xml(result: DrillResult) -> str:
     classname = f"drill.{result.policy}.{result.drill}"
-    suite = ET.Element("testsuite", {"name": f"drill {result.drill} ({result.policy})",
+    suite = ET.Element("testsuite", {"name": f"{result.label}drill {result.drill} ({result.policy})",
                                      "timestamp": f"{result.started:.0f}"})
     failures = skipped = 0
     for phase in result.phases:
@@ -54,6 +54,10 @@ def junit_xml(result: DrillResult) -> str:
         elif met is None:
             skipped += 1
             ET.SubElement(case, "skipped", {"message": f"not measured ({figures})"})
+    for problem in result.data_problems:
+        failures += 1
+        case = _case(suite, classname, "data is recoverable", 0)
+        ET.SubElement(case, "failure", {"message": problem})
     if result.interrupted:
         failures += 1
         case = _case(suite, classname, "drill completed", 0)
@@ -63,6 +67,7 @@ def junit_xml(result: DrillResult) -> str:
                          "errors": "0", "skipped": str(skipped), "time": f"{total:.3f}"})
     properties = ET.Element("properties")
     props: tuple[tuple[str, object], ...] = (("drill_id", result.drill_id), ("verdict", result.verdict),
+                      ("kind", "MOCK" if result.mock else "real"), ("mock", result.mock),
                       ("rto_seconds", result.rto_s), ("rto_objective_seconds", result.rto_objective_s),
                       ("rpo_seconds", result.rpo_s), ("rpo_objective_seconds", result.rpo_objective_s))
     for key, prop in props:

@@ -8,7 +8,14 @@ could not prove recovery is exactly the finding a drill exists to report.
 
 Measured RTO = first runbook step start → last verify check pass (SPEC §5:
 "first step start to last verify pass"). RPO of the restored data = the age
-of the snapshot used, at the moment the drill started.
+of the repository snapshot it came from, read from the real target, at the
+moment the drill started (for a provider snapshot: the repository snapshot
+``drorch export ebs`` made it from). The data must be there too: a mirror
+with no snapshot, a newest snapshot older than the RPO, or a provider snapshot
+of unknown origin is a failed drill (``data_problems``).
+
+A drill against emulated clouds (``--mock``) is labelled MOCK in every line
+and report, and ``status`` never counts it as the last drill.
 """
 
 from __future__ import annotations
@@ -83,6 +90,10 @@ class DrillResult:
     cleanup: list[str] = field(default_factory=list)  # what was removed afterwards
     cleanup_errors: list[str] = field(default_factory=list)
     swept: list[str] = field(default_factory=list)  # leftovers of earlier drills removed first
+    # "aws" when the clouds were emulated (--mock): every report says MOCK, status never counts it
+    mock: str | None = None
+    # the data itself: no snapshot, newest older than the RPO, data of unknown age (each fails)
+    data_problems: list[str] = field(default_factory=list)
 
     @property
     def rto_met(self) -> bool | None:
@@ -100,7 +111,7 @@ class DrillResult:
     def passed(self) -> bool:
         return (self.runbook_status == "succeeded" and self.checks_passed
                 and self.rto_met is not False and self.rpo_met is not False
-                and self.interrupted is None)
+                and not self.data_problems and self.interrupted is None)
 
     @property
     def verdict(self) -> str:
@@ -132,19 +143,25 @@ class DrillResult:
         if self.rpo_met is False:
             out.append(f"restored data was {_dur(self.rpo_s)} old, over the RPO of "
                        f"{_dur(self.rpo_objective_s)}")
-        return out
+        return out + self.data_problems
 
     def summary(self) -> str:
         rto = f"RTO {_dur(self.rto_s)}" + (f" / {_dur(self.rto_objective_s)}" if self.rto_objective_s else "")
         rpo = f"RPO {_dur(self.rpo_s)}" + (f" / {_dur(self.rpo_objective_s)}" if self.rpo_objective_s else "")
         passed = sum(c.passed for c in self.checks)
-        return (f"drill {self.drill} of policy {self.policy}: {self.verdict.upper()}; {rto}, {rpo}, "
-                f"checks {passed}/{len(self.checks)} passed")
+        return (f"{self.label}drill {self.drill} of policy {self.policy}: {self.verdict.upper()}; {rto}, "
+                f"{rpo}, checks {passed}/{len(self.checks)} passed")
+
+    @property
+    def label(self) -> str:
+        """``"MOCK "`` on every line and report of a drill against emulated clouds, else ``""``."""
+        return f"MOCK ({self.mock}) " if self.mock else ""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self) | {"passed": self.passed, "verdict": self.verdict, "rto_met": self.rto_met,
                                "rpo_met": self.rpo_met, "exit_code": self.exit_code,
-                               "reasons": self.reasons()}
+                               "reasons": self.reasons(), "summary": self.summary(),
+                               "kind": "MOCK" if self.mock else "real"}
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> DrillResult:

@@ -12,7 +12,9 @@ Order, for one drill of a policy:
    go to an isolated network, DNS/notify/fencing the primary are recorded only.
 5. Verify: the policy's checks, plus a checksum check of every restore.
 6. Measure: RTO = first step start → last check pass; RPO = age of the data
-   brought back, against the recoveries' ``rto`` and the mirrors' ``rpo``.
+   brought back (the repository snapshot it came from, read from the real
+   target), against the recoveries' ``rto`` and the mirrors' ``rpo``. A mirror
+   with no snapshot, or whose newest is older than its RPO, fails the drill.
 7. Always clean up: everything tagged with the drill's ID and the scratch
    directory, whether the drill passed, failed, raised or got SIGTERM/SIGINT.
 8. Record the result in the state database (history, ``status``, reports).
@@ -140,6 +142,7 @@ def run_drill(policy_path: Path, name: str | None = None, *, options: DrillOptio
             run = _DrillRun(policy, policy_path, drill, runbook, runbook_file, variables, home,
                             drill_id, options, report)
             run.result.sandbox_notes += notes
+            run.result.mock = options.mock
             return run.execute(SandboxBackends(inner, drill_id=drill_id, policy=policy.metadata.name,
                                                drill=drill.name, cloud_options=cloud_options))
     finally:
@@ -165,14 +168,9 @@ class _DrillRun:
 
     def _objectives(self) -> tuple[float | None, float | None]:
         """The strictest ``rto`` of the recoveries launched and ``rpo`` of the mirrors brought back."""
-        rto, rpo = [], []
-        for step in self.runbook.steps:
-            if step.launch is not None:
-                recovery = find_recovery(self.policy, step.launch.recovery)
-                rto.append(recovery.rto.total_seconds())
-                rpo.append(self.policy.mirror(recovery.from_).rpo.total_seconds())
-            elif step.restore is not None:
-                rpo.append(self.policy.mirror(step.restore.mirror).rpo.total_seconds())
+        rto = [find_recovery(self.policy, s.launch.recovery).rto.total_seconds()
+               for s in self.runbook.steps if s.launch is not None]
+        rpo = [self.policy.mirror(m).rpo.total_seconds() for m in self._recovered_mirrors()]
         return (min(rto) if rto else None), (min(rpo) if rpo else None)
 
     # ------------------------------------------------------------------------------- flow
@@ -325,7 +323,10 @@ class _DrillRun:
         self._rpo(run, sandbox)
 
     def _rpo(self, run: RunResult, sandbox: SandboxBackends) -> None:
+        """RPO = age of the repository snapshot the data came from; no data, stale data or data of
+        unknown origin fails the drill (``data_problems``)."""
         used: list[SnapshotUsed] = []
+        problems: list[str] = []
         for step in run.steps:
             body = self.runbook.step(step.name)
             if step.state != "done":
@@ -340,22 +341,44 @@ class _DrillRun:
                 recovery = find_recovery(self.policy, body.launch.recovery)
                 cloud = sandbox.cloud(recovery.provider, recovery.instance.region)
                 snapshot = str(step.outputs["snapshot_id"])
-                when = cloud.snapshot_time(snapshot) if cloud is not None else None
+                source = cloud.snapshot_source(snapshot) if cloud is not None else None
+                target = self.policy.mirror(recovery.from_).targets[0]
+                when = self._repo_time(target, source) if source else None
                 used.append(SnapshotUsed(step.name, recovery.from_, snapshot, when, "provider"))
+                if source is None:
+                    problems.append(f"provider snapshot {snapshot} of step {step.name} did not come from "
+                                    "`drorch export ebs` (no drorch:snapshot tag), so the age of its data "
+                                    "is unknown")
+        problems += [f"the age of snapshot {s.snapshot} (step {s.step}) could not be read from its target"
+                     for s in used if s.time is None and s.source == "repository"]
         self.result.snapshots = used
         ages = [max(0.0, self.result.started - s.time) for s in used if s.time is not None]
         self.result.rpo_s = max(ages) if ages else None
+        self.result.data_problems = self._stale_mirrors() + problems
+
+    def _stale_mirrors(self) -> list[str]:
+        """Each mirror the runbook recovers must have a snapshot no older than its RPO."""
+        from drorch.runbook.freshness import mirror_freshness
+
+        found = [mirror_freshness(self.policy, m, None, now=self.result.started)
+                 for m in self._recovered_mirrors()]
+        return [f.problem for f in found if f.problem is not None]
+
+    def _recovered_mirrors(self) -> list[str]:
+        """Mirrors whose data the runbook brings back (restored, or launched from)."""
+        out = []
+        for step in self.runbook.steps:
+            if step.launch is not None:
+                out.append(find_recovery(self.policy, step.launch.recovery).from_)
+            elif step.restore is not None:
+                out.append(step.restore.mirror)
+        return list(dict.fromkeys(out))
 
     def _repo_time(self, target: str, snapshot_id: str) -> float | None:
-        from drorch.engine.connect import open_repository
-        from drorch.repository.snapshot import find_snapshot, load_snapshots
+        from drorch.runbook.freshness import snapshot_time
 
         policy, keys = self._restore_context(target)
-        try:
-            found = find_snapshot(load_snapshots(open_repository(policy, target, keys)), snapshot_id)
-        except DrorchError:
-            return None
-        return found.time_ns / 1e9 if found else None
+        return snapshot_time(policy, target, snapshot_id, keys)
 
     def _cleanup(self, clouds: list[SandboxCloud]) -> None:
         started = time.time()

@@ -4,8 +4,8 @@
 
 - compute: launches get sandbox names (``drill-ID-…``) and tags and go into
   the drill's isolated network (``cloud.py``), never the recovery's subnet;
-  ``stop``/``terminate`` act only on machines this drill launched, so a
-  ``fence`` of the primary is recorded and skipped;
+  ``find``/``stop``/``start``/``terminate`` act only on machines this drill
+  launched, so a ``fence`` of the primary is recorded and skipped;
 - DNS: never called, not even read; a ``dns`` step's change is recorded and
   its outputs are made up (``previous`` empty), so production DNS is
   untouched and later steps still resolve their templates;
@@ -126,10 +126,23 @@ class SandboxCompute:
         self.owner.note(f"{what} {machine_id}: skipped, a drill never touches machines it did not launch")
         return Machine(machine_id, "untouched (drill sandbox)")
 
+    def check_launch(self, spec: LaunchSpec) -> list[str]:
+        return self.inner.check_launch(spec)
+
+    def find(self, machine_id: str) -> Machine | None:
+        if machine_id not in self.created:
+            return Machine(machine_id, "untouched (drill sandbox)")  # not even read
+        return self.inner.find(machine_id)
+
     def stop(self, machine_id: str, deadline: Deadline) -> Machine:
         if machine_id not in self.created:
             return self._untouched(machine_id, "stop")
         return self.inner.stop(machine_id, deadline)
+
+    def start(self, machine_id: str, deadline: Deadline) -> Machine:
+        if machine_id not in self.created:
+            return self._untouched(machine_id, "start")
+        return self.inner.start(machine_id, deadline)
 
     def terminate(self, machine_id: str, deadline: Deadline) -> Machine:
         if machine_id not in self.created:
@@ -153,6 +166,9 @@ class _RecordedDns:
     def wait_in_sync(self, change_id: str, deadline: Deadline) -> None:
         return None
 
+    def zone_check(self, change: RecordChange, timeout: float) -> str:
+        return "not checked (drill sandbox: production DNS is never read)"
+
 
 class _RecordedNotifier:
     def __init__(self, owner: SandboxBackends, channel: str) -> None:
@@ -161,6 +177,9 @@ class _RecordedNotifier:
     def publish(self, to: str, message: str, subject: str | None, deadline: Deadline) -> str:
         self.owner.note(f"notify {self.channel} {to}: not sent during a drill ({message[:80]!r})")
         return "not-sent (drill)"
+
+    def check(self, to: str, timeout: float) -> str:
+        return "not checked (drill sandbox)"
 
 
 def sandbox_runbook(runbook: Runbook) -> tuple[Runbook, list[str]]:

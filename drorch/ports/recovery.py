@@ -1,7 +1,7 @@
 """The seams between runbook steps and the outside world: compute, DNS, notify, probes.
 
 Adapters live in ``drorch.providers`` (``aws_compute``, ``aws_dns``,
-``aws_notify``, ``libcloud_compute``, ``webhook``) and import their SDK inside
+``rfc2136``, ``aws_notify``, ``libcloud_compute``, ``webhook``) and import their SDK inside
 themselves only. Steps reach them through ``Backends``, so tests and
 ``drorch test --mock aws`` swap in fakes or emulators without touching a step.
 
@@ -87,8 +87,22 @@ class Compute(Protocol):
         """Start a VM and return it once running (idempotent per ``spec.token``)."""
         ...
 
+    def check_launch(self, spec: LaunchSpec) -> list[str]:
+        """Preflight of ``launch(spec)``, changing nothing: image, subnet, groups and the data
+        snapshot exist and the credentials may read them. Evidence lines, or ``StepFailed``."""
+        ...
+
+    def find(self, machine_id: str) -> Machine | None:
+        """The VM (ID or name) as it is now, or None when there is no such VM."""
+        ...
+
     def stop(self, machine_id: str, deadline: Deadline) -> Machine:
         """Stop a VM and return it once stopped; stopping a stopped VM is not an error."""
+        ...
+
+    def start(self, machine_id: str, deadline: Deadline) -> Machine:
+        """Start a stopped VM and return it once running (the undo of a fence); starting a
+        running VM is not an error."""
         ...
 
     def terminate(self, machine_id: str, deadline: Deadline) -> Machine:
@@ -108,6 +122,8 @@ class RecordChange:
     set_id: str | None = None
     failover: str | None = None  # PRIMARY | SECONDARY
     weight: int | None = None
+    server: str | None = None  # rfc2136: the primary server to update, host[:port]
+    tsig: str | None = None  # rfc2136: the key's reference (file:PATH, env:NAME), never the key
 
 
 class Dns(Protocol):
@@ -125,6 +141,11 @@ class Dns(Protocol):
         """Return once the change is live on every name server."""
         ...
 
+    def zone_check(self, change: RecordChange, timeout: float) -> str:
+        """Prove the zone of ``change`` exists and is reachable with the credentials in use
+        (preflight); returns one line of evidence, raises ``StepFailed`` otherwise."""
+        ...
+
 
 class Notifier(Protocol):
     """Send a message to people (SNS topic, webhook)."""
@@ -133,11 +154,17 @@ class Notifier(Protocol):
         """Deliver ``message``; returns the provider's message ID (or HTTP status)."""
         ...
 
+    def check(self, to: str, timeout: float) -> str:
+        """Preflight, sending nothing: ``to`` exists and may be published to with the credentials
+        in use, as far as the channel can tell. Evidence, or ``StepFailed``."""
+        ...
+
 
 @dataclass(frozen=True)
 class ProbeResult:
     ok: bool
     detail: str  # "HTTP 200", "connection refused", ...
+    final: bool = False  # the answer cannot change (a simulated refusal): stop probing now
 
 
 class Prober(Protocol):

@@ -73,6 +73,8 @@ class SandboxCloud(Protocol):
         """Tag a resource the drill caused indirectly (a snapshot copy) so cleanup finds it."""
         ...
 
-    def snapshot_time(self, snapshot_id: str) -> float | None:
-        """When the provider snapshot was taken (epoch seconds), for the drill's RPO."""
+    def snapshot_source(self, snapshot_id: str) -> str | None:
+        """The repository snapshot ID a provider snapshot was exported from (its
+        ``drorch:snapshot`` tag), or None: the drill's RPO is that snapshot's age, never the
+        provider snapshot's own, which says nothing about how old the data is."""
         ...

@@ -1,7 +1,7 @@
 """What a directory restore will write, and what it found damaged: the restorer's bookkeeping.
 
 A plan is built by walking the snapshot's trees (``drorch.restore.restorer``); it names
-directories by number (``restore_fs.Dirs``), files by their index in ``files``,
+directories by number (``restore.fs.Dirs``), files by their index in ``files``,
 and per pack the blobs needed and the (file, offset) places each one goes.
 Each file counts the blob writes still pending, so a file is known complete
 only when every one of its blobs was authenticated and written: whatever else

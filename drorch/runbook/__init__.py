@@ -4,7 +4,9 @@
     run_runbook(path, ...)               start a run; returns a ``RunResult``
     resume_run(run_id, ...)              continue a crashed or stopped run
     approve_run(run_id, step=None)       issue a one-time token for an ``approve`` gate
-    plan_runbook(path, policy, vars)     ``--dry-run``: the resolved plan, nothing touched
+    plan_runbook(path, policy, vars)     the resolved plan, nothing touched
+    preflight_runbook(path, policy, vars) ``--dry-run``: the plan, and per step whether what it
+                                         needs exists now (data, credentials, zone, image...)
     show_run(run_id) / list_runs()       the journal's record of runs
 
 Modules: ``model`` (the file), ``checks`` (references), ``templating``,
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
         list_runs,
         parse_vars,
         plan_runbook,
+        preflight_runbook,
         resume_run,
         run_runbook,
         show_run,
@@ -44,7 +47,7 @@ __getattr__ = lazy.exports(__name__, {
     "drorch.runbook.plan": ("RunPlan",),
     "drorch.runbook.results": ("RunResult", "StepResult"),
     "drorch.runbook.runner": ("approve_run", "discover_policy", "list_runs", "parse_vars", "plan_runbook",
-                              "resume_run", "run_runbook", "show_run"),
+                              "preflight_runbook", "resume_run", "run_runbook", "show_run"),
 })
 
 __all__ = [
@@ -63,6 +66,7 @@ __all__ = [
     "load_runbook",
     "parse_vars",
     "plan_runbook",
+    "preflight_runbook",
     "resume_run",
     "run_runbook",
     "show_run",

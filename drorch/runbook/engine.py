@@ -8,9 +8,11 @@ For each step, in order:
    ``attempts.py``: deadline, retries, backoff), *then* the journal records
    ``done`` with its outputs or ``failed`` with the error and output tail.
 3. On failure, unless ``no_undo``, the ``undo`` of every step that finished
-   runs, newest first; an undo that fails is reported and the others still
-   run. The run ends ``failed`` (or ``failed-undo`` if an undo failed). With
-   ``no_undo`` it ends ``stopped`` and can be resumed once the cause is fixed.
+   runs, newest first (a step without ``undo:`` uses its action's built-in
+   compensation, if any: a ``fence`` that stopped a running primary starts
+   it); an undo that fails is reported and the others still run. The run
+   ends ``failed`` (or ``failed-undo`` if an undo failed). With ``no_undo``
+   it ends ``stopped`` and can be resumed once the cause is fixed.
 
 Resuming (``Engine.resume``) replays the journal: finished steps are never
 run again, their outputs are restored, and the run continues at the first
@@ -271,12 +273,13 @@ class Engine:
         for idx in reversed(range(len(self.runbook.steps))):
             step = self.runbook.steps[idx]
             row, undone = rows.get(("do", idx)), rows.get(("undo", idx))
-            if step.undo is None or row is None or row.state != "done":
+            if row is None or row.state != "done":
                 continue
-            if undone is not None and undone.state == "done":
+            body = step.undo or _builtin_undo(step, row.outputs)
+            if body is None or (undone is not None and undone.state == "done"):
                 continue
             try:
-                self._run_body(run_id, "undo", idx, step.name, step.undo, scope)
+                self._run_body(run_id, "undo", idx, step.name, body, scope)
             except StepFailed:
                 any_failed = True
         return any_failed
@@ -295,6 +298,14 @@ class Engine:
 
     def result(self, run_id: str) -> RunResult:
         return load_result(self.journal, run_id, [s.name for s in self.runbook.steps])
+
+
+def _builtin_undo(step: Step, outputs: dict[str, Any]) -> StepBody | None:
+    """The action's own compensation (e.g. ``fence`` starts what it stopped), with the step's timeout."""
+    action = step.action.builtin_undo(outputs)
+    if action is None:
+        return None
+    return StepBody.model_validate({action.KEY: action, "timeout": step.timeout})
 
 
 def _brief(outputs: dict[str, Any]) -> str:

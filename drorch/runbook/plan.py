@@ -62,6 +62,15 @@ def _runs(when: str | bool | None, scope: Scope) -> str:
         return f"fails: {error}"
 
 
+def _builtin_undo(step: Any, scope: Scope) -> str | None:
+    try:
+        action = render_action(step.action, scope)
+    except StepFailed:
+        action = step.action
+    summary = action.builtin_undo_summary()
+    return f"{step.action_key} {summary}" if summary else None
+
+
 def plan_run(runbook: Runbook, variables: dict[str, str]) -> RunPlan:
     scope = Scope(vars=variables, placeholders=True)
     steps = []
@@ -72,5 +81,5 @@ def plan_run(runbook: Runbook, variables: dict[str, str]) -> RunPlan:
             runs=_runs(step.when, scope),
             timeout=format_duration(timedelta(seconds=step.timeout_s())),
             attempts="until timeout" if attempts == float("inf") else str(int(attempts)),
-            undo=_summary(step.undo, scope) if step.undo is not None else None))
+            undo=_summary(step.undo, scope) if step.undo is not None else _builtin_undo(step, scope)))
     return RunPlan(runbook.name, variables, steps)

@@ -17,6 +17,7 @@ from drorch.runbook.engine import Engine, Reporter, RunOptions
 from drorch.runbook.journal import Journal, RunRow
 from drorch.runbook.model import Runbook, load_runbook
 from drorch.runbook.plan import RunPlan, plan_run
+from drorch.runbook.preflight import Preflight, run_preflight
 from drorch.runbook.results import RESUMABLE, RunResult, load_result
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "load_for_run",
     "parse_vars",
     "plan_runbook",
+    "preflight_runbook",
     "resume_run",
     "run_runbook",
     "show_run",
@@ -81,6 +83,16 @@ def load_for_run(file: Path, policy_path: Path | None, *, discover: bool = False
 def plan_runbook(file: Path, policy_path: Path | None, overrides: Mapping[str, str]) -> RunPlan:
     runbook, _, _ = load_for_run(file, policy_path)
     return plan_run(runbook, runbook.resolve_vars(overrides))
+
+
+def preflight_runbook(file: Path, policy_path: Path | None, overrides: Mapping[str, str],
+                      backends: Backends | None = None) -> tuple[RunPlan, Preflight]:
+    """``--dry-run``: the plan, and whether what each step needs exists now (``preflight.py``)."""
+    runbook, policy, _ = load_for_run(file, policy_path)
+    variables = runbook.resolve_vars(overrides)
+    checks = run_preflight(runbook, variables, policy=policy, backends=backends or RegistryBackends(),
+                           base_dir=file.absolute().parent)
+    return plan_run(runbook, variables), checks
 
 
 def run_runbook(file: Path, *, policy_path: Path | None = None,

@@ -5,9 +5,11 @@ values that depend on earlier outputs are created by the run itself):
 
 - ``launch``: in the recovery's region a VPC and subnet (with the policy's
   ``Name`` tag, or standing in for a ``subnet-...`` ID), security groups, the
-  key pair, the base image (an AMI with that name, or standing in for an
-  ``ami-...`` ID) and a completed EBS snapshot tagged ``drorch:mirror=MIRROR``
-  (in ``snapshot_region`` when the step copies across regions);
+  key pair and the base image (an AMI with that name, or standing in for an
+  ``ami-...`` ID). Never the data being recovered: no EBS snapshot of a mirror
+  is made up. A launch that attaches one needs a real ``drorch export ebs`` of
+  a real snapshot into the same account (a moto server, ``--mock-endpoint``),
+  or it fails saying there is none;
 - ``dns``: a hosted zone with the step's zone name;
 - ``notify`` with ``sns``: the topic of the ARN (in its region);
 - ``fence`` of an instance: a running instance with that ID stand-in or Name tag.
@@ -19,7 +21,9 @@ simulated as healthy (or refused, with the ``unhealthy`` fault); probes of
 127.0.0.0/8 and localhost go to the real network, so a local stub server can
 stand in for the service.
 
-Faults: ``unhealthy`` (probes of VMs fail), ``instance-limit`` (RunInstances
+Faults (each works in-process and against a moto server, except ``deny:``,
+which needs in-process moto's IAM enforcement): ``unhealthy`` (probes of VMs
+are refused at once, so the wait fails in seconds), ``instance-limit`` (RunInstances
 answers InstanceLimitExceeded), ``ami-missing`` (the base image is not
 seeded), ``zone-missing`` (hosted zones are not seeded), ``deny:SERVICE:ACTION``
 (the run's IAM identity is denied that action; moto enforces IAM).
@@ -50,7 +54,7 @@ if TYPE_CHECKING:
     from drorch.policy import Policy
     from drorch.runbook.model import Runbook
 
-__all__ = ["FAULTS", "MockAws", "MockNetwork", "mock_aws_for", "parse_faults", "seed_account"]
+__all__ = ["FAULTS", "MockAws", "MockNetwork", "mock_account", "mock_aws_for", "parse_faults", "seed_account"]
 
 FAULTS = ("unhealthy", "instance-limit", "ami-missing", "zone-missing", "deny:SERVICE:ACTION")
 _ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -68,7 +72,8 @@ class MockNetwork:
     def _simulated(self, what: str) -> ProbeResult:
         if self.healthy:
             return ProbeResult(True, f"{what} (simulated)")
-        return ProbeResult(False, "connection refused (simulated: --fault unhealthy)")
+        # final: a simulated refusal never turns healthy, so the wait fails now, not at its timeout
+        return ProbeResult(False, "connection refused (simulated: --fault unhealthy)", final=True)
 
     def http(self, url: str, expect: int, timeout: float) -> ProbeResult:
         if _is_loopback(urlsplit(url).hostname or ""):
@@ -143,13 +148,19 @@ def mock_aws_for(runbook: Runbook, policy: Policy | None, variables: dict[str, s
         seeder = seed_account(session, runbook, policy, variables, simple)
         run_session = _denying_session(session, denied) if denied else boto3.Session(
             region_name=session.region_name)
-        if "instance-limit" in simple:
-            run_session.events.register("before-call.ec2.RunInstances", _instance_limit)
-        backends = RegistryBackends(prober=MockNetwork(healthy="unhealthy" not in simple),
-                                    session=run_session, aliases=seeder.aliases)
-        mock = MockAws(run_session, backends, seeder.aliases, seeder.notes)
+        mock = mock_account(run_session, seeder, simple)
         with enable_iam_authentication() if denied else contextlib.nullcontext():
             yield mock
+
+
+def mock_account(run_session: boto3.Session, seeder: _Seeder, faults: set[str]) -> MockAws:
+    """The backends a run uses in a seeded account (in-process moto or a moto server), with the
+    faults that act at run time (``unhealthy``, ``instance-limit``) wired in."""
+    if "instance-limit" in faults:
+        run_session.events.register("before-call.ec2.RunInstances", _instance_limit)
+    backends = RegistryBackends(prober=MockNetwork(healthy="unhealthy" not in faults),
+                                session=run_session, aliases=seeder.aliases)
+    return MockAws(run_session, backends, seeder.aliases, seeder.notes)
 
 
 def seed_account(session: boto3.Session, runbook: Runbook, policy: Policy | None,
@@ -260,14 +271,9 @@ class _Seeder:
             name = instance.profile.rpartition("/")[2]
             self.session.client("iam").create_instance_profile(InstanceProfileName=name)
             self.notes.append(f"instance profile {name}")
-        data_region = action.snapshot_region or region
-        if recovery.restore is not None:
-            return  # a directory mirror: the VM restores it at boot, there is no disk snapshot to seed
-        if action.snapshot == "latest" and self._once("data", data_region, recovery.from_):
-            snapshot = self._snapshot(data_region, {"drorch:mirror": recovery.from_})
-            self.notes.append(f"EBS snapshot {snapshot} of mirror {recovery.from_} in {data_region}")
-        elif action.snapshot not in ("latest", "none") and self._once("snap", action.snapshot):
-            self.aliases[action.snapshot] = self._snapshot(data_region, {})
+        # Never the data: a data snapshot must come from a real `drorch export ebs` (on a moto
+        # server, --mock-endpoint), or the launch fails saying there is none; a directory
+        # mirror's VM restores it at boot.
 
     def _seed_dns(self, action: Any, policy: Policy | None) -> None:
         if "zone-missing" in self.faults or "<" in action.zone or "." not in action.zone:

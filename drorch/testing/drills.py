@@ -5,6 +5,11 @@ In-process moto by default (seeded for the drill's runbook exactly like
 running moto server instead, whose state outlives the drill process: that is
 how tests kill a drill mid-way and check that the next one sweeps what it left.
 Probes of VMs are simulated (they do not boot); loopback probes are real.
+Every ``--fault`` works against both, except ``deny:``, which needs in-process
+moto's IAM enforcement and is refused with ``--mock-endpoint``. Mocks seed
+scaffolding only (networks, zones, base images), never the data: a drill
+whose launch attaches a data snapshot needs one made by a real ``drorch export
+ebs`` into the moto server, or it fails saying there is none.
 """
 
 from __future__ import annotations
@@ -40,10 +45,9 @@ def mock_cloud(mock: str, runbook: Runbook, policy: Policy, variables: dict[str,
     try:
         import boto3
 
-        from drorch.runbook.backends import RegistryBackends
         from drorch.testing.aws import (
-            MockNetwork,
             fake_aws_environment,
+            mock_account,
             mock_aws_for,
             parse_faults,
             seed_account,
@@ -57,10 +61,9 @@ def mock_cloud(mock: str, runbook: Runbook, policy: Policy, variables: dict[str,
             yield MockCloud(mocked.backends, {"session": mocked.session}, mocked.seeded)
         return
     if denied:
-        raise UsageError("deny: faults need in-process moto", hint="drop --mock-endpoint")
+        raise UsageError("--fault deny:... needs in-process moto, whose IAM enforcement it relies on, "
+                         "so it cannot be used with --mock-endpoint", hint="drop --mock-endpoint")
     with fake_aws_environment(endpoint):
         session = boto3.Session(region_name=os.environ["AWS_DEFAULT_REGION"])
-        seeder = seed_account(session, runbook, policy, variables, simple)
-        backends = RegistryBackends(prober=MockNetwork(healthy="unhealthy" not in simple),
-                                    session=session, aliases=seeder.aliases)
-        yield MockCloud(backends, {"session": session}, seeder.notes)
+        mocked = mock_account(session, seed_account(session, runbook, policy, variables, simple), simple)
+        yield MockCloud(mocked.backends, {"session": session}, mocked.seeded)

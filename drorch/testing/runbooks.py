@@ -2,11 +2,14 @@
 
 This is how a runbook is tested in CI: the real engine and the real AWS
 adapters run against an in-process moto account seeded with what the
-runbook needs (see ``drorch.testing.aws``). Approve gates pass,
+runbook needs (see ``drorch.testing.aws``: scaffolding, never the
+data being recovered). Approve gates pass,
 ``restore`` and ``reverse`` write to a scratch directory, and the journal is
 a scratch database, so nothing outside the test is touched. The report is
 JUnit-style: one test case per step (and per undo), pass/fail/skip, with the
 error and output tail of a failure; ``--junit`` writes it as XML for CI.
+Every report says MOCK (JUnit suite name and ``kind`` property, JSON ``kind``):
+it proves the runbook, not a recovery.
 """
 
 from __future__ import annotations
@@ -69,7 +72,7 @@ class TestReport:
     def junit_xml(self) -> str:
         cases = self.cases()
         suite = ET.Element("testsuite", {
-            "name": self.runbook, "tests": str(len(cases)),
+            "name": f"MOCK (aws) {self.runbook}", "tests": str(len(cases)),
             "failures": str(sum(1 for _, s in cases if s.state == "failed")),
             "skipped": str(sum(1 for _, s in cases if s.state in ("skipped", "pending", "running"))),
             "time": f"{self.seconds:.3f}"})
@@ -81,8 +84,9 @@ class TestReport:
                 failure.text = step.tail or ""
             elif step.state != "done":
                 ET.SubElement(case, "skipped", {"message": _VERDICT.get(step.state, step.state)})
+        properties = ET.SubElement(suite, "properties")
+        ET.SubElement(properties, "property", {"name": "kind", "value": "MOCK"})
         if self.result.rto_s is not None:
-            properties = ET.SubElement(suite, "properties")
             ET.SubElement(properties, "property",
                           {"name": "rto_seconds", "value": f"{self.result.rto_s:.3f}"})
         root = ET.Element("testsuites")
@@ -91,7 +95,8 @@ class TestReport:
         return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 
     def to_json(self) -> dict[str, Any]:
-        return {"runbook": self.runbook, "file": self.file, "passed": self.passed,
+        return {"kind": "MOCK", "mock": "aws", "runbook": self.runbook, "file": self.file,
+                "passed": self.passed,
                 "seconds": self.seconds, "seeded": self.seeded, "faults": self.faults,
                 "rto_s": self.result.rto_s,
                 "steps": [{"name": n, "state": s.state, "seconds": s.duration_s, "error": s.error}

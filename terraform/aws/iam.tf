@@ -297,10 +297,11 @@ data "aws_iam_policy_document" "agent" {
     }
   }
 
-  # Undo of a launch, and failback's stop of the DR instance: only what drorch launched.
+  # Undo of a launch, failback's stop of the DR instance and that stop's undo (start it
+  # again): only what drorch launched.
   statement {
     sid       = "StopWhatDrorchLaunched"
-    actions   = ["ec2:StopInstances", "ec2:TerminateInstances"]
+    actions   = ["ec2:StartInstances", "ec2:StopInstances", "ec2:TerminateInstances"]
     resources = ["${local.ec2_any_region_arn}:instance/*"]
     condition {
       test     = "Null"
@@ -339,7 +340,7 @@ data "aws_iam_policy_document" "agent" {
 
   statement {
     sid       = "Notify"
-    actions   = ["sns:Publish"]
+    actions   = ["sns:GetTopicAttributes", "sns:Publish"]
     resources = local.sns_topic_arns
   }
 
@@ -377,10 +378,11 @@ data "aws_iam_policy_document" "failover" {
     }
   }
 
-  # Fence: stop the old primary (in any region) so it cannot write after the cutover.
+  # Fence: stop the old primary (in any region) so it cannot write after the cutover; the
+  # fence's undo starts it again when a later step fails.
   statement {
     sid       = "FencePrimary"
-    actions   = ["ec2:StopInstances"]
+    actions   = ["ec2:StartInstances", "ec2:StopInstances"]
     resources = ["${local.ec2_any_region_arn}:instance/*"]
     condition {
       test     = "StringEquals"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import textwrap
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ steps:
   - name: data
     restore: {mirror: web, to: /srv/www}
   - name: vm
-    launch: {recovery: web-vm}
+    launch: {recovery: web-vm, snapshot: none}
     undo: {fence: {instance: "{{ outputs.vm.instance_id }}", recovery: web-vm, action: terminate}}
   - name: healthy
     wait: {http: "http://{{ outputs.vm.ip }}/health", interval: 1s}
@@ -50,7 +49,7 @@ kind: Runbook
 metadata: {name: slow}
 steps:
   - name: vm
-    launch: {recovery: web-vm}
+    launch: {recovery: web-vm, snapshot: none}
   - name: never
     wait: {tcp: "127.0.0.1:9", interval: 1s}
     timeout: 5m
@@ -97,18 +96,6 @@ def drill_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
-@pytest.fixture(scope="session")
-def moto_url(moto_server: MotoServer) -> str:
-    return moto_server.url
-
-
-@pytest.fixture
-def moto(moto_url: str) -> str:
-    """A freshly reset moto server."""
-    urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST")).read()
-    return moto_url
-
-
 @pytest.fixture
 def ec2(moto: str) -> Any:
     import boto3
@@ -130,7 +117,7 @@ def drill_resources(ec2: Any) -> list[str]:
 
 
 @pytest.fixture
-def policy_dir(tmp_path: Path) -> Callable[..., Path]:
+def policy_dir(tmp_path: Path, apply_policy: Callable[[Path], None]) -> Callable[..., Path]:
     """Write the policy, runbooks and data, apply the mirror once; returns the policy path."""
 
     def make(verify_more: str = "", runbook: str = RUNBOOK, apply: bool = True) -> Path:
@@ -143,15 +130,7 @@ def policy_dir(tmp_path: Path) -> Callable[..., Path]:
         policy = tmp_path / "policy.yaml"
         policy.write_text(POLICY.replace("VERIFY_MORE\n", textwrap.indent(verify_more, "      ")))
         if apply:
-            from drorch.engine.apply import Applier
-            from drorch.engine.plan import build_plan
-            from drorch.policy import load_policy
-            from drorch.secrets import key_source
-
-            loaded = load_policy(policy)
-            keys = key_source(loaded.encryption)
-            result = Applier(loaded, keys).apply(build_plan(loaded, keys=keys))
-            assert result.exit_code == 0, result
+            apply_policy(policy)
         return policy
 
     return make

@@ -35,7 +35,8 @@ def test_drill_passes_measures_and_cleans_up(policy_dir: Callable[..., Path], mo
     # the restored data is the snapshot applied moments ago; the objective is the mirror's rpo
     assert result.rpo_s is not None and result.rpo_s < 300
     assert result.rpo_objective_s == 3600
-    assert {s.source for s in result.snapshots} == {"repository", "provider"}
+    assert [s.source for s in result.snapshots] == ["repository"]  # the VM launched from its image
+    assert result.mock == "aws" and result.summary().startswith("MOCK (aws) drill weekly")
     # everything the drill created is gone: instance, VPC, subnet, group, scratch space
     assert drill_resources(ec2) == []
     assert any(line.startswith("instance ") for line in result.cleanup)

@@ -42,18 +42,26 @@ def test_cli_drill_writes_three_reports(policy_dir: Callable[..., Path], moto: s
     proc = _drorch("drill", policy, "--name", "weekly", "--mock", "aws", "--mock-endpoint", moto,
                    *[a for r in reports for a in ("--report", r)], env=_env(tmp_path))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "PASSED" in proc.stdout and proc.stderr == ""
+    assert "MOCK (aws) drill weekly of policy shop: PASSED" in proc.stdout and proc.stderr == ""
     doc = json.loads(reports[2].read_text())
     assert doc["passed"] and doc["rto_s"] > 0 and doc["exit_code"] == 0
-    assert "<svg" in reports[0].read_text()
-    assert 'testsuite name="drill weekly (shop)"' in reports[1].read_text()
+    assert doc["kind"] == "MOCK" and doc["mock"] == "aws" and doc["summary"].startswith("MOCK (aws) ")
+    html = reports[0].read_text()
+    assert "<svg" in html and '<span class="badge mock"' in html and "<title>MOCK (aws) DR drill" in html
+    junit = reports[1].read_text()
+    assert 'testsuite name="MOCK (aws) drill weekly (shop)"' in junit
+    assert '<property name="kind" value="MOCK" />' in junit
+    # a mock drill is never the last drill status reports
+    status = _drorch("status", policy, "--json", env=_env(tmp_path))
+    drills = {d["drill"]: d for d in json.loads(status.stdout)["drills"]}
+    assert drills["weekly"]["verdict"] == "never", drills
 
 
 def test_cli_verify_never_passes_exit_3(policy_dir: Callable[..., Path], moto: str, tmp_path: Path) -> None:
     policy = policy_dir('- {tcp: "127.0.0.1:9"}\n')
     proc = _drorch("drill", policy, "-n", "weekly", "--mock", "aws", "--mock-endpoint", moto,
                    "--verify-timeout", "1s", env=_env(tmp_path))
-    _one_sentence(proc, 3, "drill weekly of policy shop failed", "check tcp 127.0.0.1:9 failed",
+    _one_sentence(proc, 3, "MOCK (aws) drill weekly of policy shop failed", "check tcp 127.0.0.1:9 failed",
                   "never passed in 1s")
 
 
@@ -120,7 +128,10 @@ def test_sigterm_mid_drill_cleans_up(policy_dir: Callable[..., Path], moto: str,
     assert "interrupted by SIGTERM during step 'never'; the sandbox was cleaned up" in stderr
     assert "cleanup-done" in stdout
     assert drill_resources(ec2) == []
+    from drorch.drill.history import DrillHistory
+
+    [recorded] = DrillHistory(Path(env["DRORCH_HOME"]) / "state.db").recent("shop", "hang")
+    assert recorded.verdict == "interrupted" and recorded.mock == "aws"
     status = _drorch("status", policy, "--json", env=env)
-    assert status.returncode == 3  # an interrupted drill proved nothing: a breach
     [drill] = [d for d in json.loads(status.stdout)["drills"] if d["drill"] == "hang"]
-    assert drill["verdict"] == "interrupted" and drill["breach"]
+    assert drill["verdict"] == "never"  # a mock drill is history, never the last drill

@@ -89,6 +89,10 @@ def test_status_reports_last_drill_and_breach(tmp_path: Path) -> None:
     weekly, monthly = report.drills
     assert weekly.verdict == "passed" and not weekly.breach and weekly.rto_met
     assert monthly.verdict == "never" and not monthly.breach
+    mocked = sample(passed=False, drill_id="mock", started=T0 - 50)
+    mocked.mock = "aws"
+    history.record(mocked)  # newer than "old", but a mock drill never counts in status
+    assert policy_status(loaded, StaticPassword(b"x"), history=history).drills[0].drill_id == "old"
     history.record(sample(passed=False, drill_id="new"))
     report = policy_status(loaded, StaticPassword(b"x"), history=history)
     assert report.drills[0].breach and report.breach

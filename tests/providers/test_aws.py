@@ -125,8 +125,9 @@ def test_launch_copies_the_snapshot_across_regions(aws: boto3.Session):
                          "ID or its Name tag"),
     ({"security_groups": ("db",)}, "security group 'db' not found in eu-west-1; check "
                                    "recovery.instance.security_groups (IDs or group names)"),
-    ({"mirror": "db"}, "no completed EBS snapshot tagged drorch:mirror=db in eu-west-1; replicate the mirror "
-                       "to EBS first, or set snapshot: none to launch from the image alone"),
+    ({"mirror": "db"}, "no completed EBS snapshot tagged drorch:mirror=db in eu-west-1; export one "
+                       "with `drorch export ebs POLICY --mirror db` (image mirrors), or set snapshot: "
+                       "none to launch from the image alone"),
 ])
 def test_launch_refuses_clearly_and_permanently(aws: boto3.Session, change: dict[str, Any], message: str):
     seed_site(aws)

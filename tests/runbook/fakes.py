@@ -60,8 +60,19 @@ class FakeCompute:
         self.machines[machine_id] = Machine(machine_id, state, old.private_ip)
         return self.machines[machine_id]
 
+    def check_launch(self, spec: LaunchSpec) -> list[str]:
+        if self.fail is not None:
+            raise self.fail
+        return [f"image {spec.image} (fake)"]
+
+    def find(self, machine_id: str) -> Machine | None:
+        return self.machines.get(machine_id)
+
     def stop(self, machine_id: str, deadline: Deadline) -> Machine:
         return self._set(machine_id, "stopped")
+
+    def start(self, machine_id: str, deadline: Deadline) -> Machine:
+        return self._set(machine_id, "running")
 
     def terminate(self, machine_id: str, deadline: Deadline) -> Machine:
         return self._set(machine_id, "terminated")
@@ -87,6 +98,9 @@ class FakeDns:
     def wait_in_sync(self, change_id: str, deadline: Deadline) -> None:
         pass
 
+    def zone_check(self, change: RecordChange, timeout: float) -> str:
+        return f"zone {change.zone} (fake)"
+
 
 @dataclass
 class FakeNotifier:
@@ -95,6 +109,9 @@ class FakeNotifier:
     def publish(self, to: str, message: str, subject: str | None, deadline: Deadline) -> str:
         self.sent.append((to, message))
         return f"m{len(self.sent)}"
+
+    def check(self, to: str, timeout: float) -> str:
+        return f"{to} (fake)"
 
 
 @dataclass

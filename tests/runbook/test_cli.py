@@ -215,17 +215,27 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_failover_and_failback_dry_run_the_policys_runbooks(drorch_env: dict[str, str],
                                                            run_drorch: Callable[..., Any]):
     policy = ROOT / "policies" / "aws-dr.yaml"
-    proc = run_drorch("failover", policy, "--dry-run", "--json", env=drorch_env)
-    assert proc.returncode == 0, proc.stderr
+    # no AWS credentials, and none looked up outside this machine (no instance metadata service)
+    env = {k: v for k, v in drorch_env.items() if not k.startswith("AWS_")} | {
+        "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": "/nonexistent",
+        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"}
+    proc = run_drorch("failover", policy, "--dry-run", "--json", env=env)
+    # the preflight names the first step whose needs are missing: the page has no credentials
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.startswith("error: preflight: step 'announce' (notify) would fail: sns arn:aws:sns:"
+                                  "eu-west-1:123456789012:dr: no AWS credentials"), proc.stderr
     plan = json.loads(proc.stdout)
+    checks = {(c["step"], c["what"]): c for c in plan["preflight"]["checks"]}
+    data = checks[("vm", "data of mirror web")]  # the example mirror was never applied
+    assert data["state"] == "failed" and data["detail"].startswith("cannot read mirror web at target local")
     assert plan["runbook"] == "failover-web"
     steps = {s["name"]: s for s in plan["steps"]}
     assert steps["vm"]["summary"] == "launch recovery web-vm (snapshot latest)"
     assert steps["vm"]["undo"] == "fence terminate <vm.instance_id>"
     assert steps["dns"]["summary"] == "dns A www.example.com. -> <vm.ip> ttl 60"
-    proc = run_drorch("failback", policy, "--dry-run", "--var", "dr_instance=web-vm-dr", env=drorch_env)
-    assert proc.returncode == 0, proc.stderr
-    assert " 2. reverse: reverse bring mirror web-back's served data home (DR -> on-prem)" in proc.stdout
+    proc = run_drorch("failback", policy, "--dry-run", "--var", "dr_instance=web-vm-dr", env=env)
+    assert proc.returncode == 1 and "step 'restore' (restore) would fail" in proc.stderr, proc.stderr
+    assert " 1. reverse: reverse bring mirror web-back's served data home (DR -> on-prem)" in proc.stdout
     assert not (Path(drorch_env["DRORCH_HOME"]) / "state.db").exists()
 
 

@@ -34,7 +34,7 @@ kind: Runbook
 metadata: {name: crash}
 steps:
   - name: vm
-    launch: {recovery: web-vm}
+    launch: {recovery: web-vm, snapshot: none}  # the mock seeds no data snapshot
     undo: {fence: {instance: "{{ outputs.vm.instance_id }}", recovery: web-vm, action: terminate}}
   - name: ready
     wait: {command: [test, -f, FLAG], interval: 1s}

@@ -361,3 +361,39 @@ def test_resume_finishes_an_undo_that_a_crash_interrupted(run: Run, write_runboo
     assert resumed.status == "failed"
     assert log.read_text().split() == ["undo-a"]
     assert [(u.name, u.state) for u in resumed.undo] == [("b", "done"), ("a", "done")]
+
+
+def test_fence_undoes_itself_unless_the_step_says_otherwise(run: Run, write_runbook: Write, tmp_path: Path,
+                                                           backends: FakeBackends):
+    """Built-in undo: a script fence runs its start argv; an instance fence starts what was running;
+    a step's own undo replaces the built-in one; a terminate has nothing to undo."""
+    from drorch.ports.recovery import Machine
+
+    log = tmp_path / "fence.log"
+    compute = backends.compute("aws", "eu-west-1")
+    for name in ("primary", "spare", "old"):
+        compute.machines[name] = Machine(name, "running")
+    rb = write_runbook(f"""\
+        - name: onprem
+          fence: {{script: [sh, -c, "echo stop >> {log}"], start: [sh, -c, "echo start >> {log}"]}}
+        - name: primary
+          fence: {{instance: primary, region: eu-west-1}}
+        - name: spare
+          fence: {{instance: spare, region: eu-west-1}}
+          undo: {{script: [sh, -c, "echo own-undo >> {log}"]}}
+        - name: old
+          fence: {{instance: old, region: eu-west-1, action: terminate}}
+        - name: boom
+          script: ["false"]
+    """)
+    result = run(rb)
+    assert result.status == "failed" and result.failed_step == "boom"
+    assert [u.name for u in result.undo] == ["spare", "primary", "onprem"]  # newest first; old: none
+    assert log.read_text().split() == ["stop", "own-undo", "start"]
+    assert compute.machines["primary"].state == "running"  # started again
+    assert compute.machines["spare"].state == "stopped"  # its own undo did not start it
+    assert compute.machines["old"].state == "terminated"
+    plan = {s.name: s.undo for s in plan_runbook(rb, None, {}).steps}
+    assert plan["primary"] == "fence start primary again if it was running (built-in)"
+    assert plan["onprem"] == "fence script sh -c 'echo start >> " + str(log) + "' (built-in)"
+    assert plan["old"] is None

@@ -66,6 +66,7 @@ IAM_ACTIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("ec2", "run_instances"): ("ec2:RunInstances", "iam:PassRole"),  # the recovery VM's profile
     ("ssm", "get_parameter"): ("ssm:GetParameter",),
     ("ec2", "stop_instances"): ("ec2:StopInstances",),
+    ("ec2", "start_instances"): ("ec2:StartInstances",),
     ("ec2", "terminate_instances"): ("ec2:TerminateInstances",),
     ("ec2", "describe_instances"): ("ec2:DescribeInstances",),
     ("ec2", "describe_images"): ("ec2:DescribeImages",),
@@ -94,6 +95,7 @@ IAM_ACTIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("route53", "change_resource_record_sets"): ("route53:ChangeResourceRecordSets",),
     ("route53", "get_change"): ("route53:GetChange",),
     ("sns", "publish"): ("sns:Publish",),
+    ("sns", "get_topic_attributes"): ("sns:GetTopicAttributes",),
 }
 
 # Needed by those calls' arguments rather than by the calls themselves (listed in the README).

@@ -10,7 +10,9 @@ facts the engine and the validator read:
   ``runbook resume`` may re-run it after a crash interrupted it;
 - ``DEFAULT_TIMEOUT``: its deadline when the step sets no ``timeout``;
 - ``DEFAULT_ATTEMPTS``: attempts when the step sets no ``retries`` (``wait``
-  probes until its deadline, everything else tries once).
+  probes until its deadline, everything else tries once);
+- ``builtin_undo``: a compensation the action brings itself, used when the
+  step has no ``undo:`` of its own (``fence`` starts again what it stopped).
 
 Parameters are validated twice: as written (strings may still hold templates,
 so validators skip values that contain ``{{``) and again after rendering,
@@ -20,7 +22,7 @@ right before the step runs.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -135,6 +137,15 @@ class Action(StrictModel):
 
     def retry_pause(self, attempt: int) -> float | None:
         """Seconds to pause before attempt ``attempt + 1``; None for exponential backoff."""
+        return None
+
+    def builtin_undo(self, outputs: Mapping[str, Any]) -> Action | None:
+        """The compensation this action brings itself (``fence`` starts what it stopped),
+        given its outputs; a step's own ``undo:`` replaces it. None: nothing to undo."""
+        return None
+
+    def builtin_undo_summary(self) -> str | None:
+        """What ``builtin_undo`` would do, for the plan (outputs are not known yet)."""
         return None
 
     def summary(self) -> str:

@@ -66,12 +66,16 @@ class Launch(Action):
 
     def spec(self, ctx: StepContext) -> tuple[Recovery, LaunchSpec]:
         recovery = find_recovery(ctx.require_policy(f"recovery '{self.recovery}'"), self.recovery)
+        return recovery, self.spec_for(recovery, ctx.run_id, ctx.step)
+
+    def spec_for(self, recovery: Recovery, run_id: str, step: str) -> LaunchSpec:
+        """The VM to start for ``recovery`` in run ``run_id`` (the preflight checks it too)."""
         instance = recovery.instance
-        tags = {**instance.tags, "drorch:run": ctx.run_id, "drorch:step": ctx.step,
+        tags = {**instance.tags, "drorch:run": run_id, "drorch:step": step,
                 "drorch:recovery": recovery.name}
-        return recovery, LaunchSpec(
-            name=self.name or f"{recovery.name}-{ctx.run_id}",
-            token=f"drorch-{ctx.run_id}-{ctx.step}",
+        return LaunchSpec(
+            name=self.name or f"{recovery.name}-{run_id}",
+            token=f"drorch-{run_id}-{step}",
             instance_type=instance.type, image=instance.image, subnet=instance.subnet,
             security_groups=instance.security_groups, key_name=instance.key_name, tags=tags,
             mirror=recovery.from_, snapshot=self.snapshot, snapshot_region=self.snapshot_region,

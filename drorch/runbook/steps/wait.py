@@ -80,7 +80,7 @@ class Wait(Action):
             return self._command(ctx)
         ctx.log(f"{target}: {result.detail}")
         if not result.ok:
-            raise StepFailed(f"{target}: {result.detail}")
+            raise StepFailed(f"{target}: {result.detail}", permanent=result.final)
         return {"status": result.detail, "target": target}
 
     def _command(self, ctx: StepContext) -> dict[str, Any]:
