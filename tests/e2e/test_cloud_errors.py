@@ -11,13 +11,11 @@ and it has no notion of an expired session token. Invalid credentials and
 Azure's wrong key are the emulators' own answers.
 
 Tests that must exhaust retries run the CLI with a three-attempt retry budget
-(``FAST_RETRIES``), so they do not sit through the production backoff.
+(``support.cloud_targets.run_fast``), so they do not sit through the production backoff.
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -31,19 +29,7 @@ azurite_server_fixture = targets.azurite_server_fixture
 
 pytestmark = pytest.mark.slow
 
-FAST_RETRIES = """\
-import sys
-from drorch.storage.retry import RetryingStore
-RetryingStore.__init__.__kwdefaults__.update(attempts=3, max_wait_s=0.05)
-from drorch.cli.app import main
-sys.exit(main())
-"""
-
-
-def run_fast(*args: object, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """``drorch ARGS`` with a three-attempt retry budget (same CLI, shorter backoff)."""
-    return subprocess.run([sys.executable, "-c", FAST_RETRIES, *map(str, args)], env=env,
-                          capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
+run_fast = targets.run_fast
 
 
 def cloud_for(provider: str, request: pytest.FixtureRequest, tmp_path: Path, *, create: bool = True

@@ -9,17 +9,21 @@
 - async, a secondary down for several runs: once back, it gets every missed snapshot,
   oldest first, with the primary's IDs, and restic checks it.
 
-"Down" is real: a target whose path is a regular file, or whose ``index``/``snapshots``
-folder a pre hook replaces with a file after the targets were opened.
+"Down" is real: a target whose path is a regular file, an S3 endpoint on a closed port
+of 127.0.0.1, or a target whose ``index``/``snapshots`` folder a pre hook replaces with
+a file after the targets were opened.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
+
+from support import cloud_targets
 
 
 def _policy(e2e: Any, tmp_path: Path, source: Path, repos: list[Path], *, mode: str = "sync",
@@ -55,15 +59,29 @@ def three(tmp_path: Path, dataset: Path, drorch_env: dict[str, str], e2e: Any) -
     return repos
 
 
+@pytest.mark.parametrize("down", ["path is a file", "dead endpoint"])
 def test_sync_target_down_before_reading_reads_and_commits_nothing(
-        tmp_path, dataset, three, drorch_env, e2e):
+        tmp_path, dataset, three, drorch_env, e2e, down):
     marker = tmp_path / "source-was-read"
     before = [_snapshot_ids(r) for r in three]
-    broken = tmp_path / "repo2"
-    broken.rename(tmp_path / "repo2.moved")
-    broken.write_text("not a directory\n")
     policy = _policy(e2e, tmp_path, dataset, three, pre=["touch", str(marker)])
-    results = _apply(e2e, policy, drorch_env, 1)
+    env = dict(drorch_env)
+    if down == "path is a file":
+        three[2].rename(tmp_path / "repo2.moved")
+        three[2].write_text("not a directory\n")
+    else:
+        yaml = YAML(typ="safe", pure=True)
+        doc = yaml.load(policy.read_text())
+        doc["targets"][2] = {"name": "t2", "url": "s3://drorch-gone/repo",
+                             "endpoint": f"http://127.0.0.1:{cloud_targets.closed_port()}"}
+        with policy.open("w") as fh:
+            yaml.dump(doc, fh)
+        env |= {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+                "AWS_DEFAULT_REGION": "us-east-1"}
+    proc = cloud_targets.run_fast("apply", policy, "--yes", "--json", env=env)
+    assert proc.returncode == 1, e2e.describe(proc)
+    [mirror] = json.loads(proc.stdout)["mirrors"]
+    results = {t["target"]: t for t in mirror["targets"]}
     assert not marker.exists(), "the source was read although a sync target was known to be down"
     assert "t2" in results["t0"]["error"] and "nothing was read" in results["t0"]["error"]
     assert not results["t2"]["ok"]

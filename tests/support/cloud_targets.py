@@ -7,6 +7,8 @@ fixtures (``*_fixture``) from here.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,3 +84,19 @@ def write_policy(e2e: Any, tmp_path: Path, source: Path, target: CloudTarget, **
     with open(path, "w") as fh:
         yaml.dump(doc, fh)
     return path
+
+
+FAST_RETRIES = """\
+import sys
+from drorch.storage.retry import RetryingStore
+RetryingStore.__init__.__kwdefaults__.update(attempts=3, max_wait_s=0.05)
+from drorch.cli.app import main
+sys.exit(main())
+"""
+
+
+def run_fast(*args: object, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``drorch ARGS`` with a three-attempt retry budget (same CLI, shorter backoff), for tests that
+    must exhaust retries against an unreachable or failing store without the production backoff."""
+    return subprocess.run([sys.executable, "-c", FAST_RETRIES, *map(str, args)], env=env,
+                          capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
