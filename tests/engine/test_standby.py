@@ -166,3 +166,27 @@ def test_cli_once_promote_rejoin_and_status(tmp_path, dataset, drorch_env, make_
     assert "Traceback" not in refused.stderr
     done = run_drorch("standby", policy, "--mirror", "m", "--rejoin", "--once", env=drorch_env)
     assert done.returncode == 0 and "rejoined" in done.stdout, done.stderr
+
+
+def test_reverse_brings_the_served_data_home(setup, tmp_path, assert_same_tree):
+    from drorch.runbook import RunOptions, run_runbook
+
+    policy, source, copy = setup
+    _apply(policy)
+    Follower(policy, "m", log=lambda _: None).promote()
+    (copy / "served.txt").write_bytes(b"written at the DR site")
+    (copy / "text" / "notes.md").unlink()
+    (source / "lost.txt").write_bytes(b"the primary's write that never replicated")
+    kept = (source / "big.bin").stat().st_ino
+    runbook = tmp_path / "failback.yaml"
+    runbook.write_text("apiVersion: drorch/v1\nkind: Runbook\nmetadata: {name: back}\n"
+                       "steps:\n  - name: reverse\n    reverse: {mirror: m}\n"
+                       "  - name: rejoin\n    promote: {mirror: m, rejoin: true}\n")
+    result = run_runbook(runbook, policy_path=tmp_path / "policy.yaml", options=RunOptions(yes=True))
+    assert result.status == "succeeded", result.error
+    outputs = result.steps[0].outputs
+    assert outputs["path"] == str(source) and outputs["files_written"] == 1
+    assert outputs["files_removed"] == 2  # notes.md (deleted at DR) and lost.txt
+    assert_same_tree(copy, source)
+    assert (source / "big.bin").stat().st_ino == kept
+    assert result.steps[1].outputs["snapshot"] == outputs["snapshot"]  # the standby follows again
