@@ -32,6 +32,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
+from support import dns_server
 from support.cloud_emulators import MotoServer, moto_server_fixture  # noqa: F401 (fixture)
 
 MiB = 1024 * 1024
@@ -509,22 +510,6 @@ def e2e() -> Any:
 # ----------------------------------------------------------------------------- a real DNS server
 
 
-def _fixture_module(name: str) -> Any:
-    """A module of tests/fixtures/ (pytest's importlib mode puts no test folder on sys.path)."""
-    import importlib.util
-    import sys
-
-    key = f"drorch_test_fixtures_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, Path(__file__).parent / "fixtures" / f"{name}.py")
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
-
-
-dns_server = _fixture_module("dns_server")
 
 
 @pytest.fixture
