@@ -211,6 +211,9 @@ async def _kill(process: asyncio.subprocess.Process, talk: asyncio.Future[Any]) 
     talk.cancel()
 
 
+_TARGET_KEYS = ("target", "ok", "snapshot", "error", "packs_adopted", "bytes_added")
+
+
 def _job_outcome(job: JobInput, code: int, stdout: bytes, stderr: bytes, agent: str) -> dict[str, Any]:
     """The job's result, or the error the workflow retries (exit 1) or gives up on (exit 2)."""
     try:
@@ -222,8 +225,7 @@ def _job_outcome(job: JobInput, code: int, stdout: bytes, stderr: bytes, agent: 
         return {"mirror": job.mirror, "host": job.host, "agent": agent, "exit_code": code,
                 "already_published": bool(result.get("already_published")),
                 "snapshot": mirror["targets"][0].get("snapshot") if mirror["targets"] else None,
-                "targets": [{k: t.get(k) for k in ("target", "ok", "snapshot", "error", "packs_adopted")}
-                            for t in mirror["targets"]]}
+                "targets": [{k: t.get(k) for k in _TARGET_KEYS} for t in mirror["targets"]]}
     lines = [ln for ln in stderr.decode(errors="replace").splitlines() if ln.strip()]
     if not lines and result:
         mirror = result["mirrors"][0]

@@ -102,6 +102,7 @@ def main() -> int:
     parser.add_argument("--agents", type=int, default=10)
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--heartbeat", type=float, default=30.0)
+    parser.add_argument("--keep", action="store_true", help="keep the data directory (ledger, logs)")
     args = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="drorch-fleet-scale-"))
@@ -130,12 +131,19 @@ def main() -> int:
         elapsed = time.time() - began
         cpu = {pid: _cpu_s(pid) - start for pid, start in cpu0.items()}
         rss = {p.pid: _peak_rss_mib(p.pid) for p in [server.process, *agents]}
-        entries = [json.loads(line) for line in ledger.read_text().splitlines() if line.strip()]
+        lines = ledger.read_text().splitlines() if ledger.exists() else []  # no job ran yet
+        entries = [json.loads(line) for line in lines if line.strip()]
         histories = asyncio.run(_histories(server.address))
+        snapshots = sum(len(list((root / "repos" / f"r{i}" / "snapshots").glob("*")))
+                        for i in range(args.hosts) if (root / "repos" / f"r{i}" / "snapshots").exists())
     finally:
         for proc in agents:
             devserver.stop_process(proc, grace_s=10)  # type: ignore[arg-type]
         server.stop()
+        if not args.keep:
+            import shutil
+
+            shutil.rmtree(root, ignore_errors=True)
 
     starts = [e for e in entries if e["event"] == "start" and e["t"] >= began]
     ends = [e for e in entries if e["event"] == "end" and e["outcome"] == "exit 0" and e["t"] >= began]
@@ -149,8 +157,6 @@ def main() -> int:
     ledger_overlaps = sum(_overlaps(v) for v in by_mirror.values())
     engine_overlaps = sum(_overlaps(v) for v in histories.values())
     executions = sum(len(v) for v in histories.values())
-    snapshots = sum(len(list((root / "repos" / f"r{i}" / "snapshots").glob("*")))
-                    for i in range(args.hosts) if (root / "repos" / f"r{i}" / "snapshots").exists())
     agent_pids = [p.pid for p in agents]
     print(json.dumps({
         "hosts": args.hosts, "agents": args.agents, "minutes": round(elapsed / 60, 2),

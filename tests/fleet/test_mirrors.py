@@ -98,9 +98,11 @@ def test_one_workflow_per_mirror_and_schedules_reconcile(fleet: Fleet) -> None:
     running = {j["mirror"]: j for j in status["jobs"]}
     assert running["web"]["running"] and running["web"]["attempt"] == 1 and not running["old"]["running"]
 
+    # --wait joins the scheduled run if it still goes (else it is a new run, after it)
     joined = json.loads(fleet.drorch("fleet", "run", policy, "--mirror", "web", "--wait", "--json").stdout)
-    assert joined["already_running"] is True and joined["result"]["snapshot"]
-    assert len(restic_snapshots(repo, fleet.env["DRORCH_KEY"])) == 1
+    assert joined["result"]["snapshot"]
+    expected = 1 if joined["already_running"] else 2
+    assert len(restic_snapshots(repo, fleet.env["DRORCH_KEY"])) == expected
     no_overlap(fleet.ledger_entries(), "web")
 
     # re-apply without `old`: its schedule goes, web's stays
@@ -115,15 +117,17 @@ def test_agent_lost_mid_upload_second_agent_finishes_once(fleet: Fleet, how: str
     source = make_data(fleet.tmp / "src", 40)
     repo = fleet.tmp / "repo"
     policy = write_policy(fleet.tmp / "p.yaml", fleet.name, source, repo)
-    slow = {**fleet.env, "DRORCH_FLEET_TEST_PUT_DELAY_S": "1.5"}
+    # each pack upload waits 8s: the second agent is up before the first pack lands
+    slow = {**fleet.env, "DRORCH_FLEET_TEST_PUT_DELAY_S": "8"}
     first = fleet.agent(policy, "web1", env=slow, grace=0.5)
     fleet.wait_for_pollers("web1")
     fleet.drorch("fleet", "run", policy, "--mirror", "web")
     started = fleet.wait_for("the job on the first agent", lambda: fleet.ledger_entries())
-    fleet.agent(policy, "web1", env=slow)
+    fleet.agent(policy, "web1")  # the second agent uploads at full speed
     fleet.wait_for_pollers("web1", count=2)
-    fleet.wait_for("a pack uploaded", lambda: _data_puts(repo) >= 1, timeout=90)
+    fleet.wait_for("a pack uploaded", lambda: _data_puts(repo) >= 1, timeout=90, every=0.05)
     job_pid = started[0]["pid"]
+    assert not [e for e in fleet.ledger_entries() if e["event"] == "end"], "the job ended too early"
 
     os.kill(first.pid, signal.SIGKILL if how == "kill-9" else signal.SIGTERM)
     if how == "sigterm":
@@ -134,7 +138,8 @@ def test_agent_lost_mid_upload_second_agent_finishes_once(fleet: Fleet, how: str
     joined = json.loads(fleet.drorch("fleet", "run", policy, "--mirror", "web", "--wait", "--json",
                                      timeout=180).stdout)
     result = joined["result"]
-    assert result["snapshot"] and result["targets"][0]["packs_adopted"] >= 1  # the first agent's packs
+    reused = result["targets"][0]["packs_adopted"] >= 1 or result["targets"][0]["bytes_added"] < 20 * 2**20
+    assert result["snapshot"] and reused  # the first agent's packs: adopted, or indexed before it stopped
     entries = fleet.ledger_entries()
     attempts = [e for e in entries if e["event"] == "start"]
     assert [a["attempt"] for a in attempts] == [1, 2], entries
