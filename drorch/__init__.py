@@ -10,8 +10,10 @@ The CLI is a thin layer over these; everything it does can be done from Python::
     result = Applier(policy, keys).apply(plan)     # snapshot every mirror to every target
     assert result.exit_code == 0
 
-Errors are ``drorch.errors.DrorchError`` subclasses: one sentence, a hint, an
-exit code.
+Runs are recorded in the state database (``$DRORCH_HOME/state.db``) exactly as
+the CLI records them. Errors are ``drorch.ports.errors.DrorchError``
+subclasses: one sentence, a hint, an exit code. The engine functions behind
+these (``drorch.engine``) are what the CLI, the scheduler and runbooks call.
 """
 
 from __future__ import annotations
@@ -21,23 +23,23 @@ from typing import TYPE_CHECKING
 from drorch import lazy
 
 if TYPE_CHECKING:
-    from drorch.apply import Applier, ApplyResult
-    from drorch.errors import DrorchError
-    from drorch.operations import list_snapshots, restore, verify
-    from drorch.plan import Plan, build_plan
+    from drorch.engine.apply import Applier, ApplyResult
+    from drorch.engine.operations import list_snapshots, restore, verify
+    from drorch.engine.plan import Plan, build_plan
+    from drorch.engine.status import StatusReport, policy_status
     from drorch.policy import Policy, load_policy
+    from drorch.ports.errors import DrorchError
     from drorch.secrets import KeySource, key_source
-    from drorch.status import StatusReport, policy_status
 
 # Imported on first use, not here: `drorch --help` must not pay for the engine (drorch.lazy).
 __getattr__ = lazy.exports(__name__, {
-    "drorch.apply": ("Applier", "ApplyResult"),
-    "drorch.errors": ("DrorchError",),
-    "drorch.operations": ("list_snapshots", "restore", "verify"),
-    "drorch.plan": ("Plan", "build_plan"),
+    "drorch.engine.apply": ("Applier", "ApplyResult"),
+    "drorch.engine.operations": ("list_snapshots", "restore", "verify"),
+    "drorch.engine.plan": ("Plan", "build_plan"),
+    "drorch.engine.status": ("StatusReport", "policy_status"),
     "drorch.policy": ("Policy", "load_policy"),
+    "drorch.ports.errors": ("DrorchError",),
     "drorch.secrets": ("KeySource", "key_source"),
-    "drorch.status": ("StatusReport", "policy_status"),
 })
 
 __all__ = [

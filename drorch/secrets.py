@@ -11,40 +11,24 @@ name the reference (``env:DRORCH_KEY``), not what it holds.
 from __future__ import annotations
 
 import base64
-import importlib
 import json
 import os
 from pathlib import Path
 from typing import Protocol
 
-from drorch.errors import ObjectExists, ObjectNotFound, RepositoryNotFound, SecretError
+from drorch import registry
 from drorch.policy import Encryption
-from drorch.store import ObjectStore
+from drorch.ports.errors import ObjectExists, ObjectNotFound, RepositoryNotFound, SecretError
+from drorch.ports.kms import Kms
+from drorch.ports.store import ObjectStore
 
 ENVELOPE = "drorch-kms-envelope"
-_KMS_PROVIDERS = {
-    "kms:aws": "drorch.providers.aws_kms:AwsKms",
-    "kms:gcp": "drorch.providers.gcp_kms:GcpKms",
-    "kms:azure": "drorch.providers.azure_kms:AzureKms",
-}
 
 
 class KeySource(Protocol):
     def password(self, store: ObjectStore, *, create: bool = False) -> bytes:
         """The password of the repository in ``store``; ``create`` prepares a new one."""
         ...
-
-
-class Kms(Protocol):
-    """A cloud KMS key that wraps data keys (see providers/aws_kms.py)."""
-
-    key_id: str
-
-    def generate_data_key(self) -> tuple[bytes, bytes]:
-        """(plaintext, wrapped) for a new 256-bit data key."""
-        ...
-
-    def decrypt(self, wrapped: bytes) -> bytes: ...
 
 
 class StaticPassword:
@@ -100,12 +84,11 @@ def key_source(encryption: Encryption) -> KeySource:
         return StaticPassword(value.encode())
     if kind == "file":
         return StaticPassword(_read_key_file(ref))
-    ref_cls = _KMS_PROVIDERS.get(encryption.scheme)
-    if ref_cls is None:
+    cloud = encryption.scheme.removeprefix("kms:")
+    if not registry.has("kms", cloud):
         raise SecretError(f"encryption key scheme {encryption.scheme}: is not available in this build",
                           hint="use env:NAME, file:PATH or kms:aws|gcp|azure:KEY")
-    module, _, attr = ref_cls.partition(":")
-    return KmsEnvelope(getattr(importlib.import_module(module), attr)(encryption.reference))
+    return KmsEnvelope(registry.load("kms", cloud)(encryption.reference))
 
 
 def _read_key_file(ref: str) -> bytes:

@@ -25,7 +25,7 @@ from botocore.exceptions import (
     NoRegionError,
 )
 
-from drorch.runbook.errors import StepFailed
+from drorch.ports.errors import StepFailed
 
 __all__ = ["client", "make_session", "region_of", "translate"]
 

@@ -29,10 +29,10 @@ from typing import Any
 
 import boto3
 
+from drorch.ports.deadline import Deadline
+from drorch.ports.errors import StepFailed, StepTimedOut
+from drorch.ports.recovery import LaunchSpec, Machine
 from drorch.providers.aws_common import client, make_session, region_of, translate
-from drorch.runbook.deadline import Deadline
-from drorch.runbook.errors import StepFailed, StepTimedOut
-from drorch.runbook.protocols import LaunchSpec, Machine
 
 __all__ = ["AwsCompute", "open_compute"]
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import boto3
 
+from drorch.ports.deadline import Deadline
+from drorch.ports.errors import StepFailed
+from drorch.ports.recovery import RecordChange
 from drorch.providers.aws_common import client, make_session, translate
-from drorch.runbook.deadline import Deadline
-from drorch.runbook.errors import StepFailed
-from drorch.runbook.protocols import RecordChange
 
 __all__ = ["Route53Dns", "open_dns"]
 

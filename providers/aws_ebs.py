@@ -8,7 +8,7 @@ completed EBS snapshot tagged ``drorch:mirror=MIRROR`` (the tag the runbook
    repository snapshot is returned as it is; ``StartSnapshot`` carries a
    ``ClientToken`` derived from both, so a retried call does not start twice.
 2. **Incremental.** The newest completed snapshot of the mirror whose manifest
-   is known locally (``drorch.sources.image_blocks``) becomes the
+   is known locally (the ``ManifestStore`` it is given) becomes the
    ``ParentSnapshotId``; EBS inherits its blocks. Blocks whose blob signature
    differs from the parent's are candidates; each is assembled from the
    repository, hashed, and sent only when its SHA-256 differs from the
@@ -38,17 +38,15 @@ from typing import Any
 
 import boto3
 
-from drorch.providers.aws_common import client, make_session, region_of, translate
-from drorch.repository.repository import Repository
-from drorch.repository.snapshot import Snapshot
-from drorch.sources.image_blocks import (
+from drorch.ports.ebs import (
     ZERO_CHECKSUM,
     ZERO_SIGNATURE,
+    BlockImage,
     ExportManifest,
-    ExportManifests,
-    ImageBlocks,
-    export_manifests,
+    ManifestStore,
+    SourceSnapshot,
 )
+from drorch.providers.aws_common import client, make_session, region_of, translate
 
 __all__ = ["EBS_BLOCK_SIZE", "EbsExport", "EbsExporter", "open_exporter"]
 
@@ -77,17 +75,16 @@ class EbsExport:
         return asdict(self)
 
 
-def open_exporter(region: str | None = None, *, session: boto3.Session | None = None,
-                  manifests: ExportManifests | None = None) -> EbsExporter:
+def open_exporter(region: str | None = None, *, session: boto3.Session | None = None) -> EbsExporter:
     session = make_session(session, region)
-    chosen = region_of(session, region)
-    return EbsExporter(session, chosen, manifests or export_manifests("ebs", chosen))
+    return EbsExporter(session, region_of(session, region))
 
 
 class EbsExporter:
-    def __init__(self, session: boto3.Session, region: str, manifests: ExportManifests) -> None:
+    block_size = EBS_BLOCK_SIZE
+
+    def __init__(self, session: boto3.Session, region: str) -> None:
         self.region = region
-        self.manifests = manifests
         self.ec2 = client(session, "ec2", region)
         self.ebs = client(session, "ebs", region)
 
@@ -97,15 +94,15 @@ class EbsExporter:
         except Exception as err:  # noqa: BLE001 - translate() re-raises what it does not know
             raise translate(err, doing, service=service, where=self.region) from None
 
-    def export(self, repo: Repository, snapshot: Snapshot, node: dict[str, Any], mirror: str) -> EbsExport:
+    def export(self, image: BlockImage, snapshot: SourceSnapshot, mirror: str,
+               manifests: ManifestStore) -> EbsExport:
         """Make ``snapshot`` (an image snapshot of ``mirror``) a completed EBS snapshot; see module doc."""
-        image = ImageBlocks(repo, node, EBS_BLOCK_SIZE)
         size_gib = max(1, math.ceil(image.size / _GIB))
         done = self._existing(mirror, snapshot.id)
         if done is not None:
             return EbsExport(done["SnapshotId"], None, snapshot.id, self.region, int(done["VolumeSize"]),
                              image.blocks, already_exported=True)
-        parent, manifest = self._parent(mirror, size_gib)
+        parent, manifest = self._parent(mirror, size_gib, manifests)
         signatures = image.signatures()
         started = self._start(mirror, snapshot, size_gib, parent)
         result = EbsExport(started, parent, snapshot.id, self.region, size_gib, image.blocks)
@@ -114,7 +111,7 @@ class EbsExporter:
         checksums = self._put_changed(started, image, signatures, manifest, result)
         self._call(f"complete EBS snapshot {started}", self.ebs.complete_snapshot, SnapshotId=started,
                    ChangedBlocksCount=result.blocks_written)
-        self.manifests.save(ExportManifest(started, snapshot.id, image.size, EBS_BLOCK_SIZE, signatures,
+        manifests.save(ExportManifest(started, snapshot.id, image.size, EBS_BLOCK_SIZE, signatures,
                                            checksums))
         return result
 
@@ -131,17 +128,18 @@ class EbsExporter:
         found = self._snapshots(mirror, {"Name": f"tag:{SOURCE_TAG}", "Values": [source]})
         return found[0] if found else None
 
-    def _parent(self, mirror: str, size_gib: int) -> tuple[str | None, ExportManifest | None]:
+    def _parent(self, mirror: str, size_gib: int, manifests: ManifestStore
+                ) -> tuple[str | None, ExportManifest | None]:
         """The newest completed snapshot of the mirror that we know the blocks of, and fits."""
         for candidate in self._snapshots(mirror):
-            manifest = self.manifests.load(candidate["SnapshotId"])
+            manifest = manifests.load(candidate["SnapshotId"])
             if manifest and manifest.block_size == EBS_BLOCK_SIZE and candidate["VolumeSize"] <= size_gib:
                 return str(candidate["SnapshotId"]), manifest
         return None, None
 
     # -- writing --------------------------------------------------------------------------
 
-    def _start(self, mirror: str, snapshot: Snapshot, size_gib: int, parent: str | None) -> str:
+    def _start(self, mirror: str, snapshot: SourceSnapshot, size_gib: int, parent: str | None) -> str:
         tags = [{"Key": MIRROR_TAG, "Value": mirror}, {"Key": SOURCE_TAG, "Value": snapshot.id},
                 {"Key": "Name", "Value": f"drorch {mirror} {snapshot.id[:8]}"}]
         token = hashlib.sha256(f"{mirror}:{snapshot.id}:{parent}".encode()).hexdigest()[:64]
@@ -154,7 +152,7 @@ class EbsExporter:
         reply = self._call(f"start an EBS snapshot of mirror {mirror}", self.ebs.start_snapshot, **request)
         return str(reply["SnapshotId"])
 
-    def _put_changed(self, snapshot_id: str, image: ImageBlocks, signatures: list[bytes],
+    def _put_changed(self, snapshot_id: str, image: BlockImage, signatures: list[bytes],
                      parent: ExportManifest | None, result: EbsExport) -> list[bytes]:
         def old(items: list[bytes] | None, i: int, default: bytes) -> bytes:
             return items[i] if items is not None and i < len(items) else default

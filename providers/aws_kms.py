@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from drorch.errors import SecretError
+from drorch.ports.errors import SecretError
 
 _HINTS = {
     "NotFoundException": "check the key ARN in encryption.key",

@@ -6,9 +6,9 @@ from typing import Any
 
 import boto3
 
+from drorch.ports.deadline import Deadline
+from drorch.ports.errors import StepFailed
 from drorch.providers.aws_common import client, make_session, translate
-from drorch.runbook.deadline import Deadline
-from drorch.runbook.errors import StepFailed
 
 __all__ = ["SnsNotifier", "open_notifier"]
 

@@ -10,7 +10,7 @@ Removal order: instances (waited until terminated, which also deletes their
 volumes), snapshot copies, security groups, subnets, then the VPC.
 The SDK is imported here only, with the other AWS adapters; the drill core
 (``drorch.drill``) stays cloud-free and loads this module by name
-(``drorch.drill.cloud``). Every boto3 call here is an IAM action of the
+(``drorch.ports.sandbox``). Every boto3 call here is an IAM action of the
 Terraform module's **drill** policy (terraform/aws/iam.tf), which
 tests/terraform/test_aws_iam.py keeps exact.
 """
@@ -22,9 +22,9 @@ from typing import Any
 
 import boto3
 
-from drorch.drill.cloud import DRILL_TAG, Leftover, SandboxNetwork
+from drorch.ports.deadline import Deadline
+from drorch.ports.sandbox import DRILL_TAG, Leftover, SandboxNetwork
 from drorch.providers.aws_common import client, make_session, region_of
-from drorch.runbook.deadline import Deadline
 
 __all__ = ["AwsSandbox", "open_sandbox"]
 

@@ -10,7 +10,7 @@ CLI) needs the ``azure-identity`` package, which the ``[azure]`` extra does not
 install yet, so it is not offered. ``AZURE_STORAGE_API_VERSION`` pins the REST
 API version (for emulators or Azure Stack that lag behind the SDK).
 
-The SDK's own retries are off (``retry_total=0``): ``drorch.retry`` retries what
+The SDK's own retries are off (``retry_total=0``): ``drorch.storage.retry`` retries what
 is transient, once, in one place. Create-if-absent is ``If-None-Match: *``
 (``MatchConditions.IfMissing``), evaluated atomically by the service, also on
 the final commit of a staged upload. Objects above ``multipart_threshold`` are
@@ -33,7 +33,7 @@ import datetime as dt
 import os
 import uuid
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import (
@@ -46,7 +46,8 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob import BlobBlock, BlobServiceClient, ContentSettings, ImmutabilityPolicy
 
-from drorch.errors import (
+from drorch.ports.config import StoreConfig
+from drorch.ports.errors import (
     AccessDenied,
     ObjectExists,
     ObjectLocked,
@@ -55,10 +56,7 @@ from drorch.errors import (
     StoreFull,
     TransientStoreError,
 )
-from drorch.store import ObjectInfo
-
-if TYPE_CHECKING:
-    from drorch.policy import Target
+from drorch.ports.store import ObjectInfo
 
 CONNECT_TIMEOUT = 10
 READ_TIMEOUT = 120
@@ -224,7 +222,7 @@ def _connection_settings(text: str) -> dict[str, str]:
     return {key.strip(): value.strip() for key, _, value in pairs}
 
 
-def service_for(target: Target) -> Any:
+def service_for(target: StoreConfig) -> Any:
     """The service client for the target, from the environment (see the module docstring)."""
     options: dict[str, Any] = {"retry_total": 0, "connection_timeout": CONNECT_TIMEOUT,
                                "read_timeout": READ_TIMEOUT}
@@ -251,7 +249,7 @@ def service_for(target: Target) -> Any:
                          hint="check AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_KEY") from err
 
 
-def open_store(target: Target) -> AzureBlobStore:
-    container, _, prefix = target.url.partition("://")[2].partition("/")
+def open_store(target: StoreConfig) -> AzureBlobStore:
+    container, prefix = target.host, target.path
     return AzureBlobStore(service_for(target), container, prefix, lock_days=target.immutable_days,
                           lock_mode=target.object_lock_mode)

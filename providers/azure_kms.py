@@ -12,7 +12,7 @@ from typing import Any
 
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 
-from drorch.errors import SecretError
+from drorch.ports.errors import SecretError
 
 _HINTS = {
     404: "check the key URL in encryption.key",

@@ -13,7 +13,7 @@ from typing import Any
 
 from google.api_core import exceptions as gexc
 
-from drorch.errors import SecretError
+from drorch.ports.errors import SecretError
 
 _HINTS = {
     "NotFound": "check the key name in encryption.key (projects/.../cryptoKeys/NAME)",

@@ -5,7 +5,7 @@ Credentials come from Google's standard chain (``GOOGLE_APPLICATION_CREDENTIALS`
 holds them. ``STORAGE_EMULATOR_HOST`` (or the target's ``endpoint`` together with
 it) points the client at an emulator with anonymous credentials.
 
-The SDK's own retries are off (``retry=None`` on every call): ``drorch.retry``
+The SDK's own retries are off (``retry=None`` on every call): ``drorch.storage.retry``
 retries what is transient, once, in one place. Create-if-absent is
 ``if_generation_match=0``, which GCS evaluates atomically. Objects above
 ``multipart_threshold`` go up as a resumable upload in ``part_size`` chunks;
@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import requests
 from google.api_core import exceptions as gexc
@@ -34,7 +34,8 @@ from google.auth import exceptions as auth_exc
 from google.cloud import storage  # type: ignore[attr-defined]
 from google.cloud.storage.exceptions import DataCorruption
 
-from drorch.errors import (
+from drorch.ports.config import StoreConfig
+from drorch.ports.errors import (
     AccessDenied,
     ObjectExists,
     ObjectLocked,
@@ -43,10 +44,7 @@ from drorch.errors import (
     StoreFull,
     TransientStoreError,
 )
-from drorch.store import ObjectInfo
-
-if TYPE_CHECKING:
-    from drorch.policy import Target
+from drorch.ports.store import ObjectInfo
 
 TIMEOUT = (10.0, 120.0)  # connect, read (seconds)
 _CHUNK = 256 * 1024  # resumable chunks must be multiples of this
@@ -232,7 +230,7 @@ def gcs_error(err: Exception, doing: str, bucket: str, endpoint: str | None = No
     return StoreError(f"cannot {doing}: {message.splitlines()[0] if message else type(err).__name__}")
 
 
-def client_for(target: Target) -> Any:
+def client_for(target: StoreConfig) -> Any:
     """A client for the target; ``endpoint`` overrides the API endpoint (emulators, private access)."""
     options = {"api_endpoint": target.endpoint} if target.endpoint else None
     try:
@@ -246,7 +244,7 @@ def client_for(target: Target) -> Any:
     return client
 
 
-def open_store(target: Target) -> GcsStore:
-    bucket, _, prefix = target.url.partition("://")[2].partition("/")
+def open_store(target: StoreConfig) -> GcsStore:
+    bucket, prefix = target.host, target.path
     return GcsStore(client_for(target), bucket, prefix, lock_days=target.immutable_days,
                     lock_mode=target.object_lock_mode)

@@ -20,10 +20,9 @@ import json
 import os
 from typing import Any
 
-from drorch.errors import UsageError
-from drorch.runbook.deadline import Deadline
-from drorch.runbook.errors import StepFailed, StepTimedOut
-from drorch.runbook.protocols import LaunchSpec, Machine
+from drorch.ports.deadline import Deadline
+from drorch.ports.errors import StepFailed, StepTimedOut, UsageError
+from drorch.ports.recovery import LaunchSpec, Machine
 
 __all__ = ["LibcloudCompute", "open_compute"]
 

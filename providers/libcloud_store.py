@@ -21,7 +21,7 @@ Limits of the generic driver API, which this adapter cannot hide:
   adapters where two writers may share a repository.
 - No object lock: ``immutable_days`` is refused when the plan is made.
 libcloud's own retries are off unless ``LIBCLOUD_RETRY_FAILED_HTTP_REQUESTS`` is
-set (do not): ``drorch.retry`` retries what is transient.
+set (do not): ``drorch.storage.retry`` retries what is transient.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import re
 import warnings
 from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -48,7 +48,8 @@ from libcloud.storage.types import (
     ObjectDoesNotExistError,
 )
 
-from drorch.errors import (
+from drorch.ports.config import StoreConfig
+from drorch.ports.errors import (
     AccessDenied,
     ObjectExists,
     ObjectNotFound,
@@ -57,10 +58,7 @@ from drorch.errors import (
     TransientStoreError,
     UsageError,
 )
-from drorch.store import ObjectInfo
-
-if TYPE_CHECKING:
-    from drorch.policy import Target
+from drorch.ports.store import ObjectInfo
 
 _NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
 _STATUS = re.compile(r"\b(?:status(?: code)?:?\s*)(\d{3})\b", re.IGNORECASE)
@@ -202,7 +200,7 @@ def libcloud_error(err: Exception, doing: str, container: str) -> StoreError:
     return StoreError(f"cannot {doing}: {detail[0] if detail else type(err).__name__}")
 
 
-def driver_for(target: Target, name: str) -> Any:
+def driver_for(target: StoreConfig, name: str) -> Any:
     """An instance of the named libcloud driver, configured from the target and the environment."""
     try:
         cls = get_driver(name)
@@ -242,7 +240,7 @@ def driver_for(target: Target, name: str) -> Any:
                          hint="remove endpoint/region from the target") from err
 
 
-def open_store(target: Target) -> LibcloudStore:
-    driver_name, _, rest = target.url.partition("://")[2].partition("/")
-    container, _, prefix = rest.partition("/")
+def open_store(target: StoreConfig) -> LibcloudStore:
+    driver_name = target.host
+    container, _, prefix = target.path.partition("/")
     return LibcloudStore(driver_for(target, driver_name), driver_name, container, prefix)

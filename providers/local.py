@@ -13,13 +13,10 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from drorch.errors import AccessDenied, ObjectExists, ObjectNotFound, StoreError, StoreFull
-from drorch.store import ObjectInfo
-
-if TYPE_CHECKING:
-    from drorch.policy import Target
+from drorch.ports.config import StoreConfig
+from drorch.ports.errors import AccessDenied, ObjectExists, ObjectNotFound, StoreError, StoreFull
+from drorch.ports.store import ObjectInfo
 
 _NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
 
@@ -122,7 +119,7 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def open_store(target: Target) -> LocalStore:
+def open_store(target: StoreConfig) -> LocalStore:
     path = target.local_path
     assert path is not None, "the file:// scheme always has a local path"
     return LocalStore(path)

@@ -2,7 +2,7 @@
 
 Credentials come from boto3's standard chain (environment, profile, instance or
 workload identity); the policy never holds them. botocore's own retries are
-off: ``drorch.retry`` retries what is transient, once, in one place. Objects
+off: ``drorch.storage.retry`` retries what is transient, once, in one place. Objects
 above ``MULTIPART_THRESHOLD`` go up in parts. With ``immutable_days`` every
 object is written with an object-lock retention date, and a delete refused by
 the lock is reported as ``ObjectLocked`` so prune can keep it and say why.
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import boto3
 from botocore.config import Config
@@ -26,7 +26,8 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from drorch.errors import (
+from drorch.ports.config import StoreConfig
+from drorch.ports.errors import (
     AccessDenied,
     ObjectExists,
     ObjectLocked,
@@ -35,10 +36,7 @@ from drorch.errors import (
     StoreFull,
     TransientStoreError,
 )
-from drorch.store import ObjectInfo
-
-if TYPE_CHECKING:
-    from drorch.policy import Target
+from drorch.ports.store import ObjectInfo
 
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
 PART_SIZE = 16 * 1024 * 1024
@@ -203,7 +201,7 @@ def s3_error(err: Exception, doing: str, bucket: str) -> StoreError:
     return StoreError(f"cannot {doing}: {code or err}")
 
 
-def client_for(target: Target) -> Any:
+def client_for(target: StoreConfig) -> Any:
     session = boto3.session.Session(region_name=target.region)
     config = Config(retries={"total_max_attempts": 1, "mode": "standard"}, max_pool_connections=16,
                     s3={"addressing_style": "path"} if target.endpoint else None,
@@ -211,7 +209,7 @@ def client_for(target: Target) -> Any:
     return session.client("s3", endpoint_url=target.endpoint, config=config)
 
 
-def open_store(target: Target) -> S3Store:
-    bucket, _, prefix = target.url.partition("://")[2].partition("/")
+def open_store(target: StoreConfig) -> S3Store:
+    bucket, prefix = target.host, target.path
     return S3Store(client_for(target), bucket, prefix, lock_days=target.immutable_days,
                    lock_mode=target.object_lock_mode)

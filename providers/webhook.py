@@ -13,8 +13,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from drorch.runbook.deadline import Deadline
-from drorch.runbook.errors import StepFailed
+from drorch.ports.deadline import Deadline
+from drorch.ports.errors import StepFailed
 
 __all__ = ["WebhookNotifier", "open_notifier"]
 

@@ -25,11 +25,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from drorch.archiver.chunker import MIN_CHUNK, chunks
-from drorch.errors import DrorchError, SourceError
-from drorch.progress import NoProgress, Progress
+from drorch.archiver.parent import parent_nodes
+from drorch.ports.errors import SourceError
+from drorch.ports.progress import NoProgress, Progress
 from drorch.repository.pack import DATA, TREE
 from drorch.repository.repository import Repository
-from drorch.repository.tree import decode_tree, encode_tree, node_from_stat, node_type
+from drorch.repository.tree import encode_tree, node_from_stat, node_type
 from drorch.repository.uploader import PackUploader
 
 Node = dict[str, Any]
@@ -113,13 +114,7 @@ class Archiver:
     # -- directories ----------------------------------------------------------------------
 
     def _subtree(self, tree_id: str | None) -> dict[str, Node]:
-        if not tree_id:
-            return {}
-        try:
-            return {n["name"]: n for n in decode_tree(self.repo.load_blob(TREE, tree_id))}
-        except DrorchError as err:
-            self.progress.note(f"parent tree {tree_id[:12]} unreadable, rereading files: {err}")
-            return {}
+        return parent_nodes(self.repo, tree_id, self.progress, "rereading files")
 
     def _save_dir(self, path: Path, rel: str, parent: dict[str, Node]) -> Future[str]:
         """The directory's tree ID, as a Future: the walk moves on while its files are stored."""

@@ -36,17 +36,19 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
 from drorch.archiver.chunker import _CDC
-from drorch.errors import DrorchError, SourceError
-from drorch.progress import NoProgress, Progress
+from drorch.archiver.parent import parent_nodes
+from drorch.ports.errors import SourceError
+from drorch.ports.progress import NoProgress, Progress
 from drorch.repository.pack import DATA, TREE
 from drorch.repository.repository import Repository
-from drorch.repository.tree import decode_tree, encode_tree, go_mode, node_from_stat
+from drorch.repository.tree import encode_tree, go_mode, node_from_stat
 from drorch.repository.uploader import PackUploader
+from drorch.repository.zeros import ZEROS as _ZEROS
+from drorch.repository.zeros import is_all_zero, is_zero_blob, zero_blob_id, zero_pieces
 from drorch.sources.blockmap import BlockMap, BlockMapStore, content_digest
 from drorch.sources.device import OpenedImage, data_extents, open_image, read_exactly
 
@@ -54,38 +56,10 @@ Node = dict[str, Any]
 T = TypeVar("T")
 
 BLOCK_SIZE = 512 * 1024  # change-tracking unit; also the EBS snapshot block size
-ZERO_BLOB_MAX = 8 * 1024 * 1024
 SCAN_WINDOW = 32 * BLOCK_SIZE
 ZERO_DIGEST = bytes(32)  # marks a zero block in a block map (no SHA-256 is all zeros)
-_ZEROS = bytes(ZERO_BLOB_MAX)
 
 
-@lru_cache(maxsize=64)
-def zero_blob_id(size: int) -> str:
-    return hashlib.sha256(memoryview(_ZEROS)[:size]).hexdigest()
-
-
-def zero_pieces(length: int) -> Iterator[int]:
-    """Sizes of the zero blobs that make up ``length`` zero bytes: powers of two, largest first."""
-    while length:
-        size = min(ZERO_BLOB_MAX, 1 << (length.bit_length() - 1))
-        yield size
-        length -= size
-
-
-def is_zero_blob(blob_id: str, length: int) -> bool:
-    """Whether ``blob_id`` is the zero blob of ``length`` bytes (cheap: a cached hash)."""
-    return length <= ZERO_BLOB_MAX and length & (length - 1) == 0 and blob_id == zero_blob_id(length)
-
-
-def is_all_zero(data: bytes | bytearray | memoryview) -> bool:
-    n = len(data)
-    view = memoryview(data)
-    for start in range(0, n, ZERO_BLOB_MAX):
-        part = view[start:start + ZERO_BLOB_MAX]
-        if part != memoryview(_ZEROS)[:len(part)]:
-            return False
-    return True
 
 
 @dataclass
@@ -145,13 +119,7 @@ class ImageArchiver:
         return chain
 
     def _tree(self, tree_id: str | None) -> dict[str, Node]:
-        if not tree_id:
-            return {}
-        try:
-            return {n["name"]: n for n in decode_tree(self.repo.load_blob(TREE, tree_id))}
-        except DrorchError as err:
-            self.progress.note(f"parent tree {tree_id[:12]} unreadable, reading the whole image: {err}")
-            return {}
+        return parent_nodes(self.repo, tree_id, self.progress, "reading the whole image")
 
     def _save_chain(self, base: Path, parts: tuple[str, ...], leaf: Node) -> str:
         if not parts:

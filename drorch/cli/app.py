@@ -27,7 +27,7 @@ from drorch.cli.drills import register as register_drill_commands
 from drorch.cli.exports import register as register_export_commands
 from drorch.cli.images import register as register_image_commands
 from drorch.cli.runbooks import register as register_runbook_commands
-from drorch.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, SecretError
+from drorch.ports.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, SecretError
 
 if TYPE_CHECKING:
     from drorch.policy import Policy
@@ -79,7 +79,7 @@ def validate(policy_file: PolicyArg, as_json: JsonOpt = False) -> None:
 def plan(policy_file: PolicyArg, mirror: MirrorOpt = None, as_json: JsonOpt = False) -> None:
     """Show what `apply` would do: repositories to create, snapshots to take and forget."""
     from drorch.cli import render
-    from drorch.plan import build_plan
+    from drorch.engine.plan import build_plan
     from drorch.policy import load_policy
 
     policy = load_policy(policy_file)
@@ -115,12 +115,12 @@ def apply(
     leaves no partial snapshot and the next run reuses what was uploaded. Exit 3
     when some files could not be read (they are listed).
     """
-    from drorch.apply import Applier
     from drorch.cli import render
     from drorch.cli.progress import progress_for
-    from drorch.plan import build_plan
+    from drorch.engine.apply import apply as engine_apply
+    from drorch.engine.plan import build_plan
     from drorch.policy import load_policy
-    from drorch.state import StateStore
+    from drorch.state.tables import StateStore
 
     policy = load_policy(policy_file)
     keys = _keys(policy)
@@ -132,8 +132,7 @@ def apply(
         render.plan(out, the_plan)
         typer.confirm("Retention will forget snapshots. Proceed?", abort=True)
     progress = progress_for(err, quiet or as_json)
-    result = Applier(policy, keys, progress=progress, state=StateStore(),
-                     lock_wait_s=lock_wait).apply(the_plan)
+    result = engine_apply(the_plan, progress=progress, state=StateStore(), lock_wait_s=lock_wait)
     if as_json:
         emit_json(result.to_json())
     else:
@@ -146,7 +145,7 @@ def apply(
 def snapshots(policy_file: PolicyArg, mirror: MirrorOpt = None, as_json: JsonOpt = False) -> None:
     """List snapshots per target: ID, time, mirror, paths, files and size."""
     from drorch.cli import render
-    from drorch.operations import list_snapshots
+    from drorch.engine.operations import list_snapshots
     from drorch.policy import load_policy
 
     policy = load_policy(policy_file)
@@ -175,9 +174,9 @@ def restore_command(
     """Restore a snapshot's source directory into --to, byte-identical, with metadata."""
     from drorch.cli import render
     from drorch.cli.progress import progress_for
-    from drorch.operations import restore
+    from drorch.engine.operations import restore
     from drorch.policy import load_policy
-    from drorch.restore_image import ImageRestoreStats
+    from drorch.restore.image import ImageRestoreStats
 
     policy = load_policy(policy_file)
     snap, stats = restore(policy, _keys(policy), snapshot, to, target=target,
@@ -206,7 +205,7 @@ def verify_command(
     """Check every target's repository; exit 3 naming each damaged pack."""
     from drorch.cli import render
     from drorch.cli.progress import progress_for
-    from drorch.operations import verify
+    from drorch.engine.operations import verify
     from drorch.policy import load_policy
 
     policy = load_policy(policy_file)
@@ -230,8 +229,8 @@ def status(
 ) -> None:
     """RPO compliance per mirror and target: newest snapshot, its age, async lag; exit 3 on breach."""
     from drorch.cli import render
+    from drorch.engine.status import policy_status
     from drorch.policy import load_policy
-    from drorch.status import policy_status
 
     policy = load_policy(policy_file)
     report = policy_status(policy, _keys(policy))

@@ -12,7 +12,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from drorch.errors import EXIT_FAILED, DrorchError
+from drorch.ports.errors import EXIT_FAILED, DrorchError
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)

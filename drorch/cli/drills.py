@@ -15,8 +15,8 @@ import typer
 
 from drorch.cli.common import JsonOpt, PolicyArg, QuietOpt, emit_json, err, handles_errors, out
 from drorch.drill.result import DrillResult, format_seconds
-from drorch.errors import EXIT_OK, UsageError
 from drorch.policy.durations import parse_duration
+from drorch.ports.errors import EXIT_OK, UsageError
 
 NameOpt = Annotated[str | None, typer.Option("--name", "-n", help="The drill to run (default: the "
                                              "policy's only drill).")]

@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 
 from drorch.cli.common import JsonOpt, PolicyArg, emit_json, handles_errors, out
-from drorch.errors import UsageError
-from drorch.export import CLOUDS, Cloud, terraform_variables, write_terraform_variables
 from drorch.policy import load_policy
+from drorch.ports.errors import UsageError
+from drorch.terraform import CLOUDS, Cloud, terraform_variables, write_terraform_variables
 
 export_app = typer.Typer(help="Export what the policy says for other tools (Terraform).",
                          no_args_is_help=True)

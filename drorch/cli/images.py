@@ -24,9 +24,9 @@ def export_ebs_command(
     Incremental against the previous export (only changed 512 KiB blocks are sent);
     exporting the same snapshot again returns the existing EBS snapshot.
     """
+    from drorch.engine.ebs import export_ebs
     from drorch.policy import load_policy
     from drorch.secrets import key_source
-    from drorch.sources.export import export_ebs
 
     policy = load_policy(policy_file)
     result = export_ebs(policy, key_source(policy.encryption), mirror, snapshot=snapshot, target=target,

@@ -10,11 +10,11 @@ from rich.table import Table
 from drorch.repository.timefmt import to_datetime
 
 if TYPE_CHECKING:  # annotations only: `drorch apply` need not import status, operations, check
-    from drorch.apply import ApplyResult, TargetResult
-    from drorch.operations import TargetSnapshots
-    from drorch.plan import Plan, TargetPlan
+    from drorch.engine.apply import ApplyResult, TargetResult
+    from drorch.engine.operations import TargetSnapshots
+    from drorch.engine.plan import Plan, TargetPlan
+    from drorch.engine.status import StatusReport
     from drorch.repository.check import CheckReport
-    from drorch.status import StatusReport
 
 
 def size(nbytes: int | float) -> str:

@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from drorch.cli.common import JsonOpt, PolicyArg, emit_json, err, handles_errors, out
-from drorch.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, UsageError
 from drorch.policy.durations import format_duration
-from drorch.runbook.errors import RunFailed
+from drorch.ports.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, RunFailed, UsageError
 
 if TYPE_CHECKING:
     from drorch.runbook import RunOptions, RunPlan, RunResult
@@ -319,7 +318,7 @@ def mock_test(file: RunbookArg,
     simulated. Exit 0 when every step passed, 1 otherwise.
     """
     from drorch.runbook import parse_vars
-    from drorch.runbook.testing import run_test
+    from drorch.testing.runbooks import run_test
 
     if mock != "aws":
         raise UsageError(f"unknown --mock '{mock}'", hint="use --mock aws")

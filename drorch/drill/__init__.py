@@ -4,11 +4,12 @@
     DrillHistory()                              past results in the state database
     write_report(result, path, history)         .html / .xml (JUnit) / .json by extension
 
-Modules: ``runner`` (the flow), ``sandbox`` (confining the runbook),
-``cloud`` (isolated network, sweep by tag; on AWS ``drorch.providers.aws_sandbox``), ``cleanup``,
+Modules: ``runner`` (the flow), ``sandbox`` (confining the runbook; the cloud
+side is the ``ports.sandbox`` port, on AWS ``providers/aws_sandbox``), ``cleanup``,
 ``checks`` (verify), ``checksum`` (restored files vs snapshot), ``templates``
-(strict verify templates), ``result``, ``history``, ``mock`` (``--mock aws``),
-``report_html`` / ``timeline`` / ``report_junit`` / ``reports``.
+(strict verify templates), ``result``, ``history`` (typed view of
+``state.drills``), ``report_html`` / ``timeline`` / ``report_junit`` / ``reports``.
+``--mock aws`` lives in ``drorch.testing``.
 """
 
 from __future__ import annotations

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from drorch.drill.result import CheckResult
 from drorch.policy import Check
-from drorch.runbook.deadline import Deadline
-from drorch.runbook.errors import StepFailed
+from drorch.ports.deadline import Deadline
+from drorch.ports.errors import StepFailed
+from drorch.ports.recovery import Prober, ProbeResult
 from drorch.runbook.process import base_environment, run_command
-from drorch.runbook.protocols import Prober, ProbeResult
 from drorch.runbook.templating import Scope, TemplateError, render
 
 __all__ = ["ResolvedCheck", "resolve_checks", "run_checks"]

@@ -15,11 +15,11 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
-from drorch.connect import open_repository
 from drorch.drill.result import CheckResult
-from drorch.errors import DrorchError
-from drorch.operations import _common_parts
+from drorch.engine.connect import open_repository
+from drorch.engine.operations import _common_parts
 from drorch.policy import Policy
+from drorch.ports.errors import DrorchError
 from drorch.repository.pack import DATA, TREE
 from drorch.repository.repository import Repository
 from drorch.repository.snapshot import find_snapshot, load_snapshots

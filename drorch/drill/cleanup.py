@@ -15,9 +15,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from drorch.drill.cloud import DRILL_TAG, POLICY_TAG, SANDBOX_TAG, SandboxCloud
 from drorch.drill.locks import is_locked
-from drorch.runbook.deadline import Deadline
+from drorch.ports.deadline import Deadline
+from drorch.ports.sandbox import DRILL_TAG, POLICY_TAG, SANDBOX_TAG, SandboxCloud
 
 __all__ = ["cleanup_drill", "drill_lock_path", "scratch_root", "sweep_leftovers"]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from drorch.drill.report_html import html_report
 from drorch.drill.report_junit import junit_xml
 from drorch.drill.result import DrillResult
-from drorch.errors import UsageError
+from drorch.ports.errors import UsageError
 
 __all__ = ["FORMATS", "check_report_path", "write_report"]
 

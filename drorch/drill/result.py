@@ -16,7 +16,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from drorch.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, EXIT_OK
+from drorch.objectives import met
+from drorch.ports.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, EXIT_OK
 
 __all__ = ["CheckResult", "DrillResult", "Phase", "SnapshotUsed"]
 
@@ -85,15 +86,11 @@ class DrillResult:
 
     @property
     def rto_met(self) -> bool | None:
-        if self.rto_s is None or self.rto_objective_s is None:
-            return None
-        return self.rto_s <= self.rto_objective_s
+        return met(self.rto_s, self.rto_objective_s)
 
     @property
     def rpo_met(self) -> bool | None:
-        if self.rpo_s is None or self.rpo_objective_s is None:
-            return None
-        return self.rpo_s <= self.rpo_objective_s
+        return met(self.rpo_s, self.rpo_objective_s)
 
     @property
     def checks_passed(self) -> bool:

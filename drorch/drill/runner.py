@@ -35,25 +35,25 @@ from typing import Any
 from drorch.drill.checks import resolve_checks, run_checks
 from drorch.drill.checksum import verify_restored
 from drorch.drill.cleanup import cleanup_drill, drill_lock_path, scratch_root, sweep_leftovers
-from drorch.drill.cloud import SandboxCloud
 from drorch.drill.history import DrillHistory
 from drorch.drill.locks import ProcessLock
 from drorch.drill.result import CheckResult, DrillResult, Phase, SnapshotUsed
 from drorch.drill.sandbox import SandboxBackends, sandbox_runbook
 from drorch.drill.templates import check_verify_templates
-from drorch.errors import DrorchError, UsageError
 from drorch.policy import Drill, Policy, load_policy
+from drorch.ports.deadline import Deadline
+from drorch.ports.errors import DrorchError, UsageError
+from drorch.ports.recovery import Backends
+from drorch.ports.sandbox import SandboxCloud
 from drorch.runbook.backends import RegistryBackends
-from drorch.runbook.deadline import Deadline
 from drorch.runbook.engine import Engine, Reporter, RunOptions
 from drorch.runbook.journal import Journal
 from drorch.runbook.model import Runbook
-from drorch.runbook.protocols import Backends
 from drorch.runbook.results import RunResult
 from drorch.runbook.runner import load_for_run
 from drorch.runbook.steps import find_recovery
 from drorch.runbook.templating import Scope
-from drorch.state import home as default_home
+from drorch.state.tables import home as default_home
 
 __all__ = ["DrillBusy", "DrillInterrupted", "DrillOptions", "run_drill", "select_drill"]
 
@@ -130,7 +130,7 @@ def run_drill(policy_path: Path, name: str | None = None, *, options: DrillOptio
         with ExitStack() as stack:
             cloud_options: dict[str, Any] = {}
             if options.mock is not None:
-                from drorch.drill.mock import mock_cloud
+                from drorch.testing.drills import mock_cloud
 
                 mocked = stack.enter_context(mock_cloud(options.mock, runbook, policy, variables,
                                                         list(options.faults), options.mock_endpoint))
@@ -298,12 +298,9 @@ class _DrillRun:
             self._say("check-passed" if check.passed else "check-failed", check.name, check.detail)
 
     def _restore_context(self, target: str) -> tuple[Policy, Any]:
-        from drorch.runbook.steps.base import sandbox_keys, sandboxed
-        from drorch.secrets import key_source
+        from drorch.runbook.steps.base import restore_context
 
-        if (self.scratch / "repos" / target).exists():
-            return sandboxed(self.policy, self.scratch, {target}), sandbox_keys(self.scratch)
-        return self.policy, key_source(self.policy.encryption)
+        return restore_context(self.policy, self.scratch, target)
 
     def _checksums(self, run: RunResult) -> list[CheckResult]:
         out = []
@@ -350,7 +347,7 @@ class _DrillRun:
         self.result.rpo_s = max(ages) if ages else None
 
     def _repo_time(self, target: str, snapshot_id: str) -> float | None:
-        from drorch.connect import open_repository
+        from drorch.engine.connect import open_repository
         from drorch.repository.snapshot import find_snapshot, load_snapshots
 
         policy, keys = self._restore_context(target)

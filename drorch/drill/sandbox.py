@@ -25,11 +25,10 @@ import dataclasses
 import threading
 from typing import Any
 
-from drorch.drill.cloud import DRILL_TAG, POLICY_TAG, SANDBOX_TAG, SandboxCloud, open_sandbox_cloud
-from drorch.runbook.deadline import Deadline
-from drorch.runbook.errors import StepFailed
-from drorch.runbook.model import Runbook
-from drorch.runbook.protocols import (
+from drorch import registry
+from drorch.ports.deadline import Deadline
+from drorch.ports.errors import StepFailed
+from drorch.ports.recovery import (
     Backends,
     Compute,
     Dns,
@@ -39,6 +38,8 @@ from drorch.runbook.protocols import (
     Prober,
     RecordChange,
 )
+from drorch.ports.sandbox import DRILL_TAG, POLICY_TAG, SANDBOX_TAG, SandboxCloud
+from drorch.runbook.model import Runbook
 
 __all__ = ["SandboxBackends", "sandbox_runbook"]
 
@@ -69,7 +70,7 @@ class SandboxBackends:
     def cloud(self, provider: str, region: str | None) -> SandboxCloud | None:
         key = (provider, region)
         if key not in self._clouds:
-            self._clouds[key] = open_sandbox_cloud(provider, region, **self.cloud_options)
+            self._clouds[key] = _open_sandbox_cloud(provider, region, **self.cloud_options)
         return self._clouds[key]
 
     def used_clouds(self) -> list[SandboxCloud]:
@@ -173,3 +174,11 @@ def sandbox_runbook(runbook: Runbook) -> tuple[Runbook, list[str]]:
         else:
             steps.append(step)
     return runbook.model_copy(update={"steps": tuple(steps)}), notes
+
+
+def _open_sandbox_cloud(provider: str, region: str | None, **options: Any) -> SandboxCloud | None:
+    """The provider's sandbox support (registry ``sandbox:NAME``), or None when it has none."""
+    name = provider.partition(":")[0]
+    if not registry.has("sandbox", name):
+        return None
+    return registry.load("sandbox", name)(region=region, **options)  # type: ignore[no-any-return]

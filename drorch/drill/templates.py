@@ -15,9 +15,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from drorch.errors import Diagnostic, PolicyError
 from drorch.policy import Policy, load_yaml
 from drorch.policy.document import YamlDocument
+from drorch.ports.errors import Diagnostic, PolicyError
+from drorch.runbook.checks import output_problem
 from drorch.runbook.templating import Ref, TemplateError, find_refs
 
 __all__ = ["check_verify_templates", "verify_problems"]
@@ -60,16 +61,7 @@ def _problem(ref: Ref, steps: list[Mapping[str, Any]], variables: list[str],
     step = next((s for s in steps if s.get("name") == ref.step), None)
     if step is None:
         return f"unknown step '{ref.step}' in {ref.text}; {_hint(ref, steps, policy)}"
-    from drorch.runbook.steps import ACTIONS  # the step modules; `drorch validate` rarely needs them
-
-    action = next((k for k in step if k in ACTIONS), None)
-    if action is None:
-        return None  # the runbook itself reports the step as invalid
-    produced = ACTIONS[action].declared_outputs(step[action])
-    if ref.key not in produced:
-        return (f"step '{ref.step}' ({action}) has no output '{ref.key}' in {ref.text}; "
-                f"its outputs: {', '.join(produced)}")
-    return None
+    return output_problem(ref, step)
 
 
 def _hint(ref: Ref, steps: list[Mapping[str, Any]], policy: Policy) -> str:
@@ -81,7 +73,6 @@ def _hint(ref: Ref, steps: list[Mapping[str, Any]], policy: Policy) -> str:
                 f"{{{{ outputs.{launches[0]}.{ref.key} }}}} (step '{launches[0]}' launches it)")
     names = ", ".join(str(s.get("name")) for s in steps) or "none"
     return f"verify templates name steps of the drill's runbook: {names}"
-
 
 
 def check_all_verify_templates(policy_path: Path, policy: Policy) -> None:

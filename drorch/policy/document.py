@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from drorch.errors import Diagnostic
+from drorch.ports.errors import Diagnostic
 
 __all__ = ["KeyPath", "Problem", "YamlDocument", "render_path"]
 

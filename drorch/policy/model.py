@@ -29,7 +29,6 @@ from pydantic import (
     model_validator,
 )
 
-from drorch.errors import UsageError
 from drorch.policy.checks import policy_problems
 from drorch.policy.fields import (
     Argv,
@@ -43,6 +42,7 @@ from drorch.policy.fields import (
 from drorch.policy.recovery import Check, Drill, Instance, Recovery
 from drorch.policy.targets import Encryption, Target
 from drorch.policy.validation import raise_problems, reject, validate_together
+from drorch.ports.errors import UsageError
 
 __all__ = [
     "API_VERSION",

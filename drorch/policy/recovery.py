@@ -8,11 +8,12 @@ otherwise, and passes only when its ``verify`` checks pass.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from drorch.policy.fields import Argv, Cron, Duration, Name, NonEmpty, StrictModel
+from drorch.policy.probes import check_http, check_one_probe, check_tcp
 from drorch.policy.validation import reject
 
 __all__ = ["Check", "Drill", "Instance", "Recovery"]
@@ -75,31 +76,16 @@ class Check(StrictModel):
     @field_validator("http")
     @classmethod
     def _check_http(cls, url: str | None) -> str | None:
-        if url is not None and not is_template(url) and not url.startswith(("http://", "https://")):
-            reject('http must be a URL starting with http:// or https://, e.g. "http://web/health"')
-        return url
+        return check_http(url)
 
     @field_validator("tcp")
     @classmethod
     def _check_tcp(cls, address: str | None) -> str | None:
-        if address is None or is_template(address):
-            return address  # checked once the drill's runbook outputs are known
-        host, _, port = address.rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            reject(f"invalid tcp check '{address}'; use host:port, e.g. db.internal:5432")
-        return address
+        return check_tcp(address, "check")  # a template is checked once the runbook outputs are known
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Check:
-        given = [k for k in ("http", "tcp", "command") if getattr(self, k) is not None]
-        if len(given) != 1:
-            found = f"found {' and '.join(given)}" if given else "found none"
-            reject(
-                f"a check needs exactly one of http, tcp or command ({found}); "
-                'e.g. {http: "http://web/health"}'
-            )
-        if "expect" in self.model_fields_set and self.http is None:
-            reject("expect applies only to http checks; remove it")
+        check_one_probe(self, subject="a check", plural="checks", example='{http: "http://web/health"}')
         return self
 
 
@@ -114,9 +100,3 @@ class Drill(StrictModel):
     sandbox: bool = True
     # At least one check: a drill that verifies nothing cannot fail, so proves nothing.
     verify: Annotated[tuple[Check, ...], NonEmpty]
-
-
-def is_template(value: Any) -> bool:
-    """True for a string that still holds ``{{ ... }}``: checked again once rendered
-    (by the runbook engine, or drorch.drill.templates for drill checks)."""
-    return isinstance(value, str) and "{{" in value

@@ -16,12 +16,13 @@ from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import Field, ValidationInfo, field_validator
 
+from drorch import registry
 from drorch.policy.fields import Name, StrictModel, resolve_path
 from drorch.policy.validation import reject
+from drorch.ports.config import StoreConfig
 
-__all__ = ["TARGET_SCHEMES", "Encryption", "Target"]
+__all__ = ["Encryption", "Target"]
 
-TARGET_SCHEMES = ("file", "s3", "gs", "az", "libcloud")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SECRET_PARAM = re.compile(
     r"sig|signature|secret|token|password|passwd|pwd|key|credential|auth|^sv$|^se$|^sp$|x-amz-",
@@ -126,7 +127,7 @@ class Target(StrictModel):
 
     @property
     def scheme(self) -> str:
-        """``file``, ``s3``, ``gs``, ``az`` or ``libcloud``; providers register by it."""
+        """``file``, ``s3``, ``gs``, ``az``, ``libcloud`` or a plugin's; providers register by it."""
         return self.url.partition("://")[0]
 
     @property
@@ -136,15 +137,22 @@ class Target(StrictModel):
             return None
         return Path(self.url.partition("://")[2])
 
+    def store_config(self) -> StoreConfig:
+        """The plain value an adapter opens: the URL parsed here, once, for every layer."""
+        return StoreConfig(self.name, self.url, self.region, self.endpoint, self.immutable_days,
+                           self.object_lock_mode)
+
     @field_validator("url")
     @classmethod
     def _check_url(cls, url: str, info: ValidationInfo) -> str:
         scheme, sep, rest = url.partition("://")
-        if not sep or scheme not in TARGET_SCHEMES:
+        if not sep or not registry.has("store", scheme):
             shown = f"scheme '{scheme}'" if sep else "URL without a scheme"
+            plugins = registry.plugin_names("store")
             reject(
                 f"unsupported {shown}; use file:///path, s3://bucket/prefix, "
                 "gs://bucket/prefix, az://container/prefix or libcloud://DRIVER/container"
+                + (f" (or a plugin's: {', '.join(plugins)})" if plugins else "")
             )
         if scheme == "file":
             if not rest:
@@ -187,11 +195,14 @@ def _refuse_credentials(url: str) -> None:
     reject("query strings are not supported in URLs; use the region and endpoint keys")
 
 
+_BUCKET_NOUN = {"s3": "bucket", "gs": "bucket", "az": "container"}
+
+
 def _check_store_location(scheme: str, rest: str) -> None:
+    """The URL shapes of the built-in object stores; a plugin's scheme checks its own."""
     host, _, path = rest.partition("/")
     if scheme == "libcloud":
         if not host or not path.strip("/"):
             reject("libcloud:// needs a driver and a container, e.g. libcloud://s3/acme-dr")
-    elif not host:
-        noun = "container" if scheme == "az" else "bucket"
-        reject(f"{scheme}:// needs a {noun}, e.g. {scheme}://acme-dr/shop")
+    elif scheme in _BUCKET_NOUN and not host:
+        reject(f"{scheme}:// needs a {_BUCKET_NOUN[scheme]}, e.g. {scheme}://acme-dr/shop")

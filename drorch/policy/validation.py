@@ -21,8 +21,8 @@ from typing import Any, NoReturn, TypeVar
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
-from drorch.errors import Diagnostic, PolicyError
 from drorch.policy.document import KeyPath, Problem, YamlDocument, render_path
+from drorch.ports.errors import Diagnostic, PolicyError
 
 __all__ = [
     "describe_type",

@@ -35,7 +35,6 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from drorch.errors import Diagnostic, PolicyError
 from drorch.policy.document import KeyPath, Problem, YamlDocument, render_path
 from drorch.policy.validation import (
     describe_type,
@@ -44,6 +43,7 @@ from drorch.policy.validation import (
     validate_document,
     validate_together,
 )
+from drorch.ports.errors import Diagnostic, PolicyError
 
 __all__ = [
     "KeyPath",

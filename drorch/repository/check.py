@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from drorch.errors import DrorchError
-from drorch.progress import NoProgress, Progress
+from drorch.ports.errors import DrorchError
+from drorch.ports.progress import NoProgress, Progress
 from drorch.repository.layout import FileType, object_name
 from drorch.repository.pack import DATA, TREE, PackedBlob, PackFormatError, pack_size, parse_tail
 from drorch.repository.repository import Repository

@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from drorch.errors import IntegrityError, ObjectNotFound, RepositoryLocked
+from drorch.ports.errors import IntegrityError, ObjectNotFound, RepositoryLocked
 from drorch.repository.layout import FileType, object_name
 from drorch.repository.repository import Repository
 from drorch.repository.timefmt import format_ns, now_ns, parse_ns

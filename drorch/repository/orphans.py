@@ -8,7 +8,7 @@ cannot be read is left for prune and reported.
 
 from __future__ import annotations
 
-from drorch.errors import DrorchError
+from drorch.ports.errors import DrorchError
 from drorch.repository.layout import FileType
 from drorch.repository.pack import PackedBlob, PackFormatError
 from drorch.repository.repository import Repository

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from drorch.errors import DrorchError
+from drorch.ports.errors import DrorchError
 from drorch.repository.layout import FileType, file_id_of, object_name
 from drorch.repository.pack import DATA, TREE, PackedBlob, pack_size
 from drorch.repository.repository import Repository

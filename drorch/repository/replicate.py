@@ -13,7 +13,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from drorch.errors import RepositoryError
+from drorch.ports.errors import RepositoryError
 from drorch.repository.layout import FileType, object_name
 from drorch.repository.pack import PackedBlob
 from drorch.repository.prune import used_blobs

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import zstandard
 
-from drorch.errors import (
+from drorch.ports.errors import (
     IntegrityError,
     ObjectExists,
     ObjectNotFound,
@@ -25,12 +25,12 @@ from drorch.errors import (
     RepositoryNotFound,
     WrongPassword,
 )
+from drorch.ports.store import ObjectStore
 from drorch.repository import keys
 from drorch.repository.crypto import AuthenticationFailed, Key
 from drorch.repository.index import Index, index_documents
 from drorch.repository.layout import CONFIG, FileType, file_id_of, object_name
 from drorch.repository.pack import EAGER_TAIL, TREE, PackedBlob, PackFormatError, parse_tail
-from drorch.store import ObjectStore
 
 FORMAT_VERSION = 2
 TREE_PACKS_CACHED = 8  # at most 8 x 16 MiB

@@ -23,11 +23,10 @@ from typing import Any, TypeVar
 import tenacity
 from pydantic import ValidationError
 
-from drorch.errors import DrorchError
 from drorch.policy.document import render_path
 from drorch.policy.durations import format_duration
-from drorch.runbook.deadline import Deadline
-from drorch.runbook.errors import StepFailed, StepTimedOut
+from drorch.ports.deadline import Deadline
+from drorch.ports.errors import DrorchError, StepFailed, StepTimedOut
 from drorch.runbook.steps import Action
 from drorch.runbook.templating import Scope, TemplateError, render_value
 

@@ -23,7 +23,7 @@ from drorch.policy.document import KeyPath, Problem, YamlDocument
 from drorch.runbook.steps import ACTIONS
 from drorch.runbook.templating import Ref, TemplateError, find_refs
 
-__all__ = ["VAR_NAME", "runbook_problems"]
+__all__ = ["VAR_NAME", "output_problem", "runbook_problems"]
 
 VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
@@ -128,15 +128,23 @@ class _RefChecker:
                     "use outputs of earlier steps only")
         if position == index and not own:
             return f"a step cannot use its own outputs ({ref.text}); only its undo can"
-        step = self.steps[position]
-        action = _action_key(step)
-        if action is None:
-            return None  # the step itself is reported as invalid
-        produced = ACTIONS[action].declared_outputs(step[action])
-        if ref.key not in produced:
-            return (f"step '{ref.step}' ({action}) has no output '{ref.key}' in {ref.text}; "
-                    f"its outputs: {', '.join(produced)}")
-        return None
+        return output_problem(ref, self.steps[position])
+
+
+def output_problem(ref: Ref, step: Mapping[str, Any]) -> str | None:
+    """Why ``step`` (raw runbook mapping) does not produce the output ``ref`` reads, or None.
+
+    The one rule for ``{{ outputs.STEP.KEY }}``, used by runbooks and by drill
+    ``verify`` templates alike: KEY must be among what the step's action declares.
+    """
+    action = _action_key(step)
+    if action is None:
+        return None  # the step itself is reported as invalid
+    produced = ACTIONS[action].declared_outputs(step[action])
+    if ref.key not in produced:
+        return (f"step '{ref.step}' ({action}) has no output '{ref.key}' in {ref.text}; "
+                f"its outputs: {', '.join(produced)}")
+    return None
 
 
 def _policy_names(steps: list[Mapping[str, Any]], policy: Any) -> Iterator[Problem]:

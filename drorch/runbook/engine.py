@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from drorch.ports.deadline import Deadline
+from drorch.ports.errors import RunNotResumable, StepFailed
 from drorch.runbook.attempts import StepAttempts
-from drorch.runbook.deadline import Deadline
-from drorch.runbook.errors import RunNotResumable, StepFailed
 from drorch.runbook.journal import Journal, RunRow, StepRow
 from drorch.runbook.model import Runbook, Step, StepBody
 from drorch.runbook.results import RESUMABLE, RunResult, load_result, measure_rto
@@ -40,7 +40,7 @@ from drorch.runbook.templating import Scope, TemplateError, evaluate_when
 
 if TYPE_CHECKING:
     from drorch.policy import Policy
-    from drorch.runbook.protocols import Backends
+    from drorch.ports.recovery import Backends
 
 __all__ = ["Engine", "Reporter", "RunOptions", "file_digest"]
 

@@ -1,6 +1,6 @@
 """The run journal: every runbook run, step and event, in the state database.
 
-Tables live in the same SQLite file as ``drorch.state`` (``$DRORCH_HOME/state.db``)
+Tables live in the same SQLite file as ``drorch.state.tables`` (``$DRORCH_HOME/state.db``)
 and are written before and after every step, each write its own committed
 transaction (WAL, synchronous), so after ``kill -9`` the journal says exactly
 which steps finished (with their outputs), which one was running, and what
@@ -30,9 +30,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from drorch.errors import UsageError
-from drorch.runbook.errors import RunNotResumable
-from drorch.state import StateTables
+from drorch.ports.errors import RunNotResumable, UsageError
+from drorch.state.tables import StateTables
 
 __all__ = ["Event", "Journal", "RunRow", "StepRow"]
 

@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, ModelWrapValidatorHandler, ValidationInfo, model_validator
 
-from drorch.errors import UsageError
 from drorch.policy import load_yaml, raise_problems, validate_document, validate_together
 from drorch.policy.fields import Duration, Name, NonEmpty, StrictModel
 from drorch.policy.validation import reject
+from drorch.ports.errors import UsageError
 from drorch.runbook.checks import runbook_problems
 from drorch.runbook.steps import ACTIONS, Action
 from drorch.runbook.steps.approve import Approve
@@ -50,7 +50,7 @@ _ONE_ACTION = ("a step needs exactly one action key ({keys}); found {found}, "
                "e.g. {{launch: {{recovery: web-vm}}}}")
 
 
-def _check_one_action(body: StepBody | Step) -> None:
+def _check_one_action(body: _Actions) -> None:
     given = [key for key in ACTIONS if getattr(body, key) is not None]
     if len(given) != 1:
         found = " and ".join(given) if given else "none"
@@ -82,8 +82,8 @@ class _Body:
         return retries + 1 if retries is not None else self.action.default_attempts()
 
 
-class StepBody(_Body, StrictModel):
-    """An ``undo``: one action, with its own ``timeout`` and ``retries``."""
+class _Actions(_Body, StrictModel):
+    """The action keys (exactly one is given) and how to run it; ``Step`` and ``StepBody`` share them."""
 
     launch: Launch | None = None
     wait: Wait | None = None
@@ -98,35 +98,23 @@ class StepBody(_Body, StrictModel):
     retries: int | None = Field(default=None, ge=0)
 
     @model_validator(mode="after")
-    def _one_action(self) -> StepBody:
+    def _one_action(self) -> _Actions:
         _check_one_action(self)
         return self
 
 
-class Step(_Body, StrictModel):
+class StepBody(_Actions):
+    """An ``undo``: one action, with its own ``timeout`` and ``retries``."""
+
+
+class Step(_Actions):
     """One step: ``name``, one action key, and how to run and compensate it."""
 
     name: Name
-    launch: Launch | None = None
-    wait: Wait | None = None
-    script: Script | None = None
-    restore: Restore | None = None
-    dns: Dns | None = None
-    approve: Approve | None = None
-    notify: Notify | None = None
-    fence: Fence | None = None
-    reverse: Reverse | None = None
-    timeout: Duration | None = None
-    retries: int | None = Field(default=None, ge=0)
     # None: always runs. A string is a template condition (see templating.evaluate_when).
     when: str | bool | None = None
     # None: nothing to compensate. Undo runs only for steps that finished, newest first.
     undo: StepBody | None = None
-
-    @model_validator(mode="after")
-    def _one_action(self) -> Step:
-        _check_one_action(self)
-        return self
 
 
 class Metadata(StrictModel):

@@ -14,8 +14,8 @@ from datetime import timedelta
 from typing import Any
 
 from drorch.policy.durations import format_duration
+from drorch.ports.errors import StepFailed
 from drorch.runbook.attempts import render_action
-from drorch.runbook.errors import StepFailed
 from drorch.runbook.model import Runbook, StepBody
 from drorch.runbook.templating import Scope, TemplateError, evaluate_when, parse_refs
 

@@ -24,8 +24,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from drorch.runbook.deadline import Deadline
-from drorch.runbook.errors import StepFailed, StepTimedOut
+from drorch.ports.deadline import Deadline
+from drorch.ports.errors import StepFailed, StepTimedOut
 
 __all__ = ["Completed", "base_environment", "run_command"]
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from drorch.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, EXIT_OK
+from drorch.objectives import met
+from drorch.ports.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, EXIT_OK
 from drorch.runbook.journal import Event, Journal, StepRow
 
 __all__ = ["RunResult", "StepResult", "load_result", "measure_rto"]
@@ -61,9 +62,7 @@ class RunResult:
 
     @property
     def rto_met(self) -> bool | None:
-        if self.rto_s is None or self.rto_objective_s is None:
-            return None
-        return self.rto_s <= self.rto_objective_s
+        return met(self.rto_s, self.rto_objective_s)
 
     @property
     def exit_code(self) -> int:

@@ -9,15 +9,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from drorch.errors import PolicyError, UsageError
 from drorch.policy import Policy, load_policy, load_yaml
+from drorch.ports.errors import PolicyError, RunNotResumable, UsageError
+from drorch.ports.recovery import Backends
 from drorch.runbook.backends import RegistryBackends
 from drorch.runbook.engine import Engine, Reporter, RunOptions
-from drorch.runbook.errors import RunNotResumable
 from drorch.runbook.journal import Journal, RunRow
 from drorch.runbook.model import Runbook, load_runbook
 from drorch.runbook.plan import RunPlan, plan_run
-from drorch.runbook.protocols import Backends
 from drorch.runbook.results import RESUMABLE, RunResult, load_result
 
 __all__ = [

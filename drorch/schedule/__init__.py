@@ -9,11 +9,11 @@
 from __future__ import annotations
 
 from drorch.schedule.continuous import ContinuousMirror
-from drorch.schedule.export import export_cron, export_systemd
 from drorch.schedule.jobs import Job, PolicyJobRunner, jobs_for
 from drorch.schedule.scheduler import Scheduler
 from drorch.schedule.service import SchedulerBusy, run_schedule
 from drorch.schedule.store import ScheduleStore
+from drorch.schedule.units import export_cron, export_systemd
 
 __all__ = [
     "ContinuousMirror",

@@ -1,6 +1,6 @@
 """The jobs a policy schedules, and how one is run.
 
-A job is a mirror (``apply`` of that mirror, through the ``Applier``: no
+A job is a mirror (``apply`` of that mirror, through ``engine.apply_policy``: no
 subprocess) or a drill (``run_drill``), on a cron expression; a mirror with
 ``schedule: continuous`` is driven by file events instead (``continuous.py``).
 Mirrors and drills without a ``schedule`` are never started by the scheduler.
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from drorch.errors import UsageError
 from drorch.policy import Policy
+from drorch.ports.errors import UsageError
 
 __all__ = ["Job", "JobRunner", "PolicyJobRunner", "jobs_for"]
 
@@ -69,17 +69,13 @@ class PolicyJobRunner:
         return self._drill(job.name, cancel)
 
     def _mirror(self, name: str) -> str:
-        from drorch.apply import Applier
-        from drorch.plan import build_plan
+        from drorch.engine.apply import apply_policy
         from drorch.policy import load_policy
-        from drorch.secrets import key_source
-        from drorch.state import StateStore
+        from drorch.state.tables import StateStore
 
-        policy = load_policy(self.policy_path)
-        keys = key_source(policy.encryption)
-        plan = build_plan(policy, mirror=name, keys=keys)
         state = StateStore(self.home / "state.db") if self.home else StateStore()
-        result = Applier(policy, keys, state=state, lock_wait_s=self.lock_wait_s).apply(plan)
+        result = apply_policy(load_policy(self.policy_path), mirror=name, state=state,
+                              lock_wait_s=self.lock_wait_s)
         [mirror] = result.mirrors
         if mirror.error:
             return f"failed: {mirror.error}"

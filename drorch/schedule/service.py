@@ -13,15 +13,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from drorch.drill.locks import ProcessLock
-from drorch.errors import DrorchError
 from drorch.policy import load_policy
+from drorch.ports.errors import DrorchError
 from drorch.schedule.clock import Clock
 from drorch.schedule.continuous import ContinuousMirror
 from drorch.schedule.jobs import JobRunner, PolicyJobRunner, jobs_for
 from drorch.schedule.metrics import MetricsServer
 from drorch.schedule.scheduler import Scheduler
 from drorch.schedule.store import ScheduleStore
-from drorch.state import home as default_home
+from drorch.state.tables import home as default_home
 
 __all__ = ["SchedulerBusy", "run_schedule"]
 
@@ -78,9 +78,9 @@ def run_schedule(policy_path: Path, stop: threading.Event, *, only: list[str] | 
 
 def _exposition(policy_path: Path, home: Path) -> str:
     from drorch.drill.history import DrillHistory
+    from drorch.engine.status import policy_status
     from drorch.policy import load_policy as load
     from drorch.secrets import key_source
-    from drorch.status import policy_status
 
     policy = load(policy_path)
     return policy_status(policy, key_source(policy.encryption),

@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
-from drorch.state import home
+from drorch.state.tables import home
 
 __all__ = ["ScheduleStore"]
 

@@ -12,12 +12,12 @@ few per source are kept (the parent of the next run is one of them).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from drorch.state.cachefiles import read_cache_file, write_cache_file
+from drorch.state.tables import home
 
 KEEP = 3  # block maps kept per source: the latest snapshot and a couple of older ones
 _MAGIC = b"drorch-blockmap-1\n"
@@ -47,29 +47,22 @@ class BlockMapStore:
         return self.root / f"{digest}.map"
 
     def load(self, digest: str) -> BlockMap | None:
+        found = read_cache_file(self._path(digest), _MAGIC)
+        if found is None:
+            return None
+        header, hashes = found
         try:
-            raw = self._path(digest).read_bytes()
-        except OSError:
+            blocks = (header["size"] + header["block_size"] - 1) // header["block_size"]
+        except (KeyError, TypeError, ZeroDivisionError):
             return None
-        if not raw.startswith(_MAGIC):
-            return None
-        header_end = raw.index(b"\n", len(_MAGIC))
-        header = json.loads(raw[len(_MAGIC):header_end])
-        hashes = raw[header_end + 1:]
-        blocks = (header["size"] + header["block_size"] - 1) // header["block_size"]
         if header.get("digest") != digest or len(hashes) != 32 * blocks:
             return None  # torn or foreign: ignore it, the run is only slower
         return BlockMap(digest, header["size"], header["block_size"], hashes)
 
     def save(self, blockmap: BlockMap) -> None:
         """Best effort: a block map that cannot be written only makes the next run slower."""
-        header = json.dumps({"digest": blockmap.digest, "size": blockmap.size,
-                             "block_size": blockmap.block_size}).encode()
-        with contextlib.suppress(OSError):
-            self.root.mkdir(parents=True, exist_ok=True)
-            tmp = self.root / f".{blockmap.digest}.{os.getpid()}.tmp"
-            tmp.write_bytes(_MAGIC + header + b"\n" + blockmap.hashes)
-            os.replace(tmp, self._path(blockmap.digest))
+        header = {"digest": blockmap.digest, "size": blockmap.size, "block_size": blockmap.block_size}
+        if write_cache_file(self._path(blockmap.digest), _MAGIC, header, blockmap.hashes):
             self._trim()
 
     def _trim(self) -> None:
@@ -79,7 +72,6 @@ class BlockMapStore:
 
 
 def blockmap_store(repository_id: str, source: Path) -> BlockMapStore:
-    from drorch.state import home
 
     key = hashlib.sha256(str(source).encode()).hexdigest()[:16]
     return BlockMapStore(home() / "blockmaps" / repository_id / key)

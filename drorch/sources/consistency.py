@@ -39,9 +39,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 
-from drorch.errors import DrorchError, SourceError
 from drorch.policy import Source
-from drorch.progress import NoProgress, Progress
+from drorch.ports.errors import DrorchError, SourceError
+from drorch.ports.progress import NoProgress, Progress
 from drorch.sources import hooks
 from drorch.sources.snapshots import Snapshotter, Taken
 

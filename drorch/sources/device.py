@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from drorch.errors import SourceError
+from drorch.ports.errors import SourceError
 
 
 @dataclass(frozen=True)

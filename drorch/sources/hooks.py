@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from drorch.errors import SourceError
+from drorch.ports.errors import SourceError
 
 _TAIL_LINES = 3
 _TAIL_CHARS = 400

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from drorch.errors import SourceError
+from drorch.ports.errors import SourceError
 from drorch.sources import hooks
 
 ZVOL_DEVICES = Path("/dev/zvol")

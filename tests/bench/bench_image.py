@@ -111,8 +111,8 @@ mirrors: [{{name: vm, source: disk, targets: [local], rpo: 1h}}]
 
 
 def in_process_pass(policy: Path) -> float:
-    from drorch.apply import Applier
-    from drorch.plan import build_plan
+    from drorch.engine.apply import Applier
+    from drorch.engine.plan import build_plan
     from drorch.policy import load_policy
     from drorch.secrets import key_source
 

@@ -1,4 +1,4 @@
-"""The ObjectStore contract (drorch/store.py), run unchanged against every adapter.
+"""The ObjectStore contract (drorch/ports/store.py), run unchanged against every adapter.
 
 Backends: local (file://), s3 (moto server), gcs (gcp-storage-emulator),
 azure (Azurite), libcloud (local driver). What a backend cannot be tested for is
@@ -14,18 +14,19 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from cloud_emulators import FaultProxy, closed_port
-from store_backends import MiB
 
-from drorch.errors import (
+from drorch.ports.errors import (
     AccessDenied,
     ObjectExists,
     ObjectNotFound,
     StoreError,
     TransientStoreError,
 )
-from drorch.retry import RetryingStore
-from drorch.store import ObjectStore, immutability_problem
+from drorch.ports.store import ObjectStore, immutability_problem
+from drorch.storage.retry import RetryingStore
+
+from support.cloud_emulators import FaultProxy, closed_port
+from support.store_backends import MiB
 
 # libcloud's local driver filters listings client-side and says so on every list (providers/libcloud_store.py
 # silences it for the CLI; pytest resets warning filters per test).
@@ -238,7 +239,7 @@ def test_missing_bucket_is_one_sentence_naming_it(backend, request):
 
 
 def test_adapter_does_not_retry_by_itself(backend, request, bucket):
-    """Retries live in drorch.retry only: one throttled reply reaches the caller as transient."""
+    """Retries live in drorch.storage.retry only: one throttled reply reaches the caller as transient."""
     backend.check("throttling", request)
     backend.check("no_sdk_retries", request)
     assert backend.throttled is not None

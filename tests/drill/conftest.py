@@ -10,13 +10,15 @@ from __future__ import annotations
 import os
 import textwrap
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from drorch.runbook import attempts as attempts_module
+
+from support.cloud_emulators import MotoServer, moto_server_fixture  # noqa: F401 (fixture)
 
 KEY = "drill-test-key-0123456789"
 
@@ -96,14 +98,8 @@ def drill_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture(scope="session")
-def moto_url() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+def moto_url(moto_server: MotoServer) -> str:
+    return moto_server.url
 
 
 @pytest.fixture
@@ -147,8 +143,8 @@ def policy_dir(tmp_path: Path) -> Callable[..., Path]:
         policy = tmp_path / "policy.yaml"
         policy.write_text(POLICY.replace("VERIFY_MORE\n", textwrap.indent(verify_more, "      ")))
         if apply:
-            from drorch.apply import Applier
-            from drorch.plan import build_plan
+            from drorch.engine.apply import Applier
+            from drorch.engine.plan import build_plan
             from drorch.policy import load_policy
             from drorch.secrets import key_source
 

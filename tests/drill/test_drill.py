@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from drorch.drill import DrillHistory, DrillOptions, run_drill
-from drorch.errors import PolicyError, UsageError
+from drorch.ports.errors import PolicyError, UsageError
 
 from .conftest import drill_resources
 

@@ -15,8 +15,8 @@ import pytest
 
 from drorch.drill import CheckResult, DrillResult, Phase, SnapshotUsed, write_report
 from drorch.drill.history import DrillHistory
-from drorch.errors import UsageError
-from drorch.status import policy_status
+from drorch.engine.status import policy_status
+from drorch.ports.errors import UsageError
 
 T0 = 1_790_000_000.0
 

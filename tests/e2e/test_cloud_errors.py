@@ -5,7 +5,7 @@ Unknown bucket (every provider), wrong region and expired or invalid credentials
 in the middle of an upload (the re-run resumes: less goes up, restic checks it).
 
 Where the emulator cannot produce the failure itself, the fault proxy of
-tests/conformance/cloud_emulators.py answers as the cloud does: moto never
+tests/support/cloud_emulators.py answers as the cloud does: moto never
 answers 301 for a bucket in another region (it ignores the request's region),
 and it has no notion of an expired session token. Invalid credentials and
 Azure's wrong key are the emulators' own answers.
@@ -16,7 +16,6 @@ Tests that must exhaust retries run the CLI with a three-attempt retry budget
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -24,19 +23,8 @@ from typing import Any
 
 import pytest
 
+from support import cloud_targets as targets
 
-def _load_beside(name: str) -> Any:
-    """A helper module next to this file (pytest's importlib mode puts no test folder on sys.path)."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-targets = _load_beside("cloud_targets")
 moto_server_fixture = targets.moto_server_fixture
 gcs_server_fixture = targets.gcs_server_fixture
 azurite_server_fixture = targets.azurite_server_fixture
@@ -45,7 +33,7 @@ pytestmark = pytest.mark.slow
 
 FAST_RETRIES = """\
 import sys
-from drorch.retry import RetryingStore
+from drorch.storage.retry import RetryingStore
 RetryingStore.__init__.__kwdefaults__.update(attempts=3, max_wait_s=0.05)
 from drorch.cli.app import main
 sys.exit(main())

@@ -8,11 +8,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from drorch.apply import Applier
-from drorch.errors import SecretError
-from drorch.operations import list_snapshots, restore
-from drorch.plan import build_plan
+from drorch.engine.apply import Applier
+from drorch.engine.operations import list_snapshots, restore
+from drorch.engine.plan import build_plan
 from drorch.policy import load_policy
+from drorch.ports.errors import SecretError
 from drorch.secrets import ENVELOPE, key_source
 
 POLICY = """apiVersion: drorch/v1

@@ -9,8 +9,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from drorch.apply import Applier
-from drorch.plan import build_plan
+from drorch.engine.apply import Applier
+from drorch.engine.plan import build_plan
 from drorch.policy import load_policy
 from drorch.secrets import StaticPassword
 

@@ -7,26 +7,10 @@ credentials in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) must pass
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from typing import Any
-
 import pytest
 
+from support import cloud_targets as targets
 
-def _load_beside(name: str) -> Any:
-    """A helper module next to this file (pytest's importlib mode puts no test folder on sys.path)."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-targets = _load_beside("cloud_targets")
 moto_server_fixture = targets.moto_server_fixture
 
 pytestmark = [pytest.mark.restic, pytest.mark.slow]

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from drorch.errors import PolicyError
 from drorch.policy import load_policy
+from drorch.ports.errors import PolicyError
 
 HEAD = """\
 apiVersion: drorch/v1

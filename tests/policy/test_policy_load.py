@@ -12,8 +12,8 @@ import pytest
 from pydantic import ValidationError
 
 import drorch.policy
-from drorch.errors import PolicyError, UsageError
 from drorch.policy import Encryption, Mirror, Policy, load_policy
+from drorch.ports.errors import PolicyError, UsageError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures"

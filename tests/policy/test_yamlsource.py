@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from drorch.errors import PolicyError
 from drorch.policy import load_yaml, reject, render_path, validate_document, validate_together
+from drorch.ports.errors import PolicyError
 
 DOC = """\
 apiVersion: drorch/v1

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from drorch.errors import RepositoryLocked
+from drorch.ports.errors import RepositoryLocked
 from drorch.repository.layout import FileType
 from drorch.repository.lock import RepositoryLock
 from drorch.repository.repository import Repository

@@ -10,7 +10,7 @@ from drorch.repository.repository import Repository
 from drorch.repository.snapshot import Snapshot, load_snapshots, save_snapshot
 from drorch.repository.timefmt import now_ns
 from drorch.repository.uploader import PackUploader
-from drorch.restorer import Restorer
+from drorch.restore.restorer import Restorer
 
 
 def _backup(repo: Repository, source: Path) -> Snapshot:

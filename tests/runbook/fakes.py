@@ -8,9 +8,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from drorch.runbook.deadline import Deadline
-from drorch.runbook.errors import StepFailed
-from drorch.runbook.protocols import LaunchSpec, Machine, ProbeResult, RecordChange
+from drorch.ports.deadline import Deadline
+from drorch.ports.errors import StepFailed
+from drorch.ports.recovery import LaunchSpec, Machine, ProbeResult, RecordChange
 
 
 class FakeProber:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +20,11 @@ import boto3
 import pytest
 
 from drorch.policy import load_policy
-from drorch.providers.aws_mock import seed_account
 from drorch.runbook import Journal, load_runbook
+from drorch.testing.aws import seed_account
 
 from .fakes import wait_for
+from support.cloud_emulators import MotoServer, moto_server_fixture  # noqa: F401 (fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,23 +44,11 @@ steps:
 """
 
 
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
 @pytest.fixture
-def aws_env(moto_server: str, drorch_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+def aws_env(moto_server: MotoServer, drorch_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
             ) -> dict[str, str]:
-    aws = {"AWS_ENDPOINT_URL": moto_server, "AWS_ACCESS_KEY_ID": "testing",
+    moto_server.reset()
+    aws = {"AWS_ENDPOINT_URL": moto_server.url, "AWS_ACCESS_KEY_ID": "testing",
            "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "eu-west-1"}
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name, raising=False)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from drorch.ports.errors import RunNotResumable, StepFailed
 from drorch.runbook import Journal, RunOptions, RunResult, resume_run
-from drorch.runbook.errors import RunNotResumable, StepFailed
 from drorch.runbook.runner import approve_run, plan_runbook
 
 from .fakes import FakeBackends, wait_for

@@ -7,13 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from drorch.errors import UsageError
+from drorch.ports.deadline import Deadline
+from drorch.ports.errors import StepFailed, UsageError
+from drorch.ports.recovery import LaunchSpec
 from drorch.providers.libcloud_compute import open_compute
 from drorch.runbook import Journal, RunOptions, run_runbook
 from drorch.runbook.backends import RegistryBackends
-from drorch.runbook.deadline import Deadline
-from drorch.runbook.errors import StepFailed
-from drorch.runbook.protocols import LaunchSpec
 
 from .fakes import FakeProber
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from drorch.errors import UsageError
-from drorch.runbook.testing import TestReport, run_test
+from drorch.ports.errors import UsageError
+from drorch.testing.runbooks import TestReport, run_test
 
 ROOT = Path(__file__).resolve().parents[2]
 FAILOVER = ROOT / "policies" / "runbooks" / "failover.yaml"

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from drorch.errors import PolicyError
 from drorch.policy import load_policy
+from drorch.ports.errors import PolicyError
 from drorch.runbook import load_runbook
 
 HEAD = """\
@@ -238,7 +238,7 @@ steps:
 
 
 def test_vars_overrides_and_required(chdir: Path):
-    from drorch.errors import UsageError
+    from drorch.ports.errors import UsageError
 
     Path("rb.yaml").write_text(HEAD + "  - name: a\n    script: [echo, '{{ vars.who }}']\n")
     runbook = load_runbook("rb.yaml")

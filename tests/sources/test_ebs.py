@@ -18,9 +18,9 @@ from typing import Any
 import boto3
 import pytest
 
+from drorch.engine.ebs import export_ebs
 from drorch.policy import load_policy
 from drorch.secrets import key_source
-from drorch.sources.export import export_ebs
 
 MiB = 1024 * 1024
 BLOCK = 512 * 1024
@@ -127,7 +127,7 @@ def test_export_of_a_directory_mirror_is_refused(tmp_path, dataset, src, e2e, dr
     for key in ("DRORCH_HOME", "DRORCH_KEY"):
         monkeypatch.setenv(key, drorch_env[key])
     policy = load_policy(policy_file)
-    from drorch.errors import UsageError
+    from drorch.ports.errors import UsageError
 
     with pytest.raises(UsageError, match="only image and volume mirrors"):
         export_ebs(policy, key_source(policy.encryption), "web", session=aws)

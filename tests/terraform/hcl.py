@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from drorch.export import CLOUDS
+from drorch.terraform import CLOUDS
 
 __all__ = ["CLOUDS", "ROOT", "TERRAFORM", "named_blocks", "parse_file", "parse_module", "typed_blocks",
            "unquote"]

@@ -33,14 +33,14 @@ from botocore import xform_name  # noqa: E402
 
 PROVIDERS = ROOT / "providers"
 
-# Modules that import boto3 but never talk to AWS on the agent's behalf.
-NOT_ADAPTERS = {
-    "aws_mock.py": "seeds an in-process moto account for `drorch test --mock aws`; never reaches AWS",
-}
+# Modules that import boto3 but never talk to AWS on the agent's behalf (none: the fake AWS of
+# `drorch test --mock aws` lives in drorch/testing/aws.py, not among the adapters).
+NOT_ADAPTERS: dict[str, str] = {}
+FAKE_AWS = ROOT / "drorch" / "testing" / "aws.py"
 
 # Modules whose calls only the drill role makes: they are granted by the drill policy, not the agent's.
 DRILL_ADAPTERS = {
-    "aws_sandbox.py": "creates, sweeps and removes a drill's isolated network (drorch.drill.cloud)",
+    "aws_sandbox.py": "creates, sweeps and removes a drill's isolated network (drorch.ports.sandbox)",
 }
 
 # Runbook calls (agent adapters) that a sandboxed drill makes outside the agent's scopes.
@@ -225,6 +225,8 @@ def test_the_collector_sees_the_adapters() -> None:
 def test_excluded_modules_really_stay_in_moto() -> None:
     for name in NOT_ADAPTERS:
         assert "mock_aws" in (PROVIDERS / name).read_text(), f"{name} no longer looks like a moto-only module"
+    assert "mock_aws" in FAKE_AWS.read_text(), "the fake AWS no longer looks like a moto-only module"
+    assert not (PROVIDERS / "aws_mock.py").exists(), "the fake AWS belongs with the testing code"
 
 
 def test_every_boto3_call_is_in_the_mapping_table() -> None:
@@ -312,8 +314,8 @@ def test_ec2_writes_are_conditioned_on_drorch_tags() -> None:
 
 def test_drill_writes_are_conditioned_on_the_sandbox_tag() -> None:
     """Created only with drorch:sandbox=true, changed and removed only when it carries it."""
-    from drorch.drill.cloud import SANDBOX_TAG
     from drorch.drill.sandbox import SandboxBackends
+    from drorch.ports.sandbox import SANDBOX_TAG
 
     tags = SandboxBackends(None, drill_id="d", policy="p", drill="n").tags  # type: ignore[arg-type]
     assert local("drorch_sandbox_tag") == SANDBOX_TAG

@@ -17,9 +17,9 @@ import pytest
 from typer.testing import CliRunner
 
 from drorch.cli.app import app
-from drorch.errors import UsageError
-from drorch.export import MODULE_VARIABLES, TFVARS_FILE, Cloud, terraform_variables
 from drorch.policy import load_policy
+from drorch.ports.errors import UsageError
+from drorch.terraform import MODULE_VARIABLES, TFVARS_FILE, Cloud, terraform_variables
 
 from .hcl import CLOUDS, ROOT, TERRAFORM, named_blocks, parse_module
 

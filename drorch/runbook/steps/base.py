@@ -27,14 +27,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from drorch.policy.fields import StrictModel
-from drorch.policy.recovery import is_template
-from drorch.runbook.deadline import Deadline
+from drorch.policy.probes import is_template
+from drorch.ports.deadline import Deadline
 
 if TYPE_CHECKING:
     from drorch.policy import Policy
-    from drorch.runbook.protocols import Backends
+    from drorch.ports.recovery import Backends
 
-__all__ = ["Action", "Approvals", "StepContext", "is_template", "sandbox_keys", "sandboxed"]
+__all__ = ["Action", "Approvals", "StepContext", "is_template", "restore_context", "sandbox_keys",
+           "sandboxed"]
 
 
 def sandboxed(policy: Policy, sandbox: Path, names: set[str]) -> Policy:
@@ -50,6 +51,16 @@ def sandboxed(policy: Policy, sandbox: Path, names: set[str]) -> Policy:
         targets.append(target.model_copy(update={"url": f"file://{scratch}", "immutable_days": None})
                        if target.name in names else target)
     return policy.model_copy(update={"targets": tuple(targets)})
+
+
+def restore_context(policy: Policy, sandbox: Path | None, target: str) -> tuple[Policy, Any]:
+    """Which policy and keys read ``target``: its scratch copy when this sandboxed run wrote
+    one (with the sandbox's key), else the real target with the policy's own key."""
+    if sandbox is not None and (sandbox / "repos" / target).exists():
+        return sandboxed(policy, sandbox, {target}), sandbox_keys(sandbox)
+    from drorch.secrets import key_source
+
+    return policy, key_source(policy.encryption)
 
 
 def sandbox_keys(sandbox: Path) -> Any:
@@ -93,7 +104,7 @@ class StepContext:
     sandbox: Path | None = None
 
     def require_policy(self, why: str) -> Policy:
-        from drorch.runbook.errors import StepFailed
+        from drorch.ports.errors import StepFailed
 
         if self.policy is None:
             raise StepFailed(f"{why} needs the policy that defines it", permanent=True,

@@ -21,8 +21,8 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from drorch.policy.validation import reject
-from drorch.runbook.errors import StepFailed
-from drorch.runbook.protocols import RecordChange
+from drorch.ports.errors import StepFailed
+from drorch.ports.recovery import RecordChange
 from drorch.runbook.steps.base import Action, StepContext
 
 

@@ -20,7 +20,7 @@ from pydantic import model_validator
 
 from drorch.policy.fields import Argv, Name
 from drorch.policy.validation import reject
-from drorch.runbook.errors import StepFailed
+from drorch.ports.errors import StepFailed
 from drorch.runbook.process import base_environment, run_command
 from drorch.runbook.steps.base import Action, StepContext
 from drorch.runbook.steps.launch import find_recovery

@@ -22,10 +22,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from drorch.errors import UsageError
 from drorch.policy.fields import Name
-from drorch.runbook.errors import StepFailed
-from drorch.runbook.protocols import LaunchSpec
+from drorch.ports.errors import StepFailed, UsageError
+from drorch.ports.recovery import LaunchSpec
 from drorch.runbook.steps.base import Action, StepContext
 
 if TYPE_CHECKING:

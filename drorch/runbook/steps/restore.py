@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from drorch.policy.fields import Name
-from drorch.runbook.errors import StepFailed
-from drorch.runbook.steps.base import Action, StepContext, sandbox_keys, sandboxed
+from drorch.ports.errors import StepFailed
+from drorch.runbook.steps.base import Action, StepContext, restore_context
 
 
 class Restore(Action):
@@ -36,28 +36,17 @@ class Restore(Action):
         return f"mirror {self.mirror} snapshot {self.snapshot} -> {self.to}"
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
-        from drorch.operations import list_snapshots, restore
-        from drorch.secrets import key_source
+        from drorch.engine.operations import restore
+        from drorch.ports.errors import UsageError
 
         policy = ctx.require_policy(f"restoring mirror '{self.mirror}'")
         target_name = self.target or policy.mirror(self.mirror).targets[0]
-        if ctx.sandbox and (ctx.sandbox / "repos" / target_name).exists():
-            policy = sandboxed(policy, ctx.sandbox, {target_name})
-            keys = sandbox_keys(ctx.sandbox)
-        else:
-            keys = key_source(policy.encryption)
-        target = target_name
-        listing = {t.target: t.snapshots for t in list_snapshots(policy, keys, self.mirror)}
-        snapshots = sorted(listing.get(target, []), key=lambda s: s.time_ns)
-        if self.snapshot == "latest":
-            chosen = snapshots[-1] if snapshots else None
-        else:
-            chosen = next((s for s in snapshots if s.id.startswith(self.snapshot)), None)
-        if chosen is None:
-            raise StepFailed(f"target {target} has no snapshot {self.snapshot} of mirror {self.mirror}",
-                             permanent=True, hint="list them with `drorch snapshots`")
+        policy, keys = restore_context(policy, ctx.sandbox, target_name)
         dest = ctx.sandbox / "restore" / ctx.step if ctx.sandbox else ctx.base_dir / Path(self.to)
-        _, stats = restore(policy, keys, chosen.id, dest, target=target,
-                           include=list(self.include) or None)
+        try:
+            chosen, stats = restore(policy, keys, self.snapshot, dest, target=target_name,
+                                    mirror=self.mirror, include=list(self.include) or None)
+        except UsageError as err:  # no such snapshot: retrying cannot make one
+            raise StepFailed(str(err), permanent=True, hint=err.hint) from None
         ctx.log(f"restored {chosen.id[:8]} into {dest}: {stats.files} files, {stats.bytes} bytes")
         return {"snapshot": chosen.id, "path": str(dest), "files": stats.files, "bytes": stats.bytes}

@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 from drorch.policy.fields import Name
-from drorch.runbook.errors import StepFailed
+from drorch.ports.errors import StepFailed
 from drorch.runbook.steps.base import Action, StepContext, sandbox_keys, sandboxed
 
 
@@ -33,20 +33,16 @@ class Reverse(Action):
         return f"apply mirror {self.mirror} now (DR -> on-prem)"
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
-        from drorch.apply import Applier
-        from drorch.plan import build_plan
-        from drorch.secrets import key_source
-        from drorch.state import StateStore
+        from drorch.engine.apply import apply_policy
+        from drorch.state.tables import StateStore
 
         policy = ctx.require_policy(f"reversing mirror '{self.mirror}'")
         policy.mirror(self.mirror)  # a clear error for an unknown name
+        keys: Any = None  # the policy's own
         if ctx.sandbox:
             policy = sandboxed(policy, ctx.sandbox, set(policy.mirror(self.mirror).targets))
-            keys: Any = sandbox_keys(ctx.sandbox)
-        else:
-            keys = key_source(policy.encryption)
-        plan = build_plan(policy, mirror=self.mirror, keys=keys)
-        result = Applier(policy, keys, state=StateStore()).apply(plan)
+            keys = sandbox_keys(ctx.sandbox)
+        result = apply_policy(policy, mirror=self.mirror, keys=keys, state=StateStore())
         [mirror] = result.mirrors
         failed = [t for t in mirror.targets if not t.ok]
         if mirror.error or failed or not mirror.targets:

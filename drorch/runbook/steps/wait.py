@@ -19,10 +19,10 @@ from typing import Any, ClassVar
 from pydantic import Field, field_validator, model_validator
 
 from drorch.policy.fields import Argv, Duration
-from drorch.policy.validation import reject
-from drorch.runbook.errors import StepFailed
+from drorch.policy.probes import check_http, check_one_probe, check_tcp
+from drorch.ports.errors import StepFailed
 from drorch.runbook.process import base_environment, run_command
-from drorch.runbook.steps.base import UNLIMITED, Action, StepContext, is_template
+from drorch.runbook.steps.base import UNLIMITED, Action, StepContext
 
 _PROBE_TIMEOUT_S = 10.0
 
@@ -44,29 +44,17 @@ class Wait(Action):
     @field_validator("http")
     @classmethod
     def _check_http(cls, url: str | None) -> str | None:
-        if url is not None and not url.startswith(("http://", "https://", "{{")):
-            reject('http must be a URL starting with http:// or https://, e.g. "http://web/health"')
-        return url
+        return check_http(url)
 
     @field_validator("tcp")
     @classmethod
     def _check_tcp(cls, address: str | None) -> str | None:
-        if address is None or is_template(address):
-            return address
-        host, _, port = address.rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            reject(f"invalid tcp address '{address}'; use host:port, e.g. db.internal:5432")
-        return address
+        return check_tcp(address, "address")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Wait:
-        given = [k for k in ("http", "tcp", "command") if getattr(self, k) is not None]
-        if len(given) != 1:
-            found = " and ".join(given) or "none"
-            reject(f"wait needs exactly one of http, tcp or command (found {found}); "
-                   'e.g. {http: "http://{{ outputs.vm.ip }}/health"}')
-        if "expect" in self.model_fields_set and self.http is None:
-            reject("expect applies only to http waits; remove it")
+        check_one_probe(self, subject="wait", plural="waits",
+                        example='{http: "http://{{ outputs.vm.ip }}/health"}')
         return self
 
     def retry_pause(self, attempt: int) -> float | None:

@@ -1,0 +1,67 @@
+"""The object-store port: the only way the repository reaches storage.
+
+Adapters live in ``drorch.providers`` (the top-level ``providers/`` folder) and
+are found by URL scheme through ``drorch.registry``; ``drorch.storage`` opens
+them and wraps them in retries. An adapter stores opaque names and bytes; it
+never builds repository paths (see ``repository.layout``) and holds no retry loops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    name: str
+    size: int
+    modified: float | None = None  # seconds since the epoch, when the store reports it
+
+
+class ObjectStore(Protocol):
+    """Named immutable objects. Names use ``/`` separators and never start with one.
+
+    Contract every adapter keeps (checked by tests/conformance):
+    - ``put`` is atomic: a reader sees the whole object or nothing, never a prefix.
+      With ``exclusive=True`` it refuses (``ObjectExists``) to replace an existing
+      name; this is what makes lock files and ``config`` safe to create.
+    - ``get`` raises ``ObjectNotFound`` for a missing name and returns exactly
+      ``length`` bytes from ``offset`` (all of the rest when ``length`` is None).
+    - ``list`` yields every object whose name starts with ``prefix``, in no order.
+    - ``delete`` of a missing name is not an error (deletes are retried).
+    """
+
+    @property
+    def location(self) -> str:
+        """Where the objects live, for messages (never contains credentials)."""
+        ...
+
+    def put(self, name: str, data: bytes | bytearray | memoryview, *, exclusive: bool = False
+            ) -> None: ...
+
+    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes: ...
+
+    def exists(self, name: str) -> bool: ...
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]: ...
+
+    def delete(self, name: str) -> None: ...
+
+
+class SupportsImmutability(Protocol):
+    """Stores that can keep objects undeletable for a number of days (object lock, retention)."""
+
+    def immutability_problem(self, days: int) -> str | None:
+        """Why objects written now would *not* be kept for ``days`` (None when they will be)."""
+        ...
+
+
+def immutability_problem(store: ObjectStore, days: int) -> str | None:
+    """Check a store can honour ``immutable_days``; stores without the capability cannot."""
+    inner = getattr(store, "inner", store)
+    check = getattr(inner, "immutability_problem", None)
+    if check is None:
+        return f"{store.location} cannot keep objects immutable; remove immutable_days or use S3"
+    return check(days)  # type: ignore[no-any-return]

@@ -1,0 +1,39 @@
+"""Local cache files: a magic line, a JSON header line, then a binary body; written atomically.
+
+Block maps (``sources.blockmap``) and export manifests (``restore.blocks``)
+are caches under ``$DRORCH_HOME``: losing or tearing one makes a run slower,
+never wrong. So reading never raises (a missing, torn or foreign file is
+``None``) and writing is best effort (temporary name, then rename).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+
+def read_cache_file(path: Path, magic: bytes) -> tuple[dict[str, Any], bytes] | None:
+    """(header, body) of a cache file, or None when it is missing, torn or not ours."""
+    try:
+        raw = path.read_bytes()
+        if not raw.startswith(magic):
+            return None
+        end = raw.index(b"\n", len(magic))
+        header = json.loads(raw[len(magic):end])
+    except (OSError, ValueError):
+        return None
+    return (header, raw[end + 1:]) if isinstance(header, dict) else None
+
+
+def write_cache_file(path: Path, magic: bytes, header: dict[str, Any], body: bytes) -> bool:
+    """Write atomically; False (and nothing half-written) when it cannot be written."""
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(magic + json.dumps(header).encode() + b"\n" + body)
+        os.replace(tmp, path)
+        return True
+    return False

@@ -1,0 +1,63 @@
+"""Retries as a wrapper around any ObjectStore, so adapters hold no retry loops.
+
+Only ``TransientStoreError`` (throttling, 5xx, timeouts, dropped connections)
+is retried, with exponential backoff and jitter; everything else — missing
+bucket, access denied, not found — fails at once, because retrying it only
+delays the message the operator needs. Every operation of the protocol is
+safe to repeat: objects are content-addressed, ``delete`` of a missing name is
+not an error, and a repeated ``exclusive`` put that had in fact succeeded
+reports ``ObjectExists``, which callers of exclusive puts handle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+from tenacity import (
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_random_exponential,
+)
+
+from drorch.ports.errors import TransientStoreError
+from drorch.ports.store import ObjectInfo, ObjectStore
+
+T = TypeVar("T")
+
+
+class RetryingStore:
+    def __init__(self, inner: ObjectStore, *, attempts: int = 8, max_wait_s: float = 20.0,
+                 give_up_after_s: float = 300.0) -> None:
+        self.inner = inner
+        self._retrying = Retrying(
+            retry=retry_if_exception_type(TransientStoreError),
+            wait=wait_random_exponential(multiplier=0.2, max=max_wait_s),
+            stop=stop_after_attempt(attempts) | stop_after_delay(give_up_after_s),
+            reraise=True,
+        )
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        return self._retrying(fn)
+
+    @property
+    def location(self) -> str:
+        return self.inner.location
+
+    def put(self, name: str, data: bytes | bytearray | memoryview, *, exclusive: bool = False) -> None:
+        self._call(lambda: self.inner.put(name, data, exclusive=exclusive))
+
+    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
+        return self._call(lambda: self.inner.get(name, offset, length))
+
+    def exists(self, name: str) -> bool:
+        return self._call(lambda: self.inner.exists(name))
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Listings are collected whole inside the retry, so a retry never yields twice."""
+        return iter(self._call(lambda: list(self.inner.list(prefix))))
+
+    def delete(self, name: str) -> None:
+        self._call(lambda: self.inner.delete(name))
