@@ -40,7 +40,7 @@ __getattr__ = lazy.exports(__name__, {
     "drorch.policy": ("Policy", "load_policy"),
     "drorch.ports.errors": ("DrorchError",),
     "drorch.secrets": ("KeySource", "key_source"),
-})
+}, subpackages=("restore",))
 
 __all__ = [
     "Applier",
