@@ -40,7 +40,7 @@ __getattr__ = lazy.exports(__name__, {
     "drorch.policy": ("Policy", "load_policy"),
     "drorch.secrets": ("KeySource", "key_source"),
     "drorch.engine.status": ("StatusReport", "policy_status"),
-})
+}, subpackages=("restore",))
 
 __all__ = [
     "Applier",

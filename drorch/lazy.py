@@ -14,9 +14,19 @@ from importlib import import_module
 from typing import Any
 
 
-def exports(package: str, homes: dict[str, tuple[str, ...]]) -> Callable[[str], Any]:
-    """A module ``__getattr__`` for ``package``: ``homes`` maps a module to the names it defines."""
+def exports(package: str, homes: dict[str, tuple[str, ...]], *, subpackages: tuple[str, ...] = ()
+            ) -> Callable[[str], Any]:
+    """A module ``__getattr__`` for ``package``: ``homes`` maps a module to the names it defines.
+
+    ``subpackages`` are exported names that are also subpackages (``drorch.restore``
+    is both the API function and the package of restore code). Importing such a
+    subpackage binds it on the package, hiding the lazy name, so they are imported
+    here, first (they must be cheap), and unbound again.
+    """
     where = {name: module for module, names in homes.items() for name in names}
+    for name in subpackages:
+        import_module(f"{package}.{name}")
+        delattr(sys.modules[package], name)
 
     def __getattr__(name: str) -> Any:
         if name not in where:

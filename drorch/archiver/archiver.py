@@ -24,7 +24,7 @@ from io import FileIO
 from pathlib import Path
 from typing import Any, TypeVar
 
-from drorch.archiver.chunker import MIN_CHUNK, chunks
+from drorch.archiver.chunker import MIN_CHUNK, chunks, trim_buffers
 from drorch.archiver.parent import parent_nodes
 from drorch.ports.errors import SourceError
 from drorch.ports.progress import NoProgress, Progress
@@ -102,6 +102,7 @@ class Archiver:
         finally:
             self._reader.shutdown(wait=True)
             self._pool.shutdown(wait=True)
+            trim_buffers()
 
     def _save_chain(self, base: Path, parts: tuple[str, ...], parent: dict[str, Node],
                     read_from: Path) -> Future[str]:

@@ -28,6 +28,11 @@ REGION = 3 * MAX_CHUNK
 _REGIONS = BufferPool(REGION, keep=4)
 
 
+def trim_buffers() -> None:
+    """Return the memory of idle read regions to the kernel (see BufferPool.trim)."""
+    _REGIONS.trim()
+
+
 class Readable(Protocol):
     def read(self, n: int, /) -> bytes: ...
     def readinto(self, buffer: memoryview, /) -> int | None: ...

@@ -17,18 +17,6 @@ import typer
 from drorch.cli.common import JsonOpt, PolicyArg, emit_json, err, handles_errors, out
 from drorch.policy.durations import format_duration
 from drorch.ports.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, RunFailed, UsageError
-from drorch.runbook import (
-    RunOptions,
-    RunPlan,
-    RunResult,
-    approve_run,
-    list_runs,
-    parse_vars,
-    preflight_runbook,
-    resume_run,
-    run_runbook,
-    show_run,
-)
 
 if TYPE_CHECKING:
     from drorch.runbook import RunOptions, RunPlan, RunResult
@@ -197,6 +185,7 @@ def _interrupted(progress: _Progress) -> typer.Exit:
 
 def _run(file: Path, policy: Path | None, var: list[str] | None, dry_run: bool, options: RunOptions,
          as_json: bool) -> None:
+    from drorch.runbook import parse_vars, preflight_runbook, run_runbook
 
     overrides = parse_vars(var)
     if dry_run:
@@ -247,7 +236,7 @@ def resume_command(run_id: RunIdArg, yes: YesOpt = False, no_undo: NoUndoOpt = F
                        "interrupted again (check what it did first).")] = False,
                    as_json: JsonOpt = False) -> None:
     """Continue a crashed or stopped run at its first unfinished step; finished steps never rerun."""
-    from drorch.runbook import RunOptions
+    from drorch.runbook import RunOptions, resume_run
 
     progress = _Progress(as_json)
     options = RunOptions(yes=yes, no_undo=no_undo, rerun_interrupted=rerun_interrupted)
@@ -264,6 +253,7 @@ def approve_command(run_id: RunIdArg, step: Annotated[str | None, typer.Option(
         help="The approve step to pass (default: the next open one).")] = None,
         as_json: JsonOpt = False) -> None:
     """Let a waiting run pass its approve gate, with a one-time token (it passes one gate)."""
+    from drorch.runbook import approve_run
     if run_id.startswith("fleet-"):
         from drorch.cli.fleet import approve_fleet_run
 
@@ -282,6 +272,7 @@ def approve_command(run_id: RunIdArg, step: Annotated[str | None, typer.Option(
 def list_command(limit: Annotated[int, typer.Option(help="How many runs, newest first.")] = 20,
                  as_json: JsonOpt = False) -> None:
     """List recent runbook runs from the journal: ID, runbook, status, start, measured RTO."""
+    from drorch.runbook import list_runs
 
     runs = list_runs(limit)
     if as_json:
@@ -299,6 +290,7 @@ def list_command(limit: Annotated[int, typer.Option(help="How many runs, newest 
 @handles_errors
 def show_command(run_id: RunIdArg, as_json: JsonOpt = False) -> None:
     """Show a run from the journal: steps, undo, timeline and measured RTO."""
+    from drorch.runbook import show_run
 
     result = show_run(run_id)
     if as_json:
@@ -365,6 +357,7 @@ def mock_test(file: RunbookArg,
     snapshot, hosted zone, SNS topic); approve gates pass; probes of VMs are
     simulated. Exit 0 when every step passed, 1 otherwise.
     """
+    from drorch.runbook import parse_vars
     from drorch.testing.runbooks import run_test
 
     if mock != "aws":

@@ -11,11 +11,10 @@ is the SHA-256 of its bytes.
 from __future__ import annotations
 
 import hashlib
-import mmap
 import struct
 from dataclasses import dataclass
 
-from drorch.repository.buffers import BufferPool
+from drorch.repository.buffers import BufferPool, anonymous
 from drorch.repository.crypto import OVERHEAD, Key
 
 DATA = "data"
@@ -56,6 +55,11 @@ PACK_CAPACITY = TARGET_PACK_SIZE + 8 * 1024 * 1024 + 256 * 1024
 _PACKS = BufferPool(PACK_CAPACITY, keep=6)  # open data and tree packs, 4 uploading
 
 
+def trim_buffers() -> None:
+    """Return the memory of idle pack buffers to the kernel (see BufferPool.trim)."""
+    _PACKS.trim()
+
+
 class PackBuilder:
     """Collects sealed blobs of one type in memory until the pack is big enough to upload.
 
@@ -68,7 +72,7 @@ class PackBuilder:
         self.type = blob_type
         # Pooled anonymous memory (drorch.repository.buffers): bytearray(n) would memset
         # 24 MiB holding the GIL, and fresh pages fault on first write.
-        self.buffer = _PACKS.get() if capacity == PACK_CAPACITY else memoryview(mmap.mmap(-1, capacity))
+        self.buffer = _PACKS.get() if capacity == PACK_CAPACITY else memoryview(anonymous(capacity))
         self.used = 0
         self.blobs: list[PackedBlob] = []
         self.writers = 0
@@ -95,7 +99,7 @@ class PackBuilder:
 
     def _grow(self, size: int) -> None:
         """Move to a larger buffer (rare: a blob bigger than the room left, added with ``add``)."""
-        bigger = memoryview(mmap.mmap(-1, size))
+        bigger = memoryview(anonymous(size))
         bigger[: self.used] = self.buffer[: self.used]
         self.buffer = bigger
 

@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from drorch.repository.crypto import OVERHEAD
 from drorch.repository.layout import FileType, object_name
-from drorch.repository.pack import DATA, PACK_CAPACITY, TREE, PackBuilder, PackedBlob
+from drorch.repository.pack import DATA, PACK_CAPACITY, TREE, PackBuilder, PackedBlob, trim_buffers
 from drorch.repository.repository import Repository, compress, worth_compressing
 
 
@@ -141,4 +141,7 @@ class PackUploader:
         return dict(self.written)
 
     def close(self) -> None:
+        """Stop the upload threads and give the pack buffers' memory back; no save after this."""
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._open.clear()
+        trim_buffers()
