@@ -6,10 +6,7 @@ from typing import Annotated
 
 import typer
 
-from drorch.anomaly import AnomalyStore
 from drorch.cli.common import JsonOpt, PolicyArg, emit_json, handles_errors, out
-from drorch.policy import load_policy
-from drorch.repository.timefmt import format_ns
 
 
 def register(app: typer.Typer) -> None:
@@ -24,6 +21,10 @@ def ack(
 ) -> None:
     """Acknowledge an abnormal snapshot after checking it: `status` stops reporting it, its
     changes count as normal from now on, and retention may forget the snapshots it held."""
+    from drorch.anomaly import AnomalyStore
+    from drorch.policy import load_policy
+    from drorch.repository.timefmt import format_ns
+
     policy = load_policy(policy_file)
     flag = AnomalyStore().ack(policy.metadata.name, snapshot)
     if as_json:

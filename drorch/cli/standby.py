@@ -5,14 +5,15 @@ from __future__ import annotations
 import signal
 import threading
 from dataclasses import asdict
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from drorch.cli.common import JsonOpt, PolicyArg, emit_json, handles_errors, out
-from drorch.engine.standby import Applied, Follower
-from drorch.policy import load_policy
 from drorch.ports.errors import EXIT_FAILED
+
+if TYPE_CHECKING:
+    from drorch.engine.standby import Applied
 
 
 def register(app: typer.Typer) -> None:
@@ -38,6 +39,9 @@ def standby(
     Follows the mirror's first target: continuously, on the standby's cron, or only
     when asked (`follow: manual`, or --once). A promoted standby is never overwritten.
     """
+    from drorch.engine.standby import Follower
+    from drorch.policy import load_policy
+
     policy = load_policy(policy_file)
     following = not (once or promote)  # one-shot modes print one summary instead
     follower = Follower(policy, mirror, log=(lambda line: out.print(line, markup=False)) if following

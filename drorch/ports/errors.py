@@ -178,3 +178,8 @@ class RunFailed(RunbookError):
         self.run_id = run_id
         self.step = step
         self.tail = tail
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived (the CLI turns it into this, like Ctrl-C into KeyboardInterrupt), so
+    ``finally`` blocks run: locks are released, hooks' ``post`` and cleanup run."""

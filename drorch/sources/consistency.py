@@ -41,14 +41,10 @@ from pathlib import Path
 from types import FrameType
 
 from drorch.policy import Source
-from drorch.ports.errors import DrorchError, SourceError
+from drorch.ports.errors import DrorchError, SourceError, Terminated
 from drorch.ports.progress import NoProgress, Progress
 from drorch.sources import hooks
 from drorch.sources.snapshots import Snapshotter, Taken
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM arrived while a source was being snapshotted or read; cleanup has run."""
 
 
 @contextlib.contextmanager
