@@ -143,7 +143,7 @@ class Restorer:
         """A tree's nodes; an authentic blob that is not a tree is damage too (IntegrityError)."""
         blob = self.repo.load_blob(TREE, tree_id)
         try:
-            nodes = decode_tree(blob)
+            nodes = decode_tree(blob, strict=False)  # each node is judged in _nodes
         except (ValueError, TypeError, AttributeError) as err:
             raise IntegrityError(f"tree {tree_id[:12]} does not decode: {err}") from None
         if not all(isinstance(n, dict) for n in nodes):
@@ -376,7 +376,7 @@ class Restorer:
                     failed = restore_fs.apply_metadata(fds.fd(dir_index), name, node, as_root)
                 except OSError as err:
                     failed = [f"its metadata ({err.strerror or err})"]
-                except (ValueError, TypeError, OverflowError) as err:  # a crafted time or mode
+                except (ValueError, TypeError, OverflowError, IntegrityError) as err:  # a crafted time or mode
                     failed = [f"its metadata ({err})"]
                 if failed:
                     self.stats.warnings.append(f"{plan.rel(dir_index, name)}: could not set "

@@ -59,6 +59,7 @@ IAM_ACTIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("s3", "get_object"): ("s3:GetObject",),
     ("s3", "head_object"): ("s3:GetObject",),
     ("s3", "list_objects_v2"): ("s3:ListBucket",),
+    ("s3", "head_bucket"): ("s3:ListBucket",),  # plan: does the bucket exist (HeadBucket needs ListBucket)
     ("s3", "delete_object"): ("s3:DeleteObject",),
     ("s3", "get_object_lock_configuration"): ("s3:GetBucketObjectLockConfiguration",),
     ("kms", "generate_data_key"): ("kms:GenerateDataKey",),
