@@ -10,7 +10,6 @@ instance that launch started (by its idempotency token), not start another.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +24,7 @@ from drorch.testing.aws import seed_account
 
 from .fakes import wait_for
 from support.cloud_emulators import MotoServer, moto_server_fixture  # noqa: F401 (fixture)
+from support.policies import aws_dr_with_ebs_launch
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,26 +58,10 @@ def aws_env(moto_server: MotoServer, drorch_env: dict[str, str], monkeypatch: py
     return {**drorch_env, **aws}
 
 
-def _without_boot_restore(source: Path, dest: Path) -> None:
-    """The shipped policy with its recovery launched from an EBS snapshot (what this test is about):
-    moto runs no user-data, so a boot restore would never report."""
-    from ruamel.yaml import YAML
-
-    yaml = YAML()
-    doc = yaml.load(source.read_text())
-    for recovery in doc["recovery"]:
-        recovery.pop("restore", None)
-        recovery["instance"].pop("profile", None)
-    with dest.open("w") as out:
-        yaml.dump(doc, out)
-
-
 def test_kill_9_under_moto_then_resume_keeps_one_vm(tmp_path: Path, aws_env: dict[str, str],
                                                     start_drorch: Callable[..., Any],
                                                     run_drorch: Callable[..., Any]):
-    _without_boot_restore(ROOT / "policies" / "aws-dr.yaml", tmp_path / "aws-dr.yaml")
-    shutil.copytree(ROOT / "policies" / "runbooks", tmp_path / "runbooks")
-    (tmp_path / "example-data").mkdir()
+    aws_dr_with_ebs_launch(tmp_path)  # what this test is about: moto runs no user-data
     flag = tmp_path / "flag"
     runbook_file = tmp_path / "crash.yaml"
     runbook_file.write_text(CRASH.replace("FLAG", str(flag)))

@@ -18,6 +18,8 @@ import pytest
 from drorch.ports.errors import UsageError
 from drorch.testing.runbooks import TestReport, run_test
 
+from support.policies import aws_dr_with_ebs_launch
+
 ROOT = Path(__file__).resolve().parents[2]
 FAILOVER = ROOT / "policies" / "runbooks" / "failover.yaml"
 FAILBACK = ROOT / "policies" / "runbooks" / "failback.yaml"
@@ -28,9 +30,11 @@ def verdicts(report: TestReport) -> list[tuple[str, str]]:
     return [(name, step.state) for name, step in report.cases()]
 
 
-def test_shipped_failover_fails_honestly_without_a_data_snapshot():
-    """The mock seeds scaffolding, never data: no `drorch export ebs` ran, so there is no snapshot."""
-    report = run_test(FAILOVER)
+def test_ebs_launch_fails_honestly_without_a_data_snapshot(tmp_path: Path):
+    """The mock seeds scaffolding, never data: no `drorch export ebs` ran, so there is no snapshot
+    for a recovery launched from one (the shipped aws-dr restores its directory mirror at boot)."""
+    aws_dr_with_ebs_launch(tmp_path)
+    report = run_test(tmp_path / "runbooks" / "failover.yaml")
     assert not report.passed
     assert report.result.failed_step == "vm"
     assert (report.result.error or "").startswith(
