@@ -376,7 +376,7 @@ class Restorer:
                     failed = restore_fs.apply_metadata(fds.fd(dir_index), name, node, as_root)
                 except OSError as err:
                     failed = [f"its metadata ({err.strerror or err})"]
-                except (ValueError, TypeError, OverflowError, IntegrityError) as err:  # a crafted time or mode
+                except (ValueError, TypeError, OverflowError, IntegrityError) as err:  # crafted time, mode
                     failed = [f"its metadata ({err})"]
                 if failed:
                     self.stats.warnings.append(f"{plan.rel(dir_index, name)}: could not set "
