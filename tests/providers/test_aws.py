@@ -19,20 +19,10 @@ from drorch.providers.aws_dns import open_dns
 from drorch.providers.aws_notify import open_notifier
 from drorch.providers.webhook import open_notifier as open_webhook
 
+from support.cloud_emulators import in_process_aws_fixture  # noqa: F401 (fixture)
+
 REGION = "eu-west-1"
 
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.Session]:
-    from moto import mock_aws
-
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    with mock_aws():
-        yield boto3.Session(region_name=REGION)
 
 
 def deadline(seconds: float = 30) -> Deadline:

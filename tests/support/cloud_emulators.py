@@ -450,3 +450,21 @@ def azure_error(status: int, code: str, message: str) -> Canned:
 S3_SLOW_DOWN = s3_error(503, "SlowDown", "Please reduce your request rate.")
 GCS_BACKEND_ERROR = gcs_error(503, "backendError", "Backend Error")
 AZURE_SERVER_BUSY = azure_error(503, "ServerBusy", "The server is busy.")
+
+
+IN_PROCESS_REGION = "eu-west-1"
+
+
+@pytest.fixture(name="aws")
+def in_process_aws_fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """An in-process moto account (``mock_aws``) in eu-west-1, with no real credentials reachable."""
+    import boto3
+    from moto import mock_aws
+
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", IN_PROCESS_REGION)
+    with mock_aws():
+        yield boto3.Session(region_name=IN_PROCESS_REGION)
