@@ -1,7 +1,8 @@
 """Activities: what an agent does on its host, with the engine functions the CLI uses.
 
 ``run_mirror`` runs ``drorch.engine.apply.apply_policy`` for one mirror in a
-child process (``drorch.fleet.job``) and heartbeats while it works. Its
+child process (``drorch.fleet.job``, forked by the agent's fork server,
+``drorch.fleet.launcher``) and heartbeats while it works. Its
 heartbeats are sent as direct calls whose answer it waits for, so it knows
 when the engine last heard from it: the engine retries the job elsewhere
 only after ``heartbeat_s`` without a heartbeat, and the agent kills its own
@@ -28,7 +29,6 @@ import json
 import os
 import signal
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -41,6 +41,7 @@ from temporalio.client import AsyncActivityCancelledError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from drorch.fleet.launcher import JobLauncher, LaunchedJob, LaunchError
 from drorch.fleet.messages import JobInput, StepInput
 
 if TYPE_CHECKING:
@@ -101,6 +102,7 @@ class AgentActivities:
 
     client: Client
     policy_path: Path
+    launcher: JobLauncher
     identity: str = f"{socket.gethostname()}/{os.getpid()}"
 
     # ------------------------------------------------------------------ mirrors
@@ -112,10 +114,11 @@ class AgentActivities:
         await lease.beat({"agent": self.identity, "phase": "starting"})
         if lease.lost or not lease.answered:
             raise ApplicationError(f"not starting {job.mirror}: {lease.reason or 'no heartbeat answer'}")
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "drorch.fleet.job", str(self.policy_path), job.mirror, str(os.getpid()),
-            str(info.workflow_run_id or info.workflow_id),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True)
+        try:
+            process = await self.launcher.launch(job.mirror, str(info.workflow_run_id or info.workflow_id))
+        except LaunchError as error:
+            raise ApplicationError(f"{job.mirror}: cannot start the job on {self.identity}: {error}",
+                                   type="LaunchFailed") from None
         self._ledger("start", job, info, process.pid)
         talk = asyncio.ensure_future(process.communicate())
         try:
@@ -203,7 +206,7 @@ def _in_thread(fn: Callable[[], dict[str, Any]]) -> asyncio.Future[dict[str, Any
     return future
 
 
-async def _kill(process: asyncio.subprocess.Process, talk: asyncio.Future[Any]) -> None:
+async def _kill(process: LaunchedJob, talk: asyncio.Future[Any]) -> None:
     """SIGKILL the job's process group and wait until it is gone."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)

@@ -53,6 +53,7 @@ async def run_agent(policy_path: Path, options: AgentOptions, engine: EngineConf
     from temporalio.worker import PollerBehaviorSimpleMaximum, UnsandboxedWorkflowRunner, Worker
 
     from drorch.fleet.activities import AgentActivities
+    from drorch.fleet.launcher import JobLauncher
     from drorch.fleet.workflows import WORKFLOWS
 
     policy_path = policy_path.absolute()
@@ -62,7 +63,9 @@ async def run_agent(policy_path: Path, options: AgentOptions, engine: EngineConf
     client = await connect(engine)
     name = policy.metadata.name
     identity = f"{socket.gethostname()}/{os.getpid()}"
-    acts = AgentActivities(client, policy_path, identity)
+    launcher = JobLauncher(policy_path)
+    launcher.start()  # before the workers' threads: the server forks jobs, the agent never does
+    acts = AgentActivities(client, policy_path, launcher, identity)
     grace = timedelta(seconds=options.grace_s)
     workers = [Worker(client, task_queue=host_queue(name, host), activities=[acts.run_mirror, acts.run_step],
                       identity=f"{identity}@{host}", max_concurrent_activities=options.max_jobs,
@@ -89,6 +92,7 @@ async def run_agent(policy_path: Path, options: AgentOptions, engine: EngineConf
     failed = next((r for r in runs if r.done() and r.exception()), None)
     await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
     waiter.cancel()
+    launcher.stop()
     if failed is not None:
         raise UsageError(f"agent stopped: {failed.exception()}")
 

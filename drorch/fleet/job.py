@@ -25,7 +25,7 @@ import signal
 import sys
 import time
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drorch.engine.apply import ApplyResult, MirrorResult, TargetResult, apply
 from drorch.engine.plan import build_plan
@@ -35,7 +35,10 @@ from drorch.repository.snapshot import load_snapshots
 from drorch.secrets import key_source
 from drorch.state.tables import StateStore
 
-__all__ = ["main"]
+if TYPE_CHECKING:
+    from drorch.policy.model import Policy
+
+__all__ = ["die_with_parent", "job_main", "main", "run_job"]
 
 _PR_SET_PDEATHSIG = 1
 SLOW_PUT_ENV = "DRORCH_FLEET_TEST_PUT_DELAY_S"
@@ -70,11 +73,11 @@ def _slow_uploads(delay: float) -> None:
 JOB_TAG_PREFIX = "drorch-job:"
 
 
-def run_job(policy_path: str, mirror: str, job_id: str) -> dict[str, Any]:
+def run_job(policy_path: str, mirror: str, job_id: str, policy: Policy | None = None) -> dict[str, Any]:
     """Run the mirror once for job ``job_id``: if an earlier attempt of this job already
     published its snapshot (it died after the commit, before reporting), report that one
-    instead of publishing a second."""
-    policy = load_policy(policy_path)
+    instead of publishing a second. ``policy``: the file already loaded (the fork server's)."""
+    policy = policy or load_policy(policy_path)
     keys = key_source(policy.encryption)
     plan = build_plan(policy, mirror=mirror, keys=keys)
     step = plan.mirrors[0]
@@ -90,18 +93,25 @@ def run_job(policy_path: str, mirror: str, job_id: str) -> dict[str, Any]:
     return result.to_json()
 
 
-def main(argv: list[str]) -> int:
-    policy_path, mirror, parent, job_id = argv[0], argv[1], int(argv[2]), argv[3]
-    die_with_parent(parent)
+def job_main(policy_path: str, mirror: str, job_id: str, policy: Policy | None = None) -> int:
+    """The job's whole life after its process exists: the result as JSON on stdout, the
+    error as one line on stderr; returns the exit code. Shared by ``main`` and the fork server."""
     if os.environ.get(SLOW_PUT_ENV):
         _slow_uploads(float(os.environ[SLOW_PUT_ENV]))
     try:
-        result = run_job(policy_path, mirror, job_id)
+        result = run_job(policy_path, mirror, job_id, policy)
     except DrorchError as error:
         sys.stderr.write(f"{type(error).__name__}: {error}\n")
         return error.exit_code
     sys.stdout.write(json.dumps(result, default=str))
+    sys.stdout.flush()
     return int(result["exit_code"])
+
+
+def main(argv: list[str]) -> int:
+    policy_path, mirror, parent, job_id = argv[0], argv[1], int(argv[2]), argv[3]
+    die_with_parent(parent)
+    return job_main(policy_path, mirror, job_id)
 
 
 if __name__ == "__main__":

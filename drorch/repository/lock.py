@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from drorch.ports.errors import IntegrityError, ObjectNotFound, RepositoryLocked
 from drorch.repository.layout import FileType, object_name
@@ -48,13 +49,7 @@ class LockInfo:
             return True
         if self.hostname != socket.gethostname():
             return False
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-        return False
+        return _process_gone(self.pid)
 
     def describe(self) -> str:
         kind = "an exclusive" if self.exclusive else "a shared"
@@ -185,3 +180,20 @@ class RepositoryLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def _process_gone(pid: int) -> bool:
+    """True when no process ``pid`` runs here. A zombie counts as gone: it holds nothing, and
+    its parent may never reap it (a job whose parent was killed, under a PID 1 that does not
+    reap, as in many containers)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False  # not Linux, or it ended just now: the next look decides
+    return stat.rsplit(")", 1)[-1].split()[:1] == ["Z"]
