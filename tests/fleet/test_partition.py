@@ -111,13 +111,16 @@ def test_partitioned_agent_never_overlaps_its_replacement(fleet: Fleet, hosts: d
         entries = fleet.ledger_entries()
         starts = [e for e in entries if e["event"] == "start"]
         assert len(starts) == 2 and starts[0]["agent"] != starts[1]["agent"], entries
-        fenced = [e for e in entries if e["event"] == "end" and e["outcome"] == "fenced"]
-        # h1 stops its own job once the engine stops acknowledging it; on a slow machine h1's
-        # attempt can end otherwise (its record lost with the link), so the invariants below are
-        # what this test guarantees: never two attempts at once, one snapshot, a clean repository
-        assert all(e["attempt"] == 1 for e in fenced), entries
-        no_overlap(entries, "web")
         result = joined["result"]
+        first = [e for e in entries if e["event"] == "end" and e["run_id"] == starts[0]["run_id"]
+                 and e["attempt"] == starts[0]["attempt"]]
+        # h1 stops its own job once the engine stops acknowledging it ("fenced"). On a slow
+        # machine its job may instead finish before the lease runs out, unreported behind the cut:
+        # then the retry must find that snapshot and publish none of its own.
+        assert len(first) == 1, entries
+        assert first[0]["outcome"] == "fenced" or (
+            first[0]["outcome"] == "exit 0" and result.get("already_published")), (first, result)
+        no_overlap(entries, "web")
         # (whether h1 was cut before or after its index was written, the retry reuses its data)
         assert [s["short_id"] for s in restic_snapshots(repo, fleet.env["DRORCH_KEY"])] == \
             [result["snapshot"][:8]]
