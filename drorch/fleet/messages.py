@@ -83,6 +83,7 @@ class StepSpec:
     idempotent: bool
     has_undo: bool = False
     message: str = ""  # approve: the question
+    when: str | bool | None = None  # approve: its condition, decided by the workflow (other steps: the agent)
 
 
 @dataclass

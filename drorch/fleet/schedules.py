@@ -3,8 +3,8 @@
 Each mirror with a cron ``schedule`` gets the Schedule
 ``schedule:<policy>:<mirror>``, whose action starts ``MirrorTick``; the tick
 starts the mirror's job under its one workflow ID, so a run that is still
-going when the next is due is skipped twice over (the Schedule's overlap
-policy SKIP, and the engine refusing a second workflow with that ID).
+going when the next is due is skipped: the engine refuses a second workflow
+with that ID (the Schedule's overlap policy SKIP covers only the short tick).
 
 Re-applying makes the engine match the policy: new mirrors are created,
 changed crons and hosts updated, and schedules of this policy whose mirror

@@ -44,8 +44,9 @@ def step_specs(runbook: Runbook, start_host: str) -> list[StepSpec]:
     specs = []
     for index, step in enumerate(runbook.steps):
         message = step.approve.message if step.approve is not None else ""
+        when = step.when if step.approve is not None else None
         specs.append(StepSpec(index, step.name, step.action_key, step.on or start_host, step.timeout_s(),
-                              step.action.idempotent, step.undo is not None, message))
+                              step.action.idempotent, step.undo is not None, message, when))
     return specs
 
 

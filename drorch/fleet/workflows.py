@@ -9,9 +9,9 @@ the workflow replays it, so a finished step is never run again.
 - ``MirrorJob`` (ID ``mirror:<policy>:<mirror>``): one activity, ``run_mirror``,
   retried on the host's next agent when its agent dies (heartbeat timeout).
 - ``MirrorTick`` (what a Schedule starts): starts ``MirrorJob`` under the
-  mirror's fixed ID; if a job is already running (a manual ``fleet run``, a
-  slow previous run) the tick is skipped. Schedules also skip overlapping
-  ticks (``ScheduleOverlapPolicy.SKIP``).
+  mirror's fixed ID and ends (the job is abandoned to run on its own); if a
+  job is already running (a manual ``fleet run``, a slow previous run) the
+  tick is skipped.
 - ``FleetRunbook`` (ID = run ID ``fleet-…``): steps in order, each on its
   ``on:`` host; ``approve`` is a signal; on failure the ``undo`` of finished
   steps runs newest first, each on its step's host.
@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         host_queue,
         mirror_workflow_id,
     )
+    from drorch.runbook.templating import Scope, TemplateError, evaluate_when
 
 __all__ = ["WORKFLOWS", "FleetRunbook", "MirrorJob", "MirrorTick"]
 
@@ -71,8 +72,10 @@ class MirrorTick:
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON)
         except WorkflowAlreadyStartedError:
             return {"mirror": job.mirror, "skipped": "a run of this mirror is still going"}
-        result: dict[str, Any] = await handle
-        return result
+        # Not waiting for the job: the engine's refusal of a second job under the mirror's ID is
+        # what skips an overlapping tick, and a tick that waited cost the engine one more
+        # workflow task per job (the main engine cost at fleet scale).
+        return {"mirror": job.mirror, "started": handle.id}
 
 
 @workflow.defn(name="FleetRunbook")
@@ -122,6 +125,8 @@ class FleetRunbook:
     async def _step(self, run: RunbookInput, spec: StepSpec, outputs: dict[str, dict[str, Any]],
                     skipped: list[str]) -> dict[str, Any]:
         if spec.action == "approve":
+            if not _gate_applies(run, spec, outputs, skipped):
+                return {"state": "skipped", "outputs": {}}
             return {"state": "done", "outputs": {"approved_by": await self._gate(run, spec)}}
         return await self._activity(run, spec, "do", outputs, skipped)
 
@@ -185,3 +190,15 @@ class FleetRunbook:
 
 
 WORKFLOWS = [MirrorJob, MirrorTick, FleetRunbook]
+
+
+def _gate_applies(run: RunbookInput, spec: StepSpec, outputs: dict[str, dict[str, Any]],
+                  skipped: list[str]) -> bool:
+    """An approve step's ``when:``, as the local engine decides it (a pure template: deterministic)."""
+    if spec.when is None:
+        return True
+    scope = Scope(vars=run.vars, outputs=dict(outputs), run_id=run.run_id, skipped=set(skipped))
+    try:
+        return evaluate_when(spec.when, scope)
+    except TemplateError as error:
+        raise ApplicationError(f"step '{spec.name}': when: {error}") from None

@@ -9,18 +9,25 @@ mirror, so repository locks never serialise them), registers it with
 agent processes, each serving N/agents host queues. After ``--minutes`` it
 prints:
 
-- dispatch latency p50/p95: from the minute a schedule fired to the moment
-  an agent started the job (agent ledger), seconds;
+- schedule → job p50/p95: from the minute a schedule fired to the moment
+  the engine opened that run's MirrorJob workflow, seconds;
+- dispatch latency p50/p95: from the engine opening the MirrorJob to an
+  agent starting its job (agent ledger), seconds;
+- runs due (hosts × minutes) against MirrorJob executions: a tick whose
+  mirror is still running is skipped, so fewer executions means the fleet
+  could not keep a one-minute schedule;
 - jobs per second (finished jobs / duration);
-- engine and agent CPU seconds (including the job processes the agents
-  reaped) and peak RSS;
-- the proof that no mirror ran twice at once: per mirror, the attempt
-  intervals of the ledger never overlap, the engine's MirrorJob executions
-  (workflow histories: start/close) never overlap, and each repository
-  holds at most one snapshot per executed job.
+- engine and agent CPU seconds (the agents' fork servers and the jobs they
+  reaped included) and peak RSS;
+- the proof that no mirror ran twice at once and no job published twice:
+  per mirror, the attempt intervals of the ledger never overlap, the
+  engine's MirrorJob executions (start/close) never overlap, and stock
+  ``restic snapshots`` of every repository (read after the agents stopped)
+  shows no job ID (``drorch-job:<run ID>`` tag) twice and none the engine
+  never ran.
 
 Not a timed test: it prints numbers. Each job is a real ``drorch`` mirror run
-(a Python process), so on a small machine reduce ``--hosts``.
+(a process forked by the agent's fork server), so on a small machine reduce ``--hosts``.
 """
 
 from __future__ import annotations
@@ -59,10 +66,24 @@ def _policy(root: Path, hosts: int) -> Path:
 
 
 def _cpu_s(pid: int) -> float:
-    """utime+stime+cutime+cstime of a process, seconds (children it reaped included)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    """utime+stime+cutime+cstime of a process and of its living descendants, seconds: an agent's
+    jobs are children of its fork server, reaped there, so they count through it."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
     ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))
-    return ticks / os.sysconf("SC_CLK_TCK")
+    return ticks / os.sysconf("SC_CLK_TCK") + sum(_cpu_s(child) for child in _children(pid))
+
+
+def _children(pid: int) -> list[int]:
+    kids: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            kids += [int(k) for k in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return kids
 
 
 def _peak_rss_mib(pid: int) -> float:
@@ -84,15 +105,40 @@ def _overlaps(intervals: list[tuple[float, float]]) -> int:
     return sum(1 for (_, end), (start, _) in zip(intervals, intervals[1:], strict=False) if end > start)
 
 
-async def _histories(address: str) -> dict[str, list[tuple[float, float]]]:
+async def _histories(address: str) -> dict[str, list[tuple[float, float, str]]]:
+    """Per mirror workflow ID: every MirrorJob execution the engine recorded (start, close, run ID)."""
     from drorch.fleet.engine_client import EngineConfig, connect
 
     client = await connect(EngineConfig(address=address))
-    runs: dict[str, list[tuple[float, float]]] = {}
+    runs: dict[str, list[tuple[float, float, str]]] = {}
     async for wf in client.list_workflows("WorkflowType = 'MirrorJob'"):
         end = wf.close_time.timestamp() if wf.close_time else float("inf")
-        runs.setdefault(wf.id, []).append((wf.start_time.timestamp(), end))
+        runs.setdefault(wf.id, []).append((wf.start_time.timestamp(), end, wf.run_id))
     return runs
+
+
+def _job_tags(repo: Path) -> list[str]:
+    """The ``drorch-job:<run ID>`` tag of every snapshot in ``repo``, read by stock restic."""
+    if not (repo / "snapshots").exists():
+        return []
+    proc = subprocess.run(["restic", "-r", str(repo), "snapshots", "--json", "--no-lock"],
+                          env={**os.environ, "RESTIC_PASSWORD": "bench-key"}, capture_output=True,
+                          text=True, timeout=120, check=True)
+    return [t for snap in json.loads(proc.stdout) for t in snap.get("tags") or []
+            if t.startswith("drorch-job:")]
+
+
+def _snapshot_proof(root: Path, hosts: int, run_ids: set[str]) -> dict[str, int]:
+    """Snapshots per job from the repositories: none published twice, none without an execution."""
+    from collections import Counter
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        tags = [t for repo_tags in pool.map(_job_tags, (root / "repos" / f"r{i}" for i in range(hosts)))
+                for t in repo_tags]
+    per_job = Counter(tags)
+    return {"snapshots": len(tags), "jobs_with_two_snapshots": sum(1 for n in per_job.values() if n > 1),
+            "snapshots_of_unknown_jobs": sum(1 for t in per_job if t.split(":", 1)[1] not in run_ids)}
 
 
 def main() -> int:
@@ -131,11 +177,13 @@ def main() -> int:
         elapsed = time.time() - began
         cpu = {pid: _cpu_s(pid) - start for pid, start in cpu0.items()}
         rss = {p.pid: _peak_rss_mib(p.pid) for p in [server.process, *agents]}
+        for proc in agents:  # stop the work before counting it
+            devserver.stop_process(proc, grace_s=10)  # type: ignore[arg-type]
         lines = ledger.read_text().splitlines() if ledger.exists() else []  # no job ran yet
         entries = [json.loads(line) for line in lines if line.strip()]
         histories = asyncio.run(_histories(server.address))
-        snapshots = sum(len(list((root / "repos" / f"r{i}" / "snapshots").glob("*")))
-                        for i in range(args.hosts) if (root / "repos" / f"r{i}" / "snapshots").exists())
+        run_ids = {run for runs in histories.values() for _, _, run in runs}
+        proof = _snapshot_proof(root, args.hosts, run_ids)
     finally:
         for proc in agents:
             devserver.stop_process(proc, grace_s=10)  # type: ignore[arg-type]
@@ -147,7 +195,11 @@ def main() -> int:
 
     starts = [e for e in entries if e["event"] == "start" and e["t"] >= began]
     ends = [e for e in entries if e["event"] == "end" and e["outcome"] == "exit 0" and e["t"] >= began]
-    latency = [e["t"] - (e["t"] // 60) * 60 for e in starts if e["attempt"] == 1]
+    opened = {run: start for runs in histories.values() for start, _, run in runs}
+    # dispatch: the engine opened the job's workflow → an agent started the job (attempt 1)
+    dispatch = [e["t"] - opened[e["run_id"]] for e in starts if e["attempt"] == 1 and e["run_id"] in opened]
+    # schedule lag: the minute the schedule fired for → the job's workflow opened
+    schedule_lag = [start - (start // 60) * 60 for start in opened.values() if start >= began]
     by_mirror: dict[str, list[tuple[float, float]]] = {}
     end_of = {(e["run_id"], e["attempt"]): e["t"] for e in entries if e["event"] == "end"}
     for e in entries:
@@ -155,23 +207,26 @@ def main() -> int:
             by_mirror.setdefault(e["mirror"], []).append((e["t"], end_of.get((e["run_id"], e["attempt"]),
                                                                              float("inf"))))
     ledger_overlaps = sum(_overlaps(v) for v in by_mirror.values())
-    engine_overlaps = sum(_overlaps(v) for v in histories.values())
+    engine_overlaps = sum(_overlaps([(a, b) for a, b, _ in v]) for v in histories.values())
     executions = sum(len(v) for v in histories.values())
     agent_pids = [p.pid for p in agents]
     print(json.dumps({
         "hosts": args.hosts, "agents": args.agents, "minutes": round(elapsed / 60, 2),
         "jobs_finished": len(ends), "jobs_per_s": round(len(ends) / elapsed, 3),
-        "dispatch_latency_s": {"p50": round(_percentile(latency, 50), 3),
-                               "p95": round(_percentile(latency, 95), 3), "samples": len(latency)},
+        "dispatch_latency_s": {"p50": round(_percentile(dispatch, 50), 3),
+                               "p95": round(_percentile(dispatch, 95), 3), "samples": len(dispatch)},
+        "schedule_to_job_s": {"p50": round(_percentile(schedule_lag, 50), 3),
+                              "p95": round(_percentile(schedule_lag, 95), 3)},
+        "mirror_runs_due": int(args.hosts * elapsed // 60),
         "engine": {"cpu_s": round(cpu[server.process.pid], 1),
                    "peak_rss_mib": round(rss[server.process.pid], 1)},
         "agents_total": {"cpu_s_incl_jobs": round(sum(cpu[p] for p in agent_pids), 1),
                          "peak_rss_mib_max": round(max(rss[p] for p in agent_pids), 1)},
         "overlaps": {"ledger_attempts": ledger_overlaps, "engine_executions": engine_overlaps},
-        "engine_mirror_executions": executions, "snapshots_in_repositories": snapshots,
-        "at_most_one_snapshot_per_execution": snapshots <= executions,
+        "engine_mirror_executions": executions, "repositories": proof,
     }, indent=2))
-    return 0 if ledger_overlaps == 0 and engine_overlaps == 0 and snapshots <= executions else 1
+    exactly_once = not proof["jobs_with_two_snapshots"] and not proof["snapshots_of_unknown_jobs"]
+    return 0 if ledger_overlaps == 0 and engine_overlaps == 0 and exactly_once else 1
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ that survives a killed agent and an engine restart without repeating a finished 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -87,3 +88,17 @@ def test_runbook_survives_killed_agent_and_engine_restart(fleet: Fleet, tmp_path
         assert _lines(out / "third.log") == [str(tmp_path / "a2")]  # h1's new agent
     finally:
         server.stop()
+
+
+def test_an_approve_whose_when_is_false_is_skipped_in_fleet_mode(fleet: Fleet) -> None:
+    out = fleet.tmp / "out"
+    out.mkdir()
+    policy = _copy_for(fleet.tmp / "a", fleet, out)
+    gated = RUNBOOK.format(out=out).replace(
+        '    approve: {message: "switch over?"}',
+        '    approve: {message: "switch over?"}\n    when: "{{ vars.confirm }} == yes"')
+    (fleet.tmp / "a" / "rb.yaml").write_text("vars: {confirm: \"no\"}\n" + gated)
+    fleet.agent(policy, "h1", "h2")
+    proc = fleet.drorch("failover", policy, "--fleet", "--host", "h1", "--json", timeout=120)
+    steps = {s["name"]: s["state"] for s in json.loads(proc.stdout)["steps"]}
+    assert steps == {"first": "done", "gate": "skipped", "second": "done", "third": "done"}, proc.stdout
