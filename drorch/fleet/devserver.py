@@ -10,6 +10,7 @@ left behind. Tests use the same ``start``/``stop``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -88,13 +89,39 @@ def start(port: int | None = None, db: Path | None = None, *, namespace: str = "
             raise DrorchError(f"the Temporal dev server exited with code {process.returncode} "
                               f"before it was ready (port {port}, db {db})",
                               hint="is the port in use or the database locked by another server?")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return DevServer(port, db, process)
-        except OSError:
-            time.sleep(0.2)
+        if _port_open(port) and _namespace_ready(port, namespace):
+            return DevServer(port, db, process)
+        time.sleep(0.2)
     stop_process(process)
-    raise DrorchError(f"the Temporal dev server did not open port {port} within {ready_timeout_s:.0f}s")
+    raise DrorchError(f"the Temporal dev server was not ready on port {port} within {ready_timeout_s:.0f}s")
+
+
+def _port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _namespace_ready(port: int, namespace: str) -> bool:
+    """The frontend answers for ``namespace``: the port opens before the namespace exists, and a
+    loaded machine showed the gap ("Namespace default is not found" on the first request)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    async def describe() -> None:
+        from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+        from temporalio.client import Client
+
+        client = await Client.connect(f"127.0.0.1:{port}", namespace=namespace)
+        await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=namespace))
+
+    with ThreadPoolExecutor(1) as pool:  # its own event loop, whether or not the caller runs one
+        try:
+            pool.submit(asyncio.run, describe()).result(timeout=10)
+        except Exception:  # noqa: BLE001 - not ready yet, whatever the SDK raises
+            return False
+    return True
 
 
 def stop_process(process: subprocess.Popen[bytes], grace_s: float = STOP_GRACE_S) -> int:

@@ -168,7 +168,10 @@ def main() -> int:
                     "--pollers", "1", "--max-jobs", "2"]
             log = open(root / f"agent-{a}.log", "wb")  # noqa: SIM115 - lives with the agent
             agents.append(subprocess.Popen(argv, env=env, stdout=log, stderr=log, start_new_session=True))
-        subprocess.run([*drorch, "fleet", "apply", str(policy)], env=env, check=True, capture_output=True)
+        applied = subprocess.run([*drorch, "fleet", "apply", str(policy)], env=env, capture_output=True,
+                                 text=True)
+        if applied.returncode != 0:
+            raise SystemExit(f"drorch fleet apply exited {applied.returncode}: {applied.stderr.strip()}")
         began = time.time()
         cpu0 = {p.pid: _cpu_s(p.pid) for p in [server.process, *agents]}
         print(f"{args.hosts} hosts, {args.agents} agents, {args.minutes:g} min, engine {server.address}, "
