@@ -7,7 +7,6 @@ imported by ``drorch.fleet`` only when a fleet command runs; without the
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import os
 import signal
@@ -51,6 +50,8 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
         coro.close()
         raise
     _ENGINE_USED["on"] = True
+    import asyncio  # here, not at the top: asyncio costs `drorch --help` ~30 ms
+
     return asyncio.run(coro)
 
 
