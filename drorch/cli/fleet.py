@@ -285,3 +285,44 @@ def approve_fleet_run(run_id: str, step: str | None, as_json: bool, engine: str 
         emit_json(progress)
     else:
         out.print(f"approved fleet run {run_id} (a signal to its workflow)", markup=False)
+
+
+def show_fleet_run(run_id: str, as_json: bool, engine: str | None = None) -> None:
+    """``runbook show fleet-…``: the run's status and steps, from the engine."""
+    from drorch.fleet.control import show_run
+
+    async def go() -> dict[str, Any]:
+        return await show_run(await _client(engine), run_id)
+
+    shown = _run(go())
+    if as_json:
+        emit_json(shown)
+        return
+    rto = f", RTO {shown['rto_s']:.1f}s" if shown.get("rto_s") is not None else ""
+    name = shown.get("runbook") or "runbook"
+    out.print(f"fleet run {run_id} ({name}): {shown['status']}{rto}", markup=False)
+    for step in shown["steps"]:
+        error = f"  {step['error']}" if step.get("error") else ""
+        out.print(f"  {step['name']:<20} on {step.get('host') or '-':<12} {step['state']:<10}{error}",
+                  markup=False)
+    if shown.get("waiting"):
+        out.print(f"  waiting for approval at '{shown['waiting']}': drorch runbook approve {run_id}",
+                  markup=False)
+    if shown.get("note"):
+        err.print(f"note: {shown['note']}", markup=False)
+
+
+def list_fleet_runs(limit: int, as_json: bool, engine: str | None = None) -> None:
+    """``runbook list --fleet``: the newest fleet runs the engine knows."""
+    from drorch.fleet.control import list_runs
+
+    async def go() -> list[dict[str, Any]]:
+        return await list_runs(await _client(engine), limit)
+
+    runs = _run(go())
+    if as_json:
+        emit_json(runs)
+        return
+    for run in runs:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["started"]))
+        out.print(f"{run['id']}  {when}  {run['status']}", markup=False)

@@ -270,10 +270,17 @@ def approve_command(run_id: RunIdArg, step: Annotated[str | None, typer.Option(
 @runbook_app.command("list")
 @handles_errors
 def list_command(limit: Annotated[int, typer.Option(help="How many runs, newest first.")] = 20,
+                 fleet: Annotated[bool, typer.Option(
+                     "--fleet", help="List the fleet runs the engine ($DRORCH_ENGINE) knows instead.")
+                 ] = False,
                  as_json: JsonOpt = False) -> None:
     """List recent runbook runs from the journal: ID, runbook, status, start, measured RTO."""
     from drorch.runbook import list_runs
 
+    if fleet:
+        from drorch.cli.fleet import list_fleet_runs
+
+        return list_fleet_runs(limit, as_json)
     runs = list_runs(limit)
     if as_json:
         emit_json([{"id": r.id, "runbook": r.runbook, "status": r.status, "started": r.started,
@@ -289,9 +296,13 @@ def list_command(limit: Annotated[int, typer.Option(help="How many runs, newest 
 @runbook_app.command("show")
 @handles_errors
 def show_command(run_id: RunIdArg, as_json: JsonOpt = False) -> None:
-    """Show a run from the journal: steps, undo, timeline and measured RTO."""
+    """Show a run from the journal (a fleet-… run: from the engine): steps, undo, timeline, RTO."""
     from drorch.runbook import show_run
 
+    if run_id.startswith("fleet-"):
+        from drorch.cli.fleet import show_fleet_run
+
+        return show_fleet_run(run_id, as_json)
     result = show_run(run_id)
     if as_json:
         emit_json(result.to_json())

@@ -13,6 +13,7 @@ for dead and its job retried elsewhere).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 from dataclasses import dataclass
@@ -122,3 +123,42 @@ async def approve(client: Client, run_id: str, step: str | None, who: str) -> di
     await handle.signal("approve", args=[step, who])
     progress: dict[str, Any] = await handle.query("progress")
     return progress
+
+
+_QUERY_S = 5.0  # a running workflow answers queries only while an agent serves workflow code
+
+
+async def show_run(client: Client, run_id: str) -> dict[str, Any]:
+    """A fleet run as ``runbook show`` prints it: its status and steps (hosts, states, errors)."""
+    from temporalio.client import WorkflowExecutionStatus
+    from temporalio.service import RPCError
+
+    handle = client.get_workflow_handle(run_id)
+    try:
+        description = await handle.describe()
+    except RPCError:
+        raise UsageError(f"no fleet run {run_id} in the engine",
+                         hint="`drorch runbook list --fleet` lists them") from None
+    status = description.status.name.lower() if description.status else "unknown"
+    shown: dict[str, Any] = {"run_id": run_id, "status": status, "steps": [],
+                             "started": description.start_time.timestamp(),
+                             "closed": description.close_time.timestamp() if description.close_time else None}
+    try:
+        if description.status == WorkflowExecutionStatus.COMPLETED:
+            shown |= await handle.result()
+        elif description.status == WorkflowExecutionStatus.RUNNING:
+            progress = await asyncio.wait_for(handle.query("progress"), _QUERY_S)
+            shown |= {"steps": progress["steps"], "waiting": progress["waiting"]}
+    except (RPCError, TimeoutError):
+        shown["note"] = "its steps are not available now: no agent is serving workflow code"
+    return shown
+
+
+async def list_runs(client: Client, limit: int) -> list[dict[str, Any]]:
+    """The newest fleet runbook runs the engine knows, newest first."""
+    runs = []
+    async for wf in client.list_workflows("WorkflowType = 'FleetRunbook'", limit=limit):
+        runs.append({"id": wf.id, "status": wf.status.name.lower() if wf.status else "unknown",
+                     "started": wf.start_time.timestamp(),
+                     "closed": wf.close_time.timestamp() if wf.close_time else None})
+    return sorted(runs, key=lambda r: -r["started"])

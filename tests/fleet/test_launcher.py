@@ -141,4 +141,5 @@ def _alive(pid: int) -> bool:
 
 
 def _job_tags(repo: Path, key: str) -> list[str]:
-    return sorted(t for s in restic_snapshots(repo, key) for t in s["tags"] or [] if t.startswith("drorch-job:"))
+    tags = (t for snapshot in restic_snapshots(repo, key) for t in snapshot["tags"] or [])
+    return sorted(t for t in tags if t.startswith("drorch-job:"))

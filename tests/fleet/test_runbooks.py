@@ -100,5 +100,16 @@ def test_an_approve_whose_when_is_false_is_skipped_in_fleet_mode(fleet: Fleet) -
     (fleet.tmp / "a" / "rb.yaml").write_text("vars: {confirm: \"no\"}\n" + gated)
     fleet.agent(policy, "h1", "h2")
     proc = fleet.drorch("failover", policy, "--fleet", "--host", "h1", "--json", timeout=120)
-    steps = {s["name"]: s["state"] for s in json.loads(proc.stdout)["steps"]}
+    result = json.loads(proc.stdout)
+    steps = {s["name"]: s["state"] for s in result["steps"]}
     assert steps == {"first": "done", "gate": "skipped", "second": "done", "third": "done"}, proc.stdout
+
+    # the run is in `runbook show` and `runbook list --fleet`, read back from the engine
+    shown = json.loads(fleet.drorch("runbook", "show", result["run_id"], "--json").stdout)
+    assert shown["status"] == "succeeded" and [s["host"] for s in shown["steps"]] == ["h1", "h1", "h2", "h1"]
+    text = fleet.drorch("runbook", "show", result["run_id"]).stdout
+    assert f"fleet run {result['run_id']}" in text and "skipped" in text, text
+    listed = json.loads(fleet.drorch("runbook", "list", "--fleet", "--json").stdout)
+    assert result["run_id"] in [r["id"] for r in listed], listed
+    missing = fleet.drorch("runbook", "show", "fleet-000000000000", check=False)
+    assert missing.returncode == 2 and "no fleet run fleet-000000000000" in missing.stderr, missing.stderr
