@@ -9,8 +9,9 @@ with that ID (the Schedule's overlap policy SKIP covers only the short tick).
 Re-applying makes the engine match the policy: new mirrors are created,
 changed crons and hosts updated, and schedules of this policy whose mirror
 is gone (or no longer scheduled) deleted. Schedules of other policies are
-never touched. ``continuous`` mirrors are not engine schedules: the agent of
-their host runs ``drorch schedule`` for file events (reported as skipped).
+never touched. ``continuous`` mirrors are not engine schedules: they follow
+file events, so ``drorch schedule POLICY`` runs them on their source's host
+(reported as skipped, with that command; agents do not run them).
 """
 
 from __future__ import annotations
@@ -82,7 +83,8 @@ async def apply_schedules(client: Client, policy: Policy) -> ScheduleChanges:
             changes.skipped[mirror.name] = "no schedule (manual: drorch fleet run)"
             continue
         if mirror.schedule == "continuous":
-            changes.skipped[mirror.name] = "continuous: runs on file events, not an engine schedule"
+            changes.skipped[mirror.name] = ("continuous: run `drorch schedule` on its source's host "
+                                            "(file events, not an engine schedule)")
             continue
         sid = schedule_id(name, mirror.name)
         wanted.add(sid)
