@@ -49,8 +49,13 @@ def _days_from_civil(year: int, month: int, day: int) -> int:
     return era * 146097 + doe - 719468
 
 
+_IN_RANGE_NS = range(-62167219200 * 1_000_000_000, 253402300800 * 1_000_000_000)  # 0000-01-01 .. 10000-01-01
+
+
 def clamp_year_ns(ns: int) -> int:
     """``ns`` with its year moved into 0000-9999, as restic's ``fixTime`` does."""
+    if ns in _IN_RANGE_NS:  # every real file time: no calendar arithmetic
+        return ns
     seconds, frac = divmod(ns, 1_000_000_000)
     days, clock = divmod(seconds, _DAY_S)
     year, month, day = _civil_from_days(days)
