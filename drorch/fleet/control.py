@@ -105,17 +105,24 @@ def new_run_id() -> str:
     return f"fleet-{secrets.token_hex(6)}"
 
 
-async def approve(client: Client, run_id: str, step: str | None, who: str) -> dict[str, Any]:
-    """Signal the run's approve gate; ``UsageError`` if the run is not going."""
-    from temporalio.client import WorkflowExecutionStatus
+async def _described(client: Client, run_id: str) -> tuple[Any, Any]:
+    """The run's workflow handle and description; ``UsageError`` if the engine has no such run."""
     from temporalio.service import RPCError
 
     handle = client.get_workflow_handle(run_id)
     try:
-        description = await handle.describe()
+        return handle, await handle.describe()
     except RPCError:
         raise UsageError(f"no fleet run {run_id} in the engine",
-                         hint="fleet run IDs are printed when `failover --fleet` starts") from None
+                         hint="`drorch runbook list --fleet` lists them; `failover --fleet` prints "
+                         "the ID when it starts") from None
+
+
+async def approve(client: Client, run_id: str, step: str | None, who: str) -> dict[str, Any]:
+    """Signal the run's approve gate; ``UsageError`` if the run is not going."""
+    from temporalio.client import WorkflowExecutionStatus
+
+    handle, description = await _described(client, run_id)
     if description.status != WorkflowExecutionStatus.RUNNING:
         state = description.status.name.lower() if description.status else "unknown"
         raise UsageError(f"fleet run {run_id} is {state}; "
@@ -133,12 +140,7 @@ async def show_run(client: Client, run_id: str) -> dict[str, Any]:
     from temporalio.client import WorkflowExecutionStatus
     from temporalio.service import RPCError
 
-    handle = client.get_workflow_handle(run_id)
-    try:
-        description = await handle.describe()
-    except RPCError:
-        raise UsageError(f"no fleet run {run_id} in the engine",
-                         hint="`drorch runbook list --fleet` lists them") from None
+    handle, description = await _described(client, run_id)
     status = description.status.name.lower() if description.status else "unknown"
     shown: dict[str, Any] = {"run_id": run_id, "status": status, "steps": [],
                              "started": description.start_time.timestamp(),

@@ -21,6 +21,7 @@ from drorch.fleet.job import SLOW_PUT_ENV
 from drorch.fleet.launcher import JobLauncher
 
 from .helpers import make_data, restic_check, restic_snapshots, write_policy
+from support.processes import alive
 
 
 @pytest.fixture
@@ -97,7 +98,7 @@ def test_a_killed_server_takes_its_job_and_is_restarted(policy: Path, tmp_path: 
             os.kill(server.pid, signal.SIGKILL)
             code = await asyncio.wait_for(job.wait(), 20)
             await asyncio.sleep(0.5)  # the kernel delivers PDEATHSIG to the job
-            job_alive = _alive(job.pid)
+            job_alive = alive(job.pid)
             os.environ.pop(SLOW_PUT_ENV)
             again = await launcher.launch("web", "after")
             out, err = await again.communicate()
@@ -131,13 +132,6 @@ def test_killing_the_session_stops_the_job(policy: Path, monkeypatch: pytest.Mon
 
     assert _run(kill_job()) == -signal.SIGKILL
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
 
 
 def _job_tags(repo: Path, key: str) -> list[str]:

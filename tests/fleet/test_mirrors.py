@@ -26,6 +26,7 @@ from .helpers import (
     restic_snapshots,
     write_policy,
 )
+from support.processes import alive
 
 pytestmark = [pytest.mark.slow, pytest.mark.restic]
 
@@ -132,7 +133,7 @@ def test_agent_lost_mid_upload_second_agent_finishes_once(fleet: Fleet, how: str
     os.kill(first.pid, signal.SIGKILL if how == "kill-9" else signal.SIGTERM)
     if how == "sigterm":
         assert first.wait(30) == 0  # stopped cleanly, its job handed back
-    fleet.wait_for("the first job process gone", lambda: not _alive(job_pid), timeout=10, every=0.05)
+    fleet.wait_for("the first job process gone", lambda: not alive(job_pid), timeout=10, every=0.05)
     gone_at = time.time()
 
     joined = json.loads(fleet.drorch("fleet", "run", policy, "--mirror", "web", "--wait", "--json",
@@ -154,14 +155,3 @@ def test_agent_lost_mid_upload_second_agent_finishes_once(fleet: Fleet, how: str
     events = asyncio.run(history(fleet.env["DRORCH_ENGINE"], joined["workflow_id"]))
     started_events = [e for e in events if e.HasField("activity_task_started_event_attributes")]
     assert [e.activity_task_started_event_attributes.attempt for e in started_events] == [2]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie is gone for our purpose
-        return "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
-    except OSError:
-        return False

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 import time
@@ -16,6 +15,7 @@ from drorch.runbook import Journal, RunOptions, RunResult, resume_run
 from drorch.runbook.runner import approve_run, plan_runbook
 
 from .fakes import FakeBackends, wait_for
+from support.processes import alive
 
 Run = Callable[..., RunResult]
 Write = Callable[..., Path]
@@ -92,15 +92,8 @@ def test_timeout_kills_the_script_and_its_children(run: Run, write_runbook: Writ
                             "(sh was still running at the deadline and was killed)")
     assert result.steps[0].tail == "started"
     child = int(pids.read_text())
-    wait_for(lambda: not _alive(child), timeout=5)
+    wait_for(lambda: not alive(child), timeout=5)
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
 
 
 def test_a_hung_provider_call_is_abandoned_at_the_deadline(run: Run, write_runbook: Write,
