@@ -76,7 +76,7 @@ def _send(sock: socket.socket, message: dict[str, Any]) -> None:
     sock.send(json.dumps(message).encode())
 
 
-def _child(sock: socket.socket, wakeup: int, out: int, err: int, cache: _PolicyCache,
+def _child(sock: socket.socket, wakeup: int, out: int, err: int, policy_path: str, policy: Policy | None,
            request: dict[str, Any]) -> None:
     """In the forked child: become the job (never returns)."""
     code = 1
@@ -91,7 +91,7 @@ def _child(sock: socket.socket, wakeup: int, out: int, err: int, cache: _PolicyC
         os.close(out)
         os.close(err)
         die_with_parent(os.getppid())
-        code = job_main(cache.path, request["mirror"], request["job_id"], cache.policy)
+        code = job_main(policy_path, request["mirror"], request["job_id"], policy)
     except BaseException:  # noqa: BLE001 - a child must never return into the server's loop
         traceback.print_exc()
     finally:
@@ -112,14 +112,14 @@ def _start(sock: socket.socket, wakeup: int, cache: _PolicyCache) -> bool:
         _send(sock, {"id": request.get("id"), "error": "a job request needs its stdout and stderr"})
         return True
     out, err = fds
-    cache.current()
+    policy = cache.current()
     try:
         pid = os.fork()
     except OSError as error:
         _send(sock, {"id": request["id"], "error": f"cannot fork a job: {error}"})
         pid = -1
     if pid == 0:
-        _child(sock, wakeup, out, err, cache, request)
+        _child(sock, wakeup, out, err, cache.path, policy, request)
     os.close(out)
     os.close(err)
     if pid > 0:

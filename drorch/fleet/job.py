@@ -1,4 +1,4 @@
-"""``python -m drorch.fleet.job POLICY MIRROR PARENT_PID JOB_ID``: one mirror run, as a child of the agent.
+"""One mirror job: what the process the agent's fork server forks for it does.
 
 The agent runs each mirror job in its own process so it can stop it for
 certain: when the engine stops acknowledging its heartbeats (a partition) or
@@ -13,7 +13,7 @@ Exactly once across attempts: the snapshot is tagged ``drorch-job:<JOB_ID>``
 published reports it instead of taking another (the predecessor died between
 its commit and its report).
 
-Prints the ``ApplyResult`` as JSON on stdout; exits with its exit code.
+``job_main`` prints the ``ApplyResult`` as JSON on stdout and returns its exit code.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from drorch.state.tables import StateStore
 if TYPE_CHECKING:
     from drorch.policy.model import Policy
 
-__all__ = ["die_with_parent", "job_main", "main", "run_job"]
+__all__ = ["die_with_parent", "job_main", "run_job"]
 
 _PR_SET_PDEATHSIG = 1
 SLOW_PUT_ENV = "DRORCH_FLEET_TEST_PUT_DELAY_S"
@@ -95,7 +95,7 @@ def run_job(policy_path: str, mirror: str, job_id: str, policy: Policy | None = 
 
 def job_main(policy_path: str, mirror: str, job_id: str, policy: Policy | None = None) -> int:
     """The job's whole life after its process exists: the result as JSON on stdout, the
-    error as one line on stderr; returns the exit code. Shared by ``main`` and the fork server."""
+    error as one line on stderr; returns the exit code."""
     if os.environ.get(SLOW_PUT_ENV):
         _slow_uploads(float(os.environ[SLOW_PUT_ENV]))
     try:
@@ -106,13 +106,3 @@ def job_main(policy_path: str, mirror: str, job_id: str, policy: Policy | None =
     sys.stdout.write(json.dumps(result, default=str))
     sys.stdout.flush()
     return int(result["exit_code"])
-
-
-def main(argv: list[str]) -> int:
-    policy_path, mirror, parent, job_id = argv[0], argv[1], int(argv[2]), argv[3]
-    die_with_parent(parent)
-    return job_main(policy_path, mirror, job_id)
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -177,8 +177,10 @@ def _dispatch(conn: _Connection, message: dict[str, Any]) -> None:
     started = conn.started.pop(int(message["id"]), None)
     if started is None or started.done():  # the activity was cancelled while the job was forked
         if "pid" in message:
+            pid = int(message["pid"])
+            conn.exits[pid] = asyncio.get_running_loop().create_future()  # its exit, awaited by no one
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(int(message["pid"]), signal.SIGKILL)
+                os.killpg(pid, signal.SIGKILL)
         return
     if "error" in message:
         started.set_exception(LaunchError(str(message["error"])))
