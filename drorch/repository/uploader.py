@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from drorch.repository.crypto import OVERHEAD
 from drorch.repository.layout import FileType, object_name
 from drorch.repository.pack import DATA, PACK_CAPACITY, TREE, PackBuilder, PackedBlob, trim_buffers
-from drorch.repository.repository import Repository, compress, worth_compressing
+from drorch.repository.repository import Repository, encode_blob
 
 
 class PackUploader:
@@ -39,31 +40,51 @@ class PackUploader:
 
     def save(self, blob_type: str, data: bytes | memoryview, blob_id: str | None = None) -> str:
         """Store a blob unless the repository already has it; returns its ID."""
+        blob_id = blob_id or hashlib.sha256(data).hexdigest()
+        if not self._claim(blob_type, blob_id):
+            return blob_id
+        payload, uncompressed_length, incompressible = encode_blob(data)
+        self._place(blob_type, blob_id, len(payload) + OVERHEAD, uncompressed_length, len(data),
+                    incompressible, lambda place: self.repo.key.seal_into(payload, place))
+        return blob_id
+
+    def add_sealed(self, blob_type: str, blob_id: str, sealed: bytes | bytearray, uncompressed_length: int,
+                   plain_length: int, incompressible: bool) -> str:
+        """Store a blob another process has already compressed and sealed with this repository's
+        key (the archiver's helpers); dropped, like ``save``, when the repository has it."""
+        if self._claim(blob_type, blob_id):
+            self._place(blob_type, blob_id, len(sealed), uncompressed_length, plain_length,
+                        incompressible, lambda place: place.__setitem__(slice(None), sealed))
+        return blob_id
+
+    def _claim(self, blob_type: str, blob_id: str) -> bool:
+        """True when this caller is to store the blob: neither in the index nor being stored."""
         if self._failure is not None:
             raise self._failure
-        blob_id = blob_id or hashlib.sha256(data).hexdigest()
         handle = (blob_type, blob_id)
         with self._lock:
             if self.repo.index.has(blob_type, blob_id) or handle in self._in_flight:
-                return blob_id
+                return False
             self._in_flight.add(handle)
-        compressed = compress(data) if worth_compressing(data) else data
-        payload, uncompressed_length = (compressed, len(data)) if len(compressed) < len(data) else (data, 0)
-        builder, offset, length = self._reserve(blob_type, blob_id, len(payload) + OVERHEAD,
-                                                uncompressed_length, len(data))
-        if blob_type == DATA and len(compressed) >= 0.9 * len(data):  # for the anomaly detector
+            return True
+
+    def _place(self, blob_type: str, blob_id: str, length: int, uncompressed_length: int,
+               plain_length: int, incompressible: bool, write: Callable[[memoryview], object]) -> None:
+        """Reserve ``length`` bytes in the open pack and let ``write`` fill them, outside the lock:
+        packs fill in parallel. A failed write marks the pack broken (never uploaded)."""
+        builder, offset, length = self._reserve(blob_type, blob_id, length, uncompressed_length, plain_length)
+        if blob_type == DATA and incompressible:  # for the anomaly detector
             with self._lock:
-                self.incompressible_bytes += len(data)
+                self.incompressible_bytes += plain_length
         try:
             with builder.view(offset, length) as place:
-                self.repo.key.seal_into(payload, place)  # outside the lock: packs fill in parallel
+                write(place)
         except BaseException as err:
             builder.broken = True
             self._failure = self._failure or err
             raise
         finally:
             self._release(builder)
-        return blob_id
 
     def _reserve(self, blob_type: str, blob_id: str, length: int, uncompressed_length: int,
                  plain_length: int) -> tuple[PackBuilder, int, int]:

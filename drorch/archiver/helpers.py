@@ -1,0 +1,136 @@
+"""The archiver's helper processes for small files (see ``drorch.archiver.helper``).
+
+``Helpers`` starts a few ``python -m drorch.archiver.helper`` children and
+hands each batch of small files to the least busy one. A reader thread per child
+takes its results in order and passes them to ``on_results``. At most
+``IN_FLIGHT`` batches wait per child, so a walk that outruns the helpers stops
+and waits.
+
+Nothing is lost if a helper dies, whether it is killed, runs out of memory or
+fails to start. Every batch it had not answered goes to ``on_lost``, and the
+archiver then stores those files itself. A child gets the repository key in its
+first frame on stdin, never in its argv or environment. Its environment holds
+only what finding Python and drorch needs, so secrets the policy reads from
+``env:`` are never copied into it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import IO, Any
+
+from drorch.archiver.helper import Result, read_frame, write_frame
+from drorch.repository.crypto import Key
+
+Batch = list[tuple[str, int, Future[Any]]]
+IN_FLIGHT = 4
+_ENV_KEPT = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV", "PYTHONDONTWRITEBYTECODE")
+
+
+@dataclass
+class _Child:
+    process: subprocess.Popen[bytes]
+    stdin: IO[bytes]
+    stdout: IO[bytes]
+    pending: deque[Batch] = field(default_factory=deque)
+    dead: bool = False
+
+
+class Helpers:
+    """``count`` helper processes; ``submit`` returns False once none is left (use threads then)."""
+
+    def __init__(self, key: Key, count: int, on_results: Callable[[Batch, list[Result]], None],
+                 on_lost: Callable[[Batch], None]) -> None:
+        self._on_results, self._on_lost = on_results, on_lost
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(IN_FLIGHT * count)
+        self._children = [self._start(key) for _ in range(count)]
+        self._readers = [threading.Thread(target=self._read, args=(child,), name="helper-reader",
+                                          daemon=True) for child in self._children]
+        for reader in self._readers:
+            reader.start()
+
+    @property
+    def pids(self) -> list[int]:
+        return [child.process.pid for child in self._children]
+
+    def submit(self, batch: Batch) -> bool:
+        """Queue ``batch`` on the least busy live helper; False when every helper has died."""
+        self._slots.acquire()
+        with self._lock:
+            live = [child for child in self._children if not child.dead]
+            if not live:
+                self._slots.release()
+                return False
+            child = min(live, key=lambda c: len(c.pending))
+            child.pending.append(batch)  # before writing: a death from here on returns it
+        with contextlib.suppress(OSError):  # it died: its reader hands the batch to on_lost
+            write_frame(child.stdin, [(path, size) for path, size, _future in batch])
+        return True
+
+    def close(self) -> None:
+        """Let the helpers finish what they were sent, then stop them."""
+        for child in self._children:
+            _close_quietly(child.stdin)
+        for reader in self._readers:
+            reader.join()
+        for child in self._children:
+            try:
+                child.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.process.kill()
+                child.process.wait()
+
+    def _start(self, key: Key) -> _Child:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "drorch.archiver.helper"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, env=_helper_env(), close_fds=True)
+        assert process.stdin is not None and process.stdout is not None
+        child = _Child(process, process.stdin, process.stdout)
+        with contextlib.suppress(OSError):  # its reader sees it gone
+            write_frame(child.stdin, {f.name: getattr(key, f.name) for f in fields(key)})
+        return child
+
+    def _read(self, child: _Child) -> None:
+        try:
+            while (results := read_frame(child.stdout)) is not None:
+                with self._lock:
+                    batch = child.pending.popleft()
+                self._slots.release()
+                self._on_results(batch, results)
+        except (OSError, EOFError, ValueError):
+            pass  # a cut or garbled stream: the helper is gone or broken
+        finally:
+            self._lost(child)
+
+    def _lost(self, child: _Child) -> None:
+        with self._lock:
+            child.dead = True
+            lost = list(child.pending)
+            child.pending.clear()
+        _close_quietly(child.stdout)
+        for batch in lost:
+            self._slots.release()
+            self._on_lost(batch)
+
+
+def _helper_env() -> dict[str, str]:
+    """PATH and locale, and the drorch this process runs first on the path; nothing else."""
+    env = {name: os.environ[name] for name in _ENV_KEPT if name in os.environ}
+    package_root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
+    return env
+
+
+def _close_quietly(stream: IO[bytes]) -> None:
+    with contextlib.suppress(OSError):
+        stream.close()
