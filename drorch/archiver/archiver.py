@@ -215,7 +215,7 @@ class Archiver:
             return []
 
     def _excluded(self, name: str, rel: str) -> bool:
-        return is_excluded(self.excludes, name, rel)
+        return bool(self.excludes) and is_excluded(self.excludes, name, rel)
 
     def _save_entry(self, entry: os.DirEntry[str], rel: str, old: Node | None) -> Node | None:
         try:

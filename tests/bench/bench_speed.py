@@ -314,6 +314,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def compile_bytecode() -> None:
+    """Write drorch's .pyc files, as installing a wheel does: an editable install under
+    PYTHONDONTWRITEBYTECODE=1 (this machine's default) would recompile ~100 modules on
+    every start, about 0.15 s that no installed drorch pays."""
+    import drorch
+
+    packages = [Path(drorch.__file__).parent, Path(drorch.__file__).parent.parent / "providers"]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *map(str, filter(Path.is_dir, packages))],
+                   check=True)
+    print("drorch bytecode compiled (as a wheel install does)", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     threads = os.cpu_count() or 2
@@ -321,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Result] = []
     startup: dict[str, list[Run]] = {}
     print(f"load average (1 min) at start: {os.getloadavg()[0]:.2f} on {threads} cores", flush=True)
+    compile_bytecode()
     try:
         with WorkDir.make(args.workdir, args.keep) as work:
             for shape in args.shapes.split(","):
