@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from drorch.archiver.chunker import MIN_CHUNK, chunks, trim_buffers
 from drorch.archiver.helper import Result
-from drorch.archiver.helpers import Batch, Helpers
+from drorch.archiver.helpers import Helpers
 from drorch.archiver.parent import parent_nodes
 from drorch.archiver.reading import open_source, read_small_file
 from drorch.ports.errors import SourceError
@@ -47,6 +47,27 @@ BATCH_BYTES = 1024 * 1024
 # Small files stored before helper processes start (drorch.archiver.helper): below this,
 # starting them (~0.1 CPU-s each) costs more than they save.
 HELPERS_AFTER = 1000
+
+
+class _Slot:
+    """Where a small file's stored content lands; ``done`` (its batch's) says when it has."""
+
+    __slots__ = ("content", "done", "error", "size")
+
+    def __init__(self, done: Future[None]) -> None:
+        self.done = done
+        self.content: list[str] = []
+        self.size = 0
+        self.error: BaseException | None = None
+
+
+@dataclass
+class _SmallFiles:
+    """Up to BATCH_FILES small files stored by one job: one Future for all, not one per file
+    (a Future costs a Condition and its callbacks, more than a helper takes to seal a file)."""
+
+    files: list[tuple[str, int, _Slot]]
+    done: Future[None]
 
 
 @dataclass
@@ -86,12 +107,13 @@ class Archiver:
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="reader")
         self._slots = threading.BoundedSemaphore(workers * 3)
         self._stats_lock = threading.Lock()
-        self._batch: Batch = []
+        self._batch: list[tuple[str, int, _Slot]] = []
+        self._batch_done: Future[None] = Future()
         self._batch_bytes = 0
         self._small_files = 0  # seen so far; helpers start at helpers_after
         self._helpers_wanted = os.cpu_count() or 1 if helpers is None else helpers
         self._helpers_after = helpers_after
-        self._helpers: Helpers | None = None
+        self._helpers: Helpers[_SmallFiles] | None = None
 
     # -- entry point ----------------------------------------------------------------------
 
@@ -161,7 +183,7 @@ class Archiver:
         Waiting here instead would drain the worker pool at the end of every
         directory; the callback runs on whichever thread finishes last.
         """
-        pending = [f for node in nodes for f in _futures_of(node)]
+        pending = list(dict.fromkeys(f for node in nodes for f in _futures_of(node)))
         tree: Future[str] = Future()
         remaining = [len(pending)]
         lock = threading.Lock()
@@ -194,12 +216,20 @@ class Archiver:
         if node["type"] != "file":
             return True
         old = node.pop("_old", None)
+        content = node["content"]
         try:
-            if isinstance(node["content"], Future):  # else: unchanged, the parent's blob IDs
-                node["content"], node["size"] = node["content"].result()
-                with self._stats_lock:
-                    self.stats.bytes_read += node["size"]
-                    self.stats.files_rewritten += old is not None and old != node["content"]
+            if isinstance(content, _Slot):
+                if content.error is not None:
+                    raise content.error
+                node["content"], node["size"] = content.content, content.size
+            elif isinstance(content, Future):
+                node["content"], node["size"] = content.result()
+            else:  # unchanged, the parent's blob IDs
+                node.pop("_path", None)
+                return True
+            with self._stats_lock:
+                self.stats.bytes_read += node["size"]
+                self.stats.files_rewritten += old is not None and old != node["content"]
         except OSError as err:
             self._skip(Path(node.pop("_path")), err)
             return False
@@ -277,25 +307,26 @@ class Archiver:
             return self._batched(path, st.st_size), st.st_size
         return self._reader.submit(self._store_large_file, path, st.st_size), st.st_size
 
-    def _batched(self, path: str, size: int) -> Future[tuple[list[str], int]]:
-        """The small file's content, stored with others by one worker job (see BATCH_FILES)."""
-        future: Future[tuple[list[str], int]] = Future()
-        self._batch.append((path, size, future))
+    def _batched(self, path: str, size: int) -> _Slot:
+        """The small file's content, stored with others by one job (see BATCH_FILES)."""
+        slot = _Slot(self._batch_done)
+        self._batch.append((path, size, slot))
         self._batch_bytes += size
         self._small_files += 1
         if len(self._batch) >= BATCH_FILES or self._batch_bytes >= BATCH_BYTES:
             self._flush_batch()
-        return future
+        return slot
 
     def _flush_batch(self) -> None:
         if not self._batch:
             return
-        batch, self._batch, self._batch_bytes = self._batch, [], 0
+        batch = _SmallFiles(self._batch, self._batch_done)
+        self._batch, self._batch_done, self._batch_bytes = [], Future(), 0
         helpers = self._started_helpers()
-        if helpers is None or not helpers.submit(batch):
+        if helpers is None or not helpers.submit(batch, [(path, size) for path, size, _ in batch.files]):
             self._submit(self._store_small_files, batch)
 
-    def _started_helpers(self) -> Helpers | None:
+    def _started_helpers(self) -> Helpers[_SmallFiles] | None:
         """The helper processes, started once enough small files were seen; None: use threads."""
         if self._helpers is None and self._helpers_wanted and self._small_files >= self._helpers_after:
             try:
@@ -306,16 +337,19 @@ class Archiver:
                 self._helpers_wanted = 0
         return self._helpers
 
-    def _helper_results(self, batch: Batch, results: list[Result]) -> None:
-        """Runs on a helper's reader thread: pack what it sealed, resolve each file's Future."""
-        for (path, size, future), result in zip(batch, results, strict=True):
-            if result[0] == "grew":  # read it here, as any file that grew
-                self._submit(self._store_small_files, [(path, size, future)])
-                continue
-            try:
-                future.set_result(self._helper_result(path, result))
-            except BaseException as err:  # noqa: BLE001 - the tree reports it for this file
-                future.set_exception(err)
+    def _helper_results(self, batch: _SmallFiles, results: list[Result]) -> None:
+        """Runs on a helper's reader thread: pack what it sealed, fill each file's slot."""
+        try:
+            for (path, size, slot), result in zip(batch.files, results, strict=True):
+                try:
+                    if result[0] == "grew":  # read it here, as any file that grew
+                        slot.content, slot.size = self._store_small_file((path, size))
+                    else:
+                        slot.content, slot.size = self._helper_result(path, result)
+                except BaseException as err:  # noqa: BLE001 - the tree reports it for this file
+                    slot.error = err
+        finally:
+            batch.done.set_result(None)
 
     def _helper_result(self, path: str, result: Result) -> tuple[list[str], int]:
         kind = result[0]
@@ -331,16 +365,19 @@ class Archiver:
         self.progress.advance(plain_length, files=1)
         return [blob_id], plain_length
 
-    def _lost_to_helpers(self, batch: Batch) -> None:
+    def _lost_to_helpers(self, batch: _SmallFiles) -> None:
         """A helper died with ``batch`` unanswered: store those files in this process."""
         self._submit(self._store_small_files, batch)
 
-    def _store_small_files(self, batch: Batch) -> None:
-        for path, size, future in batch:
-            try:
-                future.set_result(self._store_small_file((path, size)))
-            except BaseException as err:  # noqa: BLE001 - the tree reports it for this file
-                future.set_exception(err)
+    def _store_small_files(self, batch: _SmallFiles) -> None:
+        try:
+            for path, size, slot in batch.files:
+                try:
+                    slot.content, slot.size = self._store_small_file((path, size))
+                except BaseException as err:  # noqa: BLE001 - the tree reports it for this file
+                    slot.error = err
+        finally:
+            batch.done.set_result(None)
 
     def _store_large_file(self, path: str, expected: int) -> tuple[list[str], int]:
         """Chunk a file as it is read, each chunk stored by a worker; runs on the reader thread,
@@ -423,6 +460,8 @@ def _futures_of(node: Node) -> list[Future[Any]]:
     if node["type"] == "dir":
         return [node["subtree"]]
     content = node.get("content")
+    if isinstance(content, _Slot):
+        return [content.done]
     return [content] if isinstance(content, Future) else []
 
 

@@ -23,21 +23,20 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Generic, TypeVar
 
 from drorch.archiver.helper import Result, read_frame, write_frame
 from drorch.repository.crypto import Key
 
-Batch = list[tuple[str, int, Future[Any]]]
+Batch = TypeVar("Batch")  # the caller's record of a batch, handed back with its results
 IN_FLIGHT = 4
 _ENV_KEPT = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV", "PYTHONDONTWRITEBYTECODE")
 
 
 @dataclass
-class _Child:
+class _Child(Generic[Batch]):
     process: subprocess.Popen[bytes]
     stdin: IO[bytes]
     stdout: IO[bytes]
@@ -45,7 +44,7 @@ class _Child:
     dead: bool = False
 
 
-class Helpers:
+class Helpers(Generic[Batch]):
     """``count`` helper processes; ``submit`` returns False once none is left (use threads then)."""
 
     def __init__(self, key: Key, count: int, on_results: Callable[[Batch, list[Result]], None],
@@ -53,7 +52,7 @@ class Helpers:
         self._on_results, self._on_lost = on_results, on_lost
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(IN_FLIGHT * count)
-        self._children = [self._start(key) for _ in range(count)]
+        self._children: list[_Child[Batch]] = [self._start(key) for _ in range(count)]
         self._readers = [threading.Thread(target=self._read, args=(child,), name="helper-reader",
                                           daemon=True) for child in self._children]
         for reader in self._readers:
@@ -63,8 +62,9 @@ class Helpers:
     def pids(self) -> list[int]:
         return [child.process.pid for child in self._children]
 
-    def submit(self, batch: Batch) -> bool:
-        """Queue ``batch`` on the least busy live helper; False when every helper has died."""
+    def submit(self, batch: Batch, files: list[tuple[str, int]]) -> bool:
+        """Queue ``files`` (path, size listed) on the least busy live helper, as ``batch``;
+        False when every helper has died."""
         self._slots.acquire()
         with self._lock:
             live = [child for child in self._children if not child.dead]
@@ -74,33 +74,34 @@ class Helpers:
             child = min(live, key=lambda c: len(c.pending))
             child.pending.append(batch)  # before writing: a death from here on returns it
         with contextlib.suppress(OSError):  # it died: its reader hands the batch to on_lost
-            write_frame(child.stdin, [(path, size) for path, size, _future in batch])
+            write_frame(child.stdin, files)
         return True
 
     def close(self) -> None:
-        """Let the helpers finish what they were sent, then stop them."""
+        """Let the helpers finish what they were sent, then stop them; one that has not exited
+        5 s after its input closed (stopped, hung) is killed, and its batches go to on_lost."""
         for child in self._children:
             _close_quietly(child.stdin)
-        for reader in self._readers:
-            reader.join()
         for child in self._children:
             try:
-                child.process.wait(timeout=10)
+                child.process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 child.process.kill()
                 child.process.wait()
+        for reader in self._readers:
+            reader.join()
 
-    def _start(self, key: Key) -> _Child:
+    def _start(self, key: Key) -> _Child[Batch]:
         process = subprocess.Popen(
             [sys.executable, "-m", "drorch.archiver.helper"], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, env=_helper_env(), close_fds=True)
         assert process.stdin is not None and process.stdout is not None
-        child = _Child(process, process.stdin, process.stdout)
+        child: _Child[Batch] = _Child(process, process.stdin, process.stdout)
         with contextlib.suppress(OSError):  # its reader sees it gone
             write_frame(child.stdin, {f.name: getattr(key, f.name) for f in fields(key)})
         return child
 
-    def _read(self, child: _Child) -> None:
+    def _read(self, child: _Child[Batch]) -> None:
         try:
             while (results := read_frame(child.stdout)) is not None:
                 with self._lock:
@@ -112,7 +113,7 @@ class Helpers:
         finally:
             self._lost(child)
 
-    def _lost(self, child: _Child) -> None:
+    def _lost(self, child: _Child[Batch]) -> None:
         with self._lock:
             child.dead = True
             lost = list(child.pending)

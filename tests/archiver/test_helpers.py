@@ -95,8 +95,8 @@ def test_a_helper_killed_mid_backup_loses_nothing(repo: tuple[Repository, Path],
             self.submitted = 0
             os.kill(self.pids[0], signal.SIGSTOP)
 
-        def submit(self, batch: Any) -> bool:
-            accepted = super().submit(batch)
+        def submit(self, batch: Any, files: list[tuple[str, int]]) -> bool:
+            accepted = super().submit(batch, files)
             self.submitted += 1
             if self.submitted == 2:
                 os.kill(self.pids[0], signal.SIGKILL)
