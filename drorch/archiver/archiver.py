@@ -49,6 +49,14 @@ BATCH_BYTES = 1024 * 1024
 HELPERS_AFTER = 1000
 
 
+@dataclass(frozen=True)
+class _Parent:
+    """A directory's tree in the parent snapshot: its ID (None: no parent) and nodes by name."""
+
+    tree_id: str | None
+    nodes: dict[str, Node]
+
+
 class _Slot:
     """Where a small file's stored content lands; ``done`` (its batch's) says when it has."""
 
@@ -141,23 +149,23 @@ class Archiver:
             self._pool.shutdown(wait=True)
             trim_buffers()
 
-    def _save_chain(self, base: Path, parts: tuple[str, ...], parent: dict[str, Node],
+    def _save_chain(self, base: Path, parts: tuple[str, ...], parent: _Parent,
                     read_from: Path) -> Future[str]:
         """The tree of ``base`` holding only the next path component, down to the source."""
         if not parts:
             return run_nested(self._save_dir(read_from, "", parent))
         path = base / parts[0]
         node = node_from_stat(parts[0], path.stat(), "dir")
-        old = parent.get(parts[0])
+        old = parent.nodes.get(parts[0])
         node["subtree"] = self._save_chain(path, parts[1:], self._subtree(_subtree_id(old)), read_from)
-        return self._tree_when_done([node])
+        return self._tree_when_done([node], parent)
 
     # -- directories ----------------------------------------------------------------------
 
-    def _subtree(self, tree_id: str | None) -> dict[str, Node]:
-        return parent_nodes(self.repo, tree_id, self.progress, "rereading files")
+    def _subtree(self, tree_id: str | None) -> _Parent:
+        return _Parent(tree_id, parent_nodes(self.repo, tree_id, self.progress, "rereading files"))
 
-    def _save_dir(self, path: Path, rel: str, parent: dict[str, Node]) -> Walk[Future[str]]:
+    def _save_dir(self, path: Path, rel: str, parent: _Parent) -> Walk[Future[str]]:
         """The directory's tree ID, as a Future: the walk moves on while its files are stored.
 
         A nested walk (``run_nested``): subdirectories are yielded, not recursed into,
@@ -168,20 +176,21 @@ class Archiver:
             entry_rel = f"{rel}/{entry.name}" if rel else entry.name
             if self._excluded(entry.name, entry_rel):
                 continue
-            old = parent.get(entry.name)
+            old = parent.nodes.get(entry.name)
             node = self._save_entry(entry, entry_rel, old)
             if node is not None and node["type"] == "dir":
                 node["subtree"] = yield self._save_dir(
                     Path(entry.path), entry_rel, self._subtree(_subtree_id(old)))
             if node is not None:
                 nodes.append(node)
-        return self._tree_when_done(nodes)
+        return self._tree_when_done(nodes, parent)
 
-    def _tree_when_done(self, nodes: list[Node]) -> Future[str]:
+    def _tree_when_done(self, nodes: list[Node], parent: _Parent) -> Future[str]:
         """Store the tree of ``nodes`` once every Future they hold (blobs, subtrees) is done.
 
         Waiting here instead would drain the worker pool at the end of every
-        directory; the callback runs on whichever thread finishes last.
+        directory; the callback runs on whichever thread finishes last. Nodes equal
+        to the parent's are the parent's tree, which is not encoded again.
         """
         pending = list(dict.fromkeys(f for node in nodes for f in _futures_of(node)))
         tree: Future[str] = Future()
@@ -191,7 +200,8 @@ class Archiver:
         def finish() -> None:
             try:
                 kept = [node for node in nodes if self._resolve(node)]
-                tree.set_result(self.uploader.save(TREE, encode_tree(kept)))
+                tree.set_result(self._unchanged_tree(kept, parent)
+                                or self.uploader.save(TREE, encode_tree(kept)))
             except BaseException as err:  # noqa: BLE001 - handed to whoever waits on the tree
                 tree.set_exception(err)
 
@@ -207,6 +217,17 @@ class Archiver:
         for future in pending:
             future.add_done_callback(one_done)
         return tree
+
+    def _unchanged_tree(self, nodes: list[Node], parent: _Parent) -> str | None:
+        """The parent's tree ID when ``nodes`` are exactly its nodes (a no-change run: most
+        directories); encoding and hashing each tree again cost more than the walk itself."""
+        if not parent.tree_id or len(nodes) != len(parent.nodes):
+            return None
+        for node in nodes:
+            old = parent.nodes.get(node["name"])
+            if old is None or (node != old if "content" in node else {**node, "content": None} != old):
+                return None
+        return parent.tree_id if self.repo.index.has(TREE, parent.tree_id) else None
 
     def _resolve(self, node: Node) -> bool:
         """Replace finished Futures by their values; False when the file turned unreadable."""
