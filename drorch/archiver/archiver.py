@@ -3,6 +3,8 @@
 The walk runs in the calling thread, depth first, names in sorted order. File
 contents are chunked as they are read and every chunk is handed to a worker
 pool that hashes, compresses, encrypts and packs it (``PackUploader.save``);
+small files go in batches, to helper processes once there are many
+(``drorch.archiver.smallfiles``);
 a bounded number of chunks is in flight, so memory stays flat whatever the
 file sizes. A file whose size, mtime, ctime, inode and xattrs match the parent
 snapshot and whose blobs are all in the index is not read again.
@@ -25,10 +27,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from drorch.archiver.chunker import MIN_CHUNK, chunks, trim_buffers
-from drorch.archiver.helper import Result
-from drorch.archiver.helpers import Helpers
 from drorch.archiver.parent import parent_nodes
 from drorch.archiver.reading import open_source, read_small_file
+from drorch.archiver.smallfiles import HELPERS_AFTER, Slot, SmallFiles, Stored
 from drorch.ports.errors import SourceError
 from drorch.ports.progress import NoProgress, Progress
 from drorch.repository.nested import Walk, run_nested
@@ -40,42 +41,12 @@ from drorch.sources import xattrs
 
 Node = dict[str, Any]
 T = TypeVar("T")
-# Small files go to the workers in batches: a Future, a semaphore slot and a queue hop
-# per file cost more than reading and storing a 4 KiB file.
-BATCH_FILES = 64
-BATCH_BYTES = 1024 * 1024
-# Small files stored before helper processes start (drorch.archiver.helper): below this,
-# starting them (~0.1 CPU-s each) costs more than they save.
-HELPERS_AFTER = 1000
-
-
 @dataclass(frozen=True)
 class _Parent:
     """A directory's tree in the parent snapshot: its ID (None: no parent) and nodes by name."""
 
     tree_id: str | None
     nodes: dict[str, Node]
-
-
-class _Slot:
-    """Where a small file's stored content lands; ``done`` (its batch's) says when it has."""
-
-    __slots__ = ("content", "done", "error", "size")
-
-    def __init__(self, done: Future[None]) -> None:
-        self.done = done
-        self.content: list[str] = []
-        self.size = 0
-        self.error: BaseException | None = None
-
-
-@dataclass
-class _SmallFiles:
-    """Up to BATCH_FILES small files stored by one job: one Future for all, not one per file
-    (a Future costs a Condition and its callbacks, more than a helper takes to seal a file)."""
-
-    files: list[tuple[str, int, _Slot]]
-    done: Future[None]
 
 
 @dataclass
@@ -115,13 +86,9 @@ class Archiver:
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="reader")
         self._slots = threading.BoundedSemaphore(workers * 3)
         self._stats_lock = threading.Lock()
-        self._batch: list[tuple[str, int, _Slot]] = []
-        self._batch_done: Future[None] = Future()
-        self._batch_bytes = 0
-        self._small_files = 0  # seen so far; helpers start at helpers_after
-        self._helpers_wanted = os.cpu_count() or 1 if helpers is None else helpers
-        self._helpers_after = helpers_after
-        self._helpers: Helpers[_SmallFiles] | None = None
+        self._small = SmallFiles(repo.key, uploader, self.progress, store_one=self._store_small_file,
+                                 submit=self._submit, helpers_after=helpers_after,
+                                 helpers=(os.cpu_count() or 1) if helpers is None else helpers)
 
     # -- entry point ----------------------------------------------------------------------
 
@@ -140,11 +107,11 @@ class Archiver:
             parts = source.parts[1:]
             chain = self._save_chain(Path(source.anchor), parts, self._subtree(parent_tree),
                                      read_from or source)
-            self._flush_batch()
+            self._small.flush()
             return chain.result()
         finally:
-            if self._helpers is not None:
-                self._helpers.close()
+            self._small.close()
+            self.stats.files_by_helpers = self._small.by_helpers
             self._reader.shutdown(wait=True)
             self._pool.shutdown(wait=True)
             trim_buffers()
@@ -239,7 +206,7 @@ class Archiver:
         old = node.pop("_old", None)
         content = node["content"]
         try:
-            if isinstance(content, _Slot):
+            if isinstance(content, Slot):
                 if content.error is not None:
                     raise content.error
                 node["content"], node["size"] = content.content, content.size
@@ -307,12 +274,13 @@ class Archiver:
 
     def _file_content(self, path: str, st: os.stat_result, node: Node, old: Node | None
                       ) -> tuple[Any, int]:
-        """The file's blob IDs, or futures of them, and the size they hold.
+        """The file's blob IDs, or where they will be, and the size they hold.
 
-        Small files (one chunk) are read, hashed and stored entirely on a worker.
+        Small files (one chunk) go out in batches (``SmallFiles``: a worker or a helper
+        process reads, hashes and stores each whole) and the content is their ``Slot``.
         Larger files are read and chunked by a reader thread that hands each chunk to
-        a worker. Either way the walk only stats, and the content is a Future of
-        (IDs, size).
+        a worker, and the content is a Future of (IDs, size). Either way the walk only
+        stats.
         """
         self.stats.bytes_total += st.st_size
         if self._unchanged(st, node, old):
@@ -325,80 +293,8 @@ class Archiver:
         else:
             self.stats.files_changed += 1
         if st.st_size < MIN_CHUNK:
-            return self._batched(path, st.st_size), st.st_size
+            return self._small.add(path, st.st_size), st.st_size
         return self._reader.submit(self._store_large_file, path, st.st_size), st.st_size
-
-    def _batched(self, path: str, size: int) -> _Slot:
-        """The small file's content, stored with others by one job (see BATCH_FILES)."""
-        slot = _Slot(self._batch_done)
-        self._batch.append((path, size, slot))
-        self._batch_bytes += size
-        self._small_files += 1
-        if len(self._batch) >= BATCH_FILES or self._batch_bytes >= BATCH_BYTES:
-            self._flush_batch()
-        return slot
-
-    def _flush_batch(self) -> None:
-        if not self._batch:
-            return
-        batch = _SmallFiles(self._batch, self._batch_done)
-        self._batch, self._batch_done, self._batch_bytes = [], Future(), 0
-        helpers = self._started_helpers()
-        if helpers is None or not helpers.submit(batch, [(path, size) for path, size, _ in batch.files]):
-            self._submit(self._store_small_files, batch)
-
-    def _started_helpers(self) -> Helpers[_SmallFiles] | None:
-        """The helper processes, started once enough small files were seen; None: use threads."""
-        if self._helpers is None and self._helpers_wanted and self._small_files >= self._helpers_after:
-            try:
-                self._helpers = Helpers(self.repo.key, self._helpers_wanted, self._helper_results,
-                                        self._lost_to_helpers)
-            except OSError as err:  # no fork, no interpreter: the threads do it all
-                self.progress.note(f"small files are read in-process: helper processes did not start ({err})")
-                self._helpers_wanted = 0
-        return self._helpers
-
-    def _helper_results(self, batch: _SmallFiles, results: list[Result]) -> None:
-        """Runs on a helper's reader thread: pack what it sealed, fill each file's slot."""
-        try:
-            for (path, size, slot), result in zip(batch.files, results, strict=True):
-                try:
-                    if result[0] == "grew":  # read it here, as any file that grew
-                        slot.content, slot.size = self._store_small_file((path, size))
-                    else:
-                        slot.content, slot.size = self._helper_result(path, result)
-                except BaseException as err:  # noqa: BLE001 - the tree reports it for this file
-                    slot.error = err
-        finally:
-            batch.done.set_result(None)
-
-    def _helper_result(self, path: str, result: Result) -> tuple[list[str], int]:
-        kind = result[0]
-        if kind == "error":
-            raise OSError(result[1], result[2], path)
-        with self._stats_lock:
-            self.stats.files_by_helpers += 1
-        if kind == "empty":
-            self.progress.advance(0, files=1)
-            return [], 0
-        _kind, blob_id, sealed, uncompressed_length, plain_length, incompressible = result
-        self.uploader.add_sealed(DATA, blob_id, sealed, uncompressed_length, plain_length, incompressible)
-        self.progress.advance(plain_length, files=1)
-        return [blob_id], plain_length
-
-    def _lost_to_helpers(self, batch: _SmallFiles) -> None:
-        """A helper died with ``batch`` unanswered: store those files in this process."""
-        self._submit(self._store_small_files, batch)
-
-    def _store_small_files(self, batch: _SmallFiles) -> None:
-        try:
-            for path, size, slot in batch.files:
-                try:
-                    slot.content, slot.size = self._store_small_file((path, size))
-                except BaseException as err:  # noqa: BLE001 - the tree reports it for this file
-                    slot.error = err
-        finally:
-            batch.done.set_result(None)
 
     def _store_large_file(self, path: str, expected: int) -> tuple[list[str], int]:
         """Chunk a file as it is read, each chunk stored by a worker; runs on the reader thread,
@@ -424,9 +320,8 @@ class Archiver:
         self.progress.advance(len(chunk))
         return blob_id
 
-    def _store_small_file(self, file: tuple[str, int]) -> tuple[list[str], int]:
+    def _store_small_file(self, path: str, expected: int) -> Stored:
         """Read and store a file expected to be one chunk (it may have grown meanwhile)."""
-        path, expected = file
         data = read_small_file(path, expected)
         if data is None:  # it grew: read it as any other file
             with open_source(path) as stream:
@@ -481,7 +376,7 @@ def _futures_of(node: Node) -> list[Future[Any]]:
     if node["type"] == "dir":
         return [node["subtree"]]
     content = node.get("content")
-    if isinstance(content, _Slot):
+    if isinstance(content, Slot):
         return [content.done]
     return [content] if isinstance(content, Future) else []
 

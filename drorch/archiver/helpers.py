@@ -32,7 +32,8 @@ from drorch.repository.crypto import Key
 
 Batch = TypeVar("Batch")  # the caller's record of a batch, handed back with its results
 IN_FLIGHT = 4
-_ENV_KEPT = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV", "PYTHONDONTWRITEBYTECODE")
+_ENV_KEPT = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV", "PYTHONHOME", "LD_LIBRARY_PATH",
+             "PYTHONDONTWRITEBYTECODE")
 
 
 @dataclass
@@ -125,7 +126,7 @@ class Helpers(Generic[Batch]):
 
 
 def _helper_env() -> dict[str, str]:
-    """PATH and locale, and the drorch this process runs first on the path; nothing else."""
+    """PATH, locale and where Python lives, and this drorch first on the path; nothing else."""
     env = {name: os.environ[name] for name in _ENV_KEPT if name in os.environ}
     package_root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))

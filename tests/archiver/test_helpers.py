@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from drorch.archiver import archiver as archiver_module
+from drorch.archiver import smallfiles
 from drorch.archiver.archiver import Archiver
 from drorch.archiver.helper import seal_file
 from drorch.archiver.helpers import Helpers
@@ -102,12 +102,12 @@ def test_a_helper_killed_mid_backup_loses_nothing(repo: tuple[Repository, Path],
                 os.kill(self.pids[0], signal.SIGKILL)
             return accepted
 
-    monkeypatch.setattr(archiver_module, "Helpers", OneDies)
+    monkeypatch.setattr(smallfiles, "Helpers", OneDies)
     repository, path = repo
     archiver = _backup(repository, source, helpers=2, helpers_after=0)
 
     assert archiver.stats.files_new == SMALL_FILES + 1
-    assert archiver.stats.files_by_helpers <= SMALL_FILES - archiver_module.BATCH_FILES  # one batch lost
+    assert archiver.stats.files_by_helpers <= SMALL_FILES - smallfiles.BATCH_FILES  # one batch lost
     assert archiver.stats.skipped == []
     _assert_restic_restores(restic, path, source, tmp_path, assert_same_tree)
 
@@ -137,7 +137,7 @@ def test_helpers_get_the_key_on_stdin_and_no_secret_in_their_environment(
         drorch_key: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DRORCH_KEY", drorch_key)
     key = Key.random()
-    helpers = Helpers(key, 1, lambda batch, results: None, lambda batch: None)
+    helpers: Helpers[object] = Helpers(key, 1, lambda batch, results: None, lambda batch: None)
     try:
         pid = helpers.pids[0]
         environ = Path(f"/proc/{pid}/environ").read_bytes()
