@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from drorch.cli.common import JsonOpt, PolicyArg, QuietOpt, emit_json, err, handles_errors, out
-from drorch.drill.result import DrillResult, format_seconds
 from drorch.policy.durations import parse_duration
 from drorch.ports.errors import EXIT_OK, UsageError
+
+if TYPE_CHECKING:
+    from drorch.drill.result import DrillResult
 
 NameOpt = Annotated[str | None, typer.Option("--name", "-n", help="The drill to run (default: the "
                                              "policy's only drill).")]
@@ -55,6 +57,8 @@ class _Lines:
 
 
 def render_drill(result: DrillResult) -> None:
+    from drorch.drill.result import format_seconds
+
     out.print(f"\n{result.summary()}", markup=False)
     for check in result.checks:
         out.print(f"  {'PASS' if check.passed else 'FAIL'}  {check.name}: {check.detail}", markup=False)

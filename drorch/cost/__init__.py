@@ -7,9 +7,21 @@
 
 from __future__ import annotations
 
-from drorch.cost.forecast import TargetForecast, forecast_target
-from drorch.cost.sample import SourceEstimate, estimate_source, scan_tree
-from drorch.policy.prices import PRICES_AS_OF, StorePrice, default_class, price_of, store_classes
+from typing import TYPE_CHECKING
+
+from drorch import lazy
+
+if TYPE_CHECKING:
+    from drorch.cost.forecast import TargetForecast, forecast_target
+    from drorch.cost.sample import SourceEstimate, estimate_source, scan_tree
+    from drorch.policy.prices import PRICES_AS_OF, StorePrice, default_class, price_of, store_classes
+
+# Imported on first use: `apply` needs only the sampler's pre-scan, not the forecast (croniter).
+__getattr__ = lazy.exports(__name__, {
+    "drorch.cost.forecast": ("TargetForecast", "forecast_target"),
+    "drorch.cost.sample": ("SourceEstimate", "estimate_source", "scan_tree"),
+    "drorch.policy.prices": ("PRICES_AS_OF", "StorePrice", "default_class", "price_of", "store_classes"),
+})
 
 __all__ = [
     "PRICES_AS_OF",

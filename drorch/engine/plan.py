@@ -22,10 +22,9 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drorch.anomaly.hold import hold_back
-from drorch.cost.forecast import RepoHistory, TargetForecast, forecast_target
 from drorch.cost.sample import DEFAULT_BUDGET, SourceEstimate, estimate_source
 from drorch.policy import Mirror, Policy, Source
 from drorch.policy.alerts import Alerts
@@ -40,6 +39,9 @@ from drorch.secrets import KeySource
 from drorch.sources.checks import source_problem
 from drorch.sources.overlap import repository_overlap
 from drorch.storage import open_store
+
+if TYPE_CHECKING:
+    from drorch.cost.forecast import RepoHistory, TargetForecast
 
 SUPPORTED_SOURCE_TYPES = ("directory", "image", "volume")
 
@@ -172,6 +174,8 @@ def _plan_mirror(policy: Policy, mirror: Mirror, options: _Options) -> MirrorPla
     for target in policy.targets_of(mirror):
         step, history = _plan_target(policy, mirror, target.name, retention, options)
         if estimate is not None:
+            from drorch.cost.forecast import forecast_target  # croniter: only `plan --forecast`
+
             step = replace(step, forecast=forecast_target(target, estimate, retention, history=history,
                                                           schedule=mirror.schedule))
         targets.append(step)
@@ -215,6 +219,8 @@ def _plan_target(policy: Policy, mirror: Mirror, name: str, retention: dict[str,
 
 def _history(store: ObjectStore, snapshots: list[Snapshot]) -> RepoHistory:
     """Bytes the repository holds (every object, as billed) and what each snapshot added."""
+    from drorch.cost.forecast import RepoHistory
+
     stored = sum(info.size for info in store.list(""))
     added = tuple(sorted((s.time_ns, int((s.summary or {}).get("bytes_added", 0))) for s in snapshots))
     return RepoHistory(stored, added)
