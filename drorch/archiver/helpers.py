@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pickle
 import subprocess
 import sys
 import threading
@@ -53,7 +54,16 @@ class Helpers(Generic[Batch]):
         self._on_results, self._on_lost = on_results, on_lost
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(IN_FLIGHT * count)
-        self._children: list[_Child[Batch]] = [self._start(key) for _ in range(count)]
+        self._children: list[_Child[Batch]] = []
+        try:
+            for _ in range(count):
+                self._children.append(self._start(key))
+        except OSError:  # the ones started would wait on their input for ever
+            for child in self._children:
+                child.process.kill()
+                child.process.wait()
+                _close_quietly(child.stdout)
+            raise
         self._readers = [threading.Thread(target=self._read, args=(child,), name="helper-reader",
                                           daemon=True) for child in self._children]
         for reader in self._readers:
@@ -109,8 +119,8 @@ class Helpers(Generic[Batch]):
                     batch = child.pending.popleft()
                 self._slots.release()
                 self._on_results(batch, results)
-        except (OSError, EOFError, ValueError):
-            pass  # a cut or garbled stream: the helper is gone or broken
+        except (OSError, EOFError, ValueError, IndexError, pickle.UnpicklingError):
+            pass  # a cut or garbled stream, or more answers than batches: gone or broken
         finally:
             self._lost(child)
 

@@ -3,7 +3,9 @@
 ``save`` is called from worker threads; hashing, compression and encryption run
 in the caller's thread (hashlib, zstandard and OpenSSL release the GIL), only
 claiming a place in the open pack holds a lock: the blob is then sealed straight
-into that place, so no blob is copied into its pack. Full packs upload on a small thread pool;
+into that place, so no blob is copied into its pack. ``add_sealed`` takes a blob another
+process has already compressed and sealed (the archiver's helpers) and copies it into
+its place. Full packs upload on a small thread pool;
 at most ``max_pending_packs`` wait in memory, so a slow store slows the producers
 instead of filling RAM. Nothing a pack holds is visible to readers until
 ``flush`` has returned and the caller has written an index for it.

@@ -10,6 +10,7 @@ import hashlib
 import os
 import random
 import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -162,3 +163,19 @@ def test_seal_file_answers_for_each_kind_of_file(tmp_path: Path) -> None:
     (tmp_path / "empty").write_bytes(b"")
     assert seal_file(key, str(tmp_path / "empty"), 0) == ("empty",)
     assert seal_file(key, str(tmp_path / "gone"), 5)[:2] == ("error", 2)
+
+
+def test_helpers_that_half_start_leave_no_process_behind(monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[subprocess.Popen[bytes]] = []
+    real_popen = subprocess.Popen
+
+    def second_fails(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+        if started:
+            raise OSError(24, "Too many open files")
+        started.append(real_popen(*args, **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(subprocess, "Popen", second_fails)
+    with pytest.raises(OSError):
+        Helpers(Key.random(), 2, lambda batch, results: None, lambda batch: None)
+    assert started and started[0].poll() is not None  # killed and reaped, not left waiting for input
