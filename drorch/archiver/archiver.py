@@ -4,10 +4,10 @@ The walk runs in the calling thread, depth first, names in sorted order. File
 contents are chunked as they are read and every chunk is handed to a worker
 pool that hashes, compresses, encrypts and packs it (``PackUploader.save``);
 small files go in batches, to helper processes once there are many
-(``drorch.archiver.smallfiles``);
-a bounded number of chunks is in flight, so memory stays flat whatever the
-file sizes. A file whose size, mtime, ctime, inode and xattrs match the parent
-snapshot and whose blobs are all in the index is not read again.
+(``drorch.archiver.smallfiles``). A bounded number of chunks and batches is in
+flight, so memory stays flat whatever the file sizes. A file whose size, mtime,
+ctime, inode and xattrs match the parent snapshot and whose blobs are all in the
+index is not read again.
 
 Unreadable entries are skipped with a warning and counted, never fatal: the
 snapshot still records everything that could be read, and the caller reports
@@ -41,6 +41,8 @@ from drorch.sources import xattrs
 
 Node = dict[str, Any]
 T = TypeVar("T")
+
+
 @dataclass(frozen=True)
 class _Parent:
     """A directory's tree in the parent snapshot: its ID (None: no parent) and nodes by name."""
@@ -63,7 +65,11 @@ class ArchiveStats:
 
 
 class Archiver:
-    """Archives one source directory into a repository; use once per snapshot."""
+    """Archives one source directory into a repository; use once per snapshot.
+
+    ``helpers`` is how many helper processes store small files (default one per
+    core; 0 for none), started once ``helpers_after`` small files were seen.
+    """
 
     def __init__(
         self,
