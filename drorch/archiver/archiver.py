@@ -197,8 +197,8 @@ class Archiver:
         if not parent.tree_id or len(nodes) != len(parent.nodes):
             return None
         for node in nodes:
-            old = parent.nodes.get(node["name"])
-            if old is None or (node != old if "content" in node else {**node, "content": None} != old):
+            stored = node if "content" in node else {**node, "content": None}  # as encode_tree writes it
+            if stored != parent.nodes.get(node["name"]):
                 return None
         return parent.tree_id if self.repo.index.has(TREE, parent.tree_id) else None
 

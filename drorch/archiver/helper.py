@@ -1,12 +1,8 @@
 """One helper process of the archiver: reads, hashes, compresses and seals small files.
 
-Small files cost the archiver more Python per byte than anything else: an open, a
-read, a hash, a compression and a seal per file, each a short call that hands the
-GIL back and forth between threads. Measured on 20,000 files of 1-8 KiB on two
-cores, threads took 6.3 s, and 4.7 s when pinned to one core. The archiver
-therefore sends batches of small files to a few of these processes
+The archiver sends batches of small files to a few of these processes
 (``drorch.archiver.helpers``), each with a GIL of its own, and only copies the
-sealed blobs they return into its packs.
+sealed blobs they return into its packs; why, with numbers: ``drorch.archiver.smallfiles``.
 
 Run as ``python -m drorch.archiver.helper``; it speaks frames (``uint32le length ||
 pickle``) on stdin and stdout. The first frame in is the repository key, then each

@@ -29,12 +29,12 @@ from pathlib import Path
 from typing import IO, Generic, TypeVar
 
 from drorch.archiver.helper import Result, read_frame, write_frame
+from drorch.process import base_environment
 from drorch.repository.crypto import Key
 
 Batch = TypeVar("Batch")  # the caller's record of a batch, handed back with its results
 IN_FLIGHT = 4
-_ENV_KEPT = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV", "PYTHONHOME", "LD_LIBRARY_PATH",
-             "PYTHONDONTWRITEBYTECODE")
+_PYTHON_ENV = ("VIRTUAL_ENV", "PYTHONHOME", "LD_LIBRARY_PATH", "PYTHONDONTWRITEBYTECODE")
 
 
 @dataclass
@@ -136,11 +136,12 @@ class Helpers(Generic[Batch]):
 
 
 def _helper_env() -> dict[str, str]:
-    """PATH, locale and where Python lives, and this drorch first on the path; nothing else."""
-    env = {name: os.environ[name] for name in _ENV_KEPT if name in os.environ}
+    """A step command's environment (PATH, locale: ``drorch.process``), plus where Python lives
+    and this drorch first on the path; nothing else."""
     package_root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
-    return env
+    python = {name: os.environ[name] for name in _PYTHON_ENV if name in os.environ}
+    python["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
+    return base_environment(python)
 
 
 def _close_quietly(stream: IO[bytes]) -> None:

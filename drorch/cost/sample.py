@@ -5,7 +5,7 @@ pre-scan that gives ``apply`` its total and this module its population.
 ``estimate_source`` then reads at most ``budget`` bytes, spread over the whole
 source, and stores them the way ``apply`` would, without writing anything:
 FastCDC chunks, SHA-256 for dedup, zstd where it pays (the repository's own
-``compress`` and ``worth_compressing``), plus what every blob, file and
+``encode_blob``, as the uploader uses it), plus what every blob, file and
 directory costs in pack headers, index and trees.
 
 - Whole-file duplicates are found without reading whole files: files of the
@@ -38,7 +38,8 @@ from pathlib import Path
 from drorch.archiver.archiver import is_excluded
 from drorch.archiver.chunker import MIN_CHUNK, chunks
 from drorch.archiver.reading import open_source
-from drorch.repository.repository import compress, worth_compressing
+from drorch.repository.crypto import OVERHEAD
+from drorch.repository.repository import compress, encode_blob
 from drorch.repository.tree import encode_tree, node_from_stat
 
 DEFAULT_BUDGET = 64 * 2**20
@@ -186,9 +187,8 @@ def _probe(path: str, size: int) -> bytes:
 
 def _stored(data: bytes | memoryview) -> int:
     """What one blob of ``data`` takes in a pack, before its per-blob overhead."""
-    if worth_compressing(data):
-        return min(len(compress(data)), len(data)) + 32
-    return len(data) + 32
+    payload, _uncompressed_length, _incompressible = encode_blob(data)
+    return len(payload) + OVERHEAD
 
 
 def _store_all(files: list[tuple[str, int]]) -> int:
@@ -260,6 +260,6 @@ def _tree_bytes(scan: TreeScan, sample: int = 200) -> int:
         nodes.append(node | {"content": [secrets.token_hex(32) for _ in range(blobs)]})
     if not nodes:
         return scan.dirs * 200
-    per_file = (len(compress(encode_tree(nodes))) + 32) / len(nodes)
+    per_file = (len(compress(encode_tree(nodes))) + OVERHEAD) / len(nodes)
     # Each directory: its own node in the parent's tree, and a tree blob with its overhead.
     return round(per_file * (len(scan.files) + scan.dirs) + scan.dirs * (BLOB_OVERHEAD + 64))

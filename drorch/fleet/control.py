@@ -124,7 +124,7 @@ async def approve(client: Client, run_id: str, step: str | None, who: str) -> di
 
     handle, description = await _described(client, run_id)
     if description.status != WorkflowExecutionStatus.RUNNING:
-        state = description.status.name.lower() if description.status else "unknown"
+        state = _status_name(description.status)
         raise UsageError(f"fleet run {run_id} is {state}; "
                          "there is nothing left to approve")
     await handle.signal("approve", args=[step, who])
@@ -141,7 +141,7 @@ async def show_run(client: Client, run_id: str) -> dict[str, Any]:
     from temporalio.service import RPCError
 
     handle, description = await _described(client, run_id)
-    status = description.status.name.lower() if description.status else "unknown"
+    status = _status_name(description.status)
     shown: dict[str, Any] = {"run_id": run_id, "status": status, "steps": [],
                              "started": description.start_time.timestamp(),
                              "closed": description.close_time.timestamp() if description.close_time else None}
@@ -160,7 +160,12 @@ async def list_runs(client: Client, limit: int) -> list[dict[str, Any]]:
     """The newest fleet runbook runs the engine knows, newest first."""
     runs = []
     async for wf in client.list_workflows("WorkflowType = 'FleetRunbook'", limit=limit):
-        runs.append({"id": wf.id, "status": wf.status.name.lower() if wf.status else "unknown",
+        runs.append({"id": wf.id, "status": _status_name(wf.status),
                      "started": wf.start_time.timestamp(),
                      "closed": wf.close_time.timestamp() if wf.close_time else None})
     return sorted(runs, key=lambda r: -r["started"])
+
+
+def _status_name(status: Any) -> str:
+    """A workflow execution status as fleet commands print it ("running", "completed", ...)."""
+    return status.name.lower() if status else "unknown"

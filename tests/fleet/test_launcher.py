@@ -133,7 +133,6 @@ def test_killing_the_session_stops_the_job(policy: Path, monkeypatch: pytest.Mon
     assert _run(kill_job()) == -signal.SIGKILL
 
 
-
 def _job_tags(repo: Path, key: str) -> list[str]:
     tags = (t for snapshot in restic_snapshots(repo, key) for t in snapshot["tags"] or [])
     return sorted(t for t in tags if t.startswith("drorch-job:"))

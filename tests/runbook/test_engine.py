@@ -95,7 +95,6 @@ def test_timeout_kills_the_script_and_its_children(run: Run, write_runbook: Writ
     wait_for(lambda: not alive(child), timeout=5)
 
 
-
 def test_a_hung_provider_call_is_abandoned_at_the_deadline(run: Run, write_runbook: Write,
                                                            write_policy: Write, backends: FakeBackends):
     backends.compute("aws", "eu-west-1").hang = True
