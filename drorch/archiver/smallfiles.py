@@ -6,7 +6,7 @@ gathers them in batches of ``BATCH_FILES`` (or ``BATCH_BYTES``), each batch one
 job with one Future. A Future, a semaphore slot and a queue hop per file cost
 more than storing a 4 KiB file. The first ``helpers_after`` files are stored by
 the archiver's worker threads. After that, batches go to helper processes
-(``drorch.archiver.helpers``), which read, hash, compress and seal them, each
+(``drorch.helpers.pool``), which read, hash, compress and seal them, each
 under its own GIL. In threads, those per-file calls fought over one GIL:
 20,000 files of 1-8 KiB took 6.3 s on two cores and 4.7 s on one.
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from drorch.archiver.helper import Result
-from drorch.archiver.helpers import Helpers
+from drorch.helpers.pool import Helpers
 from drorch.ports.progress import Progress
 from drorch.repository.crypto import Key
 from drorch.repository.pack import DATA
@@ -99,8 +99,8 @@ class SmallFiles:
     def _started_helpers(self) -> Helpers[_Batch] | None:
         if self._helpers is None and self._helpers_wanted and self._seen >= self._helpers_after:
             try:
-                self._helpers = Helpers(self._key, self._helpers_wanted, self._from_helper,
-                                        self._lost_by_helper)
+                self._helpers = Helpers("drorch.archiver.helper", self._key, self._helpers_wanted,
+                                        self._from_helper, self._lost_by_helper)
             except OSError as err:  # no interpreter to run: the threads do it all
                 self._progress.note("small files are read in-process: "
                                     f"helper processes did not start ({err})")

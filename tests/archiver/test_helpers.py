@@ -1,4 +1,4 @@
-"""Small files read and sealed by helper processes (drorch.archiver.helper[s]).
+"""Small files read and sealed by helper processes (drorch.archiver.helper, drorch.helpers).
 
 Every test ends with stock restic: ``check --read-data`` and a byte-identical
 restore of what the helpers (or the threads that took over from them) stored.
@@ -20,7 +20,7 @@ import pytest
 from drorch.archiver import smallfiles
 from drorch.archiver.archiver import Archiver
 from drorch.archiver.helper import seal_file
-from drorch.archiver.helpers import Helpers
+from drorch.helpers.pool import Helpers
 from drorch.providers.local import LocalStore
 from drorch.repository.crypto import Key
 from drorch.repository.repository import Repository, decompress
@@ -96,8 +96,8 @@ def test_a_helper_killed_mid_backup_loses_nothing(repo: tuple[Repository, Path],
             self.submitted = 0
             os.kill(self.pids[0], signal.SIGSTOP)
 
-        def submit(self, batch: Any, files: list[tuple[str, int]]) -> bool:
-            accepted = super().submit(batch, files)
+        def submit(self, batch: Any, work: object) -> bool:
+            accepted = super().submit(batch, work)
             self.submitted += 1
             if self.submitted == 2:
                 os.kill(self.pids[0], signal.SIGKILL)
@@ -138,7 +138,8 @@ def test_helpers_get_the_key_on_stdin_and_no_secret_in_their_environment(
         drorch_key: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DRORCH_KEY", drorch_key)
     key = Key.random()
-    helpers: Helpers[object] = Helpers(key, 1, lambda batch, results: None, lambda batch: None)
+    helpers: Helpers[object] = Helpers("drorch.archiver.helper", key, 1,
+                                       lambda batch, results: None, lambda batch: None)
     try:
         pid = helpers.pids[0]
         environ = Path(f"/proc/{pid}/environ").read_bytes()
@@ -177,5 +178,5 @@ def test_helpers_that_half_start_leave_no_process_behind(monkeypatch: pytest.Mon
 
     monkeypatch.setattr(subprocess, "Popen", second_fails)
     with pytest.raises(OSError):
-        Helpers(Key.random(), 2, lambda batch, results: None, lambda batch: None)
+        Helpers("drorch.archiver.helper", Key.random(), 2, lambda batch, results: None, lambda batch: None)
     assert started and started[0].poll() is not None  # killed and reaped, not left waiting for input

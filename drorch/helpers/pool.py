@@ -1,14 +1,13 @@
-"""The archiver's helper processes for small files (see ``drorch.archiver.helper``).
+"""A few helper processes fed batches (see ``drorch.helpers``).
 
-``Helpers`` starts a few ``python -m drorch.archiver.helper`` children and
-hands each batch of small files to the least busy one. A reader thread per child
-takes its results in order and passes them to ``on_results``. At most
-``IN_FLIGHT`` batches wait per child, so a walk that outruns the helpers stops
-and waits.
+``Helpers`` starts ``count`` children running ``python -m MODULE`` and hands
+each batch to the least busy one. A reader thread per child takes its results
+in order and passes them to ``on_results``. At most ``IN_FLIGHT`` batches wait
+per child, so a producer that outruns the helpers stops and waits.
 
 Nothing is lost if a helper dies, whether it is killed, runs out of memory or
 fails to start. Every batch it had not answered goes to ``on_lost``, and the
-archiver then stores those files itself. A child gets the repository key in its
+caller then does that work itself. A child gets the repository key in its
 first frame on stdin, never in its argv or environment. Its environment holds
 only what finding Python and drorch needs, so secrets the policy reads from
 ``env:`` are never copied into it.
@@ -26,9 +25,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import IO, Generic, TypeVar
+from typing import IO, Any, Generic, TypeVar
 
-from drorch.archiver.helper import Result, read_frame, write_frame
+from drorch.helpers.frames import read_frame, write_frame
 from drorch.process import base_environment
 from drorch.repository.crypto import Key
 
@@ -47,11 +46,16 @@ class _Child(Generic[Batch]):
 
 
 class Helpers(Generic[Batch]):
-    """``count`` helper processes; ``submit`` returns False once none is left (use threads then)."""
+    """``count`` processes running ``module``; ``submit`` returns False once none is left (do
+    the work in-process then). ``args`` go on their command line and ``pass_fds`` stay open
+    in them (a directory to work below, say): neither may hold a secret."""
 
-    def __init__(self, key: Key, count: int, on_results: Callable[[Batch, list[Result]], None],
-                 on_lost: Callable[[Batch], None]) -> None:
+    def __init__(self, module: str, key: Key, count: int,
+                 on_results: Callable[[Batch, Any], None], on_lost: Callable[[Batch], None], *,
+                 args: tuple[str, ...] = (), pass_fds: tuple[int, ...] = ()) -> None:
         self._on_results, self._on_lost = on_results, on_lost
+        self._argv = [sys.executable, "-m", module, *args]
+        self._pass_fds = pass_fds
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(IN_FLIGHT * count)
         self._children: list[_Child[Batch]] = []
@@ -73,9 +77,9 @@ class Helpers(Generic[Batch]):
     def pids(self) -> list[int]:
         return [child.process.pid for child in self._children]
 
-    def submit(self, batch: Batch, files: list[tuple[str, int]]) -> bool:
-        """Queue ``files`` (path, size listed) on the least busy live helper, as ``batch``;
-        False when every helper has died."""
+    def submit(self, batch: Batch, work: object) -> bool:
+        """Queue ``work`` (what the child's handler takes) on the least busy live helper, as
+        ``batch``; False when every helper has died."""
         self._slots.acquire()
         with self._lock:
             live = [child for child in self._children if not child.dead]
@@ -85,7 +89,7 @@ class Helpers(Generic[Batch]):
             child = min(live, key=lambda c: len(c.pending))
             child.pending.append(batch)  # before writing: a death from here on returns it
         with contextlib.suppress(OSError):  # it died: its reader hands the batch to on_lost
-            write_frame(child.stdin, files)
+            write_frame(child.stdin, work)
         return True
 
     def close(self) -> None:
@@ -103,9 +107,8 @@ class Helpers(Generic[Batch]):
             reader.join()
 
     def _start(self, key: Key) -> _Child[Batch]:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "drorch.archiver.helper"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, env=_helper_env(), close_fds=True)
+        process = subprocess.Popen(self._argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   env=_helper_env(), close_fds=True, pass_fds=self._pass_fds)
         assert process.stdin is not None and process.stdout is not None
         child: _Child[Batch] = _Child(process, process.stdin, process.stdout)
         with contextlib.suppress(OSError):  # its reader sees it gone
@@ -138,7 +141,7 @@ class Helpers(Generic[Batch]):
 def _helper_env() -> dict[str, str]:
     """A step command's environment (PATH, locale: ``drorch.process``), plus where Python lives
     and this drorch first on the path; nothing else."""
-    package_root = str(Path(__file__).resolve().parents[2])
+    package_root = str(Path(__file__).resolve().parents[2])  # holds drorch/
     python = {name: os.environ[name] for name in _PYTHON_ENV if name in os.environ}
     python["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
     return base_environment(python)
