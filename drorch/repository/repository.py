@@ -94,6 +94,24 @@ def decompress(data: bytes | bytearray, size: int) -> bytes:
     return _decompressor().decompress(data, max_output_size=size)
 
 
+def unseal_blob(key: Key, sealed: bytes | bytearray | memoryview, blob_id: str,
+                uncompressed_length: int) -> bytes | bytearray:
+    """A blob's plaintext: authenticated, decrypted, decompressed (when ``uncompressed_length``)
+    and checked against its ID; AuthenticationFailed says which check failed."""
+    try:
+        plain: bytes | bytearray = key.open(sealed)
+    except AuthenticationFailed:
+        raise AuthenticationFailed("does not authenticate") from None
+    if uncompressed_length:
+        try:
+            plain = decompress(plain, uncompressed_length)
+        except zstandard.ZstdError:
+            raise AuthenticationFailed("does not decompress") from None
+    if hashlib.sha256(plain).hexdigest() != blob_id:
+        raise AuthenticationFailed("does not match its hash")
+    return plain
+
+
 class RepositoryCreatedMeanwhile(RepositoryError):
     """``init`` lost a race: another process created the repository a moment earlier."""
 
@@ -265,16 +283,10 @@ class Repository:
                   ) -> bytes | bytearray:
         """Authenticate, decrypt, decompress and hash-check one blob read from a pack."""
         try:
-            plain: bytes | bytearray = self.key.open(sealed)
+            return unseal_blob(self.key, sealed, blob.id, blob.uncompressed_length)
         except AuthenticationFailed as err:
             raise IntegrityError(f"pack {pack_id} on target {self.name!r} is damaged: blob "
-                                 f"{blob.id[:12]} does not authenticate") from err
-        if blob.uncompressed_length:
-            plain = decompress(plain, blob.uncompressed_length)
-        if hashlib.sha256(plain).hexdigest() != blob.id:
-            raise IntegrityError(f"pack {pack_id} on target {self.name!r} is damaged: blob "
-                                 f"{blob.id[:12]} does not match its hash")
-        return plain
+                                 f"{blob.id[:12]} {err}") from err
 
     def read_pack_header(self, pack_id: str, size: int) -> list[PackedBlob]:
         """The blobs a pack's own header lists (two reads at most)."""

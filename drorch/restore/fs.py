@@ -43,16 +43,32 @@ _SPECIAL_KINDS = {"dev": stat.S_IFBLK, "chardev": stat.S_IFCHR}
 
 
 class Dirs:
-    """The directories of one restore: number -> (parent number, name); 0 is the target."""
+    """The directories of one restore: number -> (parent number, name); 0 is the target.
+
+    A helper process knows only the directories its work names (``chains``, ``learn``).
+    """
 
     def __init__(self) -> None:
-        self.parent: list[int] = [-1]
-        self.name: list[str] = [""]
+        self.parent: dict[int, int] = {0: -1}
+        self.name: dict[int, str] = {0: ""}
 
     def add(self, parent: int, name: str) -> int:
-        self.parent.append(parent)
-        self.name.append(name)
-        return len(self.name) - 1
+        index = len(self.name)
+        self.parent[index], self.name[index] = parent, name
+        return index
+
+    def chains(self, indexes: set[int]) -> dict[int, tuple[int, str]]:
+        """Directories ``indexes`` and all their ancestors, as ``learn`` takes them."""
+        known: dict[int, tuple[int, str]] = {}
+        for index in indexes:
+            while index > 0 and index not in known:
+                known[index] = (self.parent[index], self.name[index])
+                index = self.parent[index]
+        return known
+
+    def learn(self, chains: dict[int, tuple[int, str]]) -> None:
+        for index, (parent, name) in chains.items():
+            self.parent[index], self.name[index] = parent, name
 
     def rel(self, index: int, name: str = "") -> str:
         """The path of directory ``index`` (joined with ``name``) relative to the target."""

@@ -39,19 +39,18 @@ from typing import Any
 from drorch.ports.errors import (
     DrorchError,
     IntegrityError,
-    ObjectNotFound,
     SourceError,
     StoreFull,
     UsageError,
 )
 from drorch.ports.progress import NoProgress, Progress
-from drorch.repository.layout import FileType, object_name
-from drorch.repository.pack import DATA, TREE, PackedBlob
+from drorch.repository.pack import DATA, TREE
 from drorch.repository.repository import Repository
 from drorch.repository.tree import decode_tree
 from drorch.restore import fs as restore_fs
 from drorch.restore.damage import DAMAGED_SUFFIX, Damage, Plan, PlannedFile
 from drorch.restore.fs import DirFds
+from drorch.restore.packs import PackWriter
 
 Node = dict[str, Any]
 FILES_PER_TASK = 256
@@ -68,6 +67,7 @@ class RestoreStats:
     bytes: int = 0
     damaged: list[dict[str, Any]] = field(default_factory=list)  # Damage.to_json of each
     warnings: list[str] = field(default_factory=list)  # metadata that could not be set
+    blobs_by_helpers: int = 0  # data blobs written by helper processes
 
 
 @dataclass
@@ -86,10 +86,16 @@ class _Frame:
 
 class Restorer:
     def __init__(self, repo: Repository, progress: Progress | None = None,
-                 workers: int | None = None) -> None:
+                 workers: int | None = None, *, helpers: int | None = None,
+                 helpers_after: int | None = None) -> None:
+        """``helpers`` processes (default one per core; 0 for none) write the packs of a
+        restore with at least ``helpers_after`` blobs to write (default: 1,000 blobs or
+        64 MiB; see ``drorch.restore.packs``)."""
         self.repo = repo
         self.progress = progress or NoProgress()
         self.workers = workers or max(2, (os.cpu_count() or 2))
+        self.helpers = (os.cpu_count() or 1) if helpers is None else helpers
+        self.helpers_after = helpers_after
         self.stats = RestoreStats()
 
     def restore(self, tree_id: str, dest: Path, *, strip: tuple[str, ...] = (),
@@ -307,42 +313,20 @@ class Restorer:
 
     def _write(self, root_fd: int, plan: Plan) -> None:
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="restore")
+        packs = PackWriter(self.repo, plan, root_fd, self.progress, pool, helpers=self.helpers,
+                           helpers_after=self.helpers_after)
         try:
+            packs.start_helpers()
             batches = [range(i, min(i + FILES_PER_TASK, len(plan.files)))
                        for i in range(0, len(plan.files), FILES_PER_TASK)]
             for future in [pool.submit(_create_files, root_fd, plan, b) for b in batches]:
                 future.result()
             _link_files(root_fd, plan)
-            for future in [pool.submit(self._restore_pack, root_fd, plan, pack_id, blobs)
-                           for pack_id, blobs in plan.writes.items()]:
-                future.result()
+            packs.write()
         finally:  # after a failure, packs not started yet are not read at all
             pool.shutdown(wait=True, cancel_futures=True)
-
-    def _restore_pack(self, root_fd: int, plan: Plan, pack_id: str,
-                      blobs: dict[PackedBlob, list[tuple[int, int]]]) -> None:
-        start = min(b.offset for b in blobs)
-        end = max(b.offset + b.length for b in blobs)
-        try:
-            data = memoryview(self.repo.store.get(object_name(FileType.PACK, pack_id), start, end - start))
-        except ObjectNotFound:
-            data = memoryview(b"")  # every blob below fails to authenticate: each is reported
-        with DirFds(root_fd, plan.dirs) as fds, _OpenFiles(fds, plan) as files:
-            for blob in sorted(blobs, key=lambda b: b.offset):
-                sealed = data[blob.offset - start : blob.offset - start + blob.length]
-                try:
-                    if len(sealed) != blob.length:
-                        raise IntegrityError(f"pack {pack_id} is missing or truncated")
-                    plain = self.repo.open_blob(pack_id, blob, sealed)
-                except IntegrityError:
-                    for file_index, _offset in blobs[blob]:
-                        plan.blob_damaged(file_index, blob.id)
-                    self.progress.advance(blob.plain_length * len(blobs[blob]))
-                    continue
-                for file_index, offset in blobs[blob]:
-                    _write_all(files.fd(file_index), plain, offset)
-                    plan.written(file_index)
-                    self.progress.advance(len(plain))
+            packs.close()
+            self.stats.blobs_by_helpers += packs.blobs_by_helpers
 
     # -- phase 3: damage and metadata -------------------------------------------------------
 
@@ -387,41 +371,6 @@ def _number(node: Node, key: str) -> int:
     """A numeric node field; 0 when absent or not a number (a crafted node is not an error here)."""
     value = node.get(key)
     return value if isinstance(value, int) and value >= 0 else 0
-
-
-class _OpenFiles:
-    """Keeps the last written file open: a pack's blobs of one file are usually adjacent."""
-
-    def __init__(self, fds: DirFds, plan: Plan) -> None:
-        self._fds, self._plan = fds, plan
-        self._index = -1
-        self._fd = -1
-
-    def fd(self, file_index: int) -> int:
-        if file_index != self._index:
-            self.close()
-            f = self._plan.files[file_index]
-            self._fd = os.open(f.name, restore_fs.WRITE_FLAGS, dir_fd=self._fds.fd(f.dir))
-            self._index = file_index
-        return self._fd
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd, self._index = -1, -1
-
-    def __enter__(self) -> _OpenFiles:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def _write_all(fd: int, data: bytes | bytearray | memoryview, offset: int) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.pwrite(fd, view, offset)
-        view, offset = view[written:], offset + written
 
 
 def _create_files(root_fd: int, plan: Plan, indexes: range) -> None:
