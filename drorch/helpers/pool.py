@@ -43,6 +43,7 @@ class _Child(Generic[Batch]):
     stdout: IO[bytes]
     pending: deque[Batch] = field(default_factory=deque)
     dead: bool = False
+    writing: threading.Lock = field(default_factory=threading.Lock)  # one sender at a time
 
 
 class Helpers(Generic[Batch]):
@@ -81,16 +82,21 @@ class Helpers(Generic[Batch]):
         """Queue ``work`` (what the child's handler takes) on the least busy live helper, as
         ``batch``; False when every helper has died."""
         self._slots.acquire()
-        with self._lock:
-            live = [child for child in self._children if not child.dead]
-            if not live:
-                self._slots.release()
-                return False
-            child = min(live, key=lambda c: len(c.pending))
-            child.pending.append(batch)  # before writing: a death from here on returns it
-        with contextlib.suppress(OSError):  # it died: its reader hands the batch to on_lost
-            write_frame(child.stdin, work)
-        return True
+        while True:
+            with self._lock:
+                live = [child for child in self._children if not child.dead]
+                if not live:
+                    self._slots.release()
+                    return False
+                child = min(live, key=lambda c: len(c.pending))
+            with child.writing:  # frames go out in the order of ``pending``, whole
+                with self._lock:
+                    if child.dead:
+                        continue
+                    child.pending.append(batch)  # before writing: a death from here on returns it
+                with contextlib.suppress(OSError):  # it died: its reader hands the batch to on_lost
+                    write_frame(child.stdin, work)
+                return True
 
     def close(self) -> None:
         """Let the helpers finish what they were sent, then stop them; one that has not exited

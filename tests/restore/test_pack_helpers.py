@@ -1,0 +1,138 @@
+"""Packs written by restore's helper processes (drorch.restore.packs, drorch.restore.helper).
+
+The thresholds are set to 0 so that even these small snapshots go to the helpers.
+The backup is made by ``drorch apply``; each test checks the restored tree against
+the source (content, modes, times, links), or the damage and faults it injects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import drorch
+from drorch.helpers.pool import Helpers
+from drorch.ports.errors import IntegrityError, StoreFull
+from drorch.restore import packs
+
+
+@pytest.fixture
+def forced(monkeypatch: pytest.MonkeyPatch, drorch_key: str) -> None:
+    monkeypatch.setattr(packs, "HELPERS_AFTER_BLOBS", 0)
+    monkeypatch.setattr(packs, "HELPERS_AFTER_BYTES", 0)
+    monkeypatch.setenv("DRORCH_KEY", drorch_key)
+
+
+@pytest.fixture
+def backed_up(tmp_path: Path, drorch_env: dict[str, str], e2e: Any) -> tuple[Path, Path]:
+    """Small files in nested directories, twins, hard links, a symlink, an empty file and
+    two files of several chunks (one random, one compressible)."""
+    rng = random.Random(11)
+    src = tmp_path / "src"
+    for i in range(120):
+        folder = src / f"d{i % 5}" / f"e{i % 4}"
+        folder.mkdir(parents=True, exist_ok=True)
+        body = b"twin\n" * 300 if i % 30 == 0 else rng.randbytes(rng.randrange(1, 9000))
+        (folder / f"f{i}.txt").write_bytes(body)
+    (src / "empty").write_bytes(b"")
+    (src / "random.bin").write_bytes(e2e.random_bytes(24 * 1024 * 1024, "helpers"))  # 2 packs
+    (src / "text.log").write_bytes(b"".join(b"line %d of a log\n" % i for i in range(300_000)))
+    os.link(src / "d0" / "e0" / "f0.txt", src / "hardlink.txt")
+    (src / "link").symlink_to("d1/e1/f1.txt")
+    e2e.stamp_mtimes(src)
+    policy = e2e.make_policy(tmp_path, src, tmp_path / "repo")
+    e2e.apply_ok(policy, drorch_env)
+    return src, policy
+
+
+def _restore(policy: Path, to: Path) -> Any:
+    loaded = drorch.load_policy(policy)
+    _, stats = drorch.restore(loaded, drorch.key_source(loaded.encryption), "latest", to)
+    return stats
+
+
+def _digests(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in root.rglob("*") if p.is_file() and not p.is_symlink()}
+
+
+def test_helpers_restore_every_pack_byte_identical(tmp_path: Path, backed_up: tuple[Path, Path],
+                                                   forced: None, e2e: Any) -> None:
+    src, policy = backed_up
+    stats = _restore(policy, tmp_path / "to")
+
+    assert stats.blobs_by_helpers > 120
+    e2e.assert_same_tree(src, tmp_path / "to")
+    assert os.stat(tmp_path / "to" / "hardlink.txt").st_ino == os.stat(tmp_path / "to/d0/e0/f0.txt").st_ino
+
+
+def test_a_helper_killed_mid_restore_loses_nothing(tmp_path: Path, backed_up: tuple[Path, Path],
+                                                   forced: None, e2e: Any,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    class OneDies(Helpers):
+        """Helper 0 is stopped, so the first pack it gets stays unanswered, and then killed."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.submitted = 0
+            os.kill(self.pids[0], signal.SIGSTOP)
+
+        def submit(self, batch: Any, work: object) -> bool:
+            accepted = super().submit(batch, work)
+            self.submitted += 1
+            if self.submitted == 1:
+                os.kill(self.pids[0], signal.SIGKILL)
+            return accepted
+
+    monkeypatch.setattr(packs, "Helpers", OneDies)
+    src, policy = backed_up
+    stats = _restore(policy, tmp_path / "to")
+
+    e2e.assert_same_tree(src, tmp_path / "to")
+    assert stats.damaged == []
+
+
+def test_helpers_that_cannot_start_leave_the_packs_to_threads(
+        tmp_path: Path, backed_up: tuple[Path, Path], forced: None, e2e: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    src, policy = backed_up
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-such-python"))
+    stats = _restore(policy, tmp_path / "to")
+
+    assert stats.blobs_by_helpers == 0
+    e2e.assert_same_tree(src, tmp_path / "to")
+
+
+def test_damage_found_by_a_helper_is_named_and_set_aside(tmp_path: Path, crafted: Any,
+                                                         forced: None) -> None:
+    bad = crafted.file("bad.txt", b"bad\n" * 40_000)
+    crafted.damage_blob(bad["content"][1])
+    snap = crafted.snapshot([bad, crafted.file("good.txt", b"good\n" * 40_000)])
+    policy = drorch.load_policy(crafted.policy)
+    with pytest.raises(IntegrityError) as raised:
+        drorch.restore(policy, drorch.key_source(policy.encryption), snap[:12], tmp_path / "to")
+
+    assert raised.value.exit_code == 3
+    assert [d["path"] for d in raised.value.damaged] == ["bad.txt"]
+    assert (tmp_path / "to" / "good.txt").read_bytes() == b"good\n" * 40_000
+    assert not (tmp_path / "to" / "bad.txt").exists()
+    assert (tmp_path / "to" / "bad.txt.drorch-damaged").exists()
+
+
+def test_a_full_disk_under_helpers_keeps_only_complete_files(
+        tmp_path: Path, backed_up: tuple[Path, Path], forced: None, mount_fs: Any) -> None:
+    src, policy = backed_up
+    with mount_fs("tmpfs", "size=3m") as disk:
+        with pytest.raises(StoreFull) as raised:
+            _restore(policy, disk / "to")
+        assert "out of space" in str(raised.value) and "restored completely and kept" in str(raised.value)
+        want, got = _digests(src), _digests(disk / "to")
+        assert len(got) < len(want)
+        assert {rel for rel, digest in got.items() if want.get(rel) != digest} == set()
