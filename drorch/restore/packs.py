@@ -50,7 +50,7 @@ HELPERS_AFTER_BYTES = 64 * 1024 * 1024
 # a pipe and out again cost more CPU than the helpers saved. A full pack (16 MiB plus
 # the largest chunk) fits a slot; a larger read goes through the pipe.
 SLOT_BYTES = 24 * 1024 * 1024
-SLOTS_PER_HELPER = 2
+SPARE_SLOTS = 1  # beyond one per helper: the next pack is ready when a helper is done
 
 
 def write_blobs(key: Key, data: memoryview, blobs: list[BlobWrite], fds: DirFds) -> Iterator[bool]:
@@ -114,7 +114,7 @@ class PackWriter:
                  if self._helpers_after is None else blobs < self._helpers_after)
         if not self._helpers_wanted or small:
             return
-        self._slots = SharedSlots.create(self._helpers_wanted * SLOTS_PER_HELPER)
+        self._slots = SharedSlots.create(self._helpers_wanted + SPARE_SLOTS)
         fds = (self._root_fd,) + ((self._slots.fd,) if self._slots else ())
         try:
             self._helpers = Helpers("drorch.restore.helper", self._repo.key, self._helpers_wanted,
