@@ -5,7 +5,8 @@ made, every file is planned and then created at its final size, and files that
 shared an inode in the snapshot become hard links again (restic's rule: same
 ``inode`` and ``device_id``, ``links`` > 1). Then each needed pack is read once
 (one ranged read covering the blobs we need) on a worker pool and every blob
-is written at its offset in every file that uses it. Metadata (owner when
+is written at its offset in every file that uses it; on a large restore, helper
+processes check and write the blobs (``drorch.restore.packs``). Metadata (owner when
 root, mode, extended attributes, times) is set last, directories deepest
 first, so writing children does not disturb a directory's restored mtime.
 Every path is resolved inside ``--to`` without following links (see
