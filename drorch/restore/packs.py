@@ -191,7 +191,7 @@ class PackWriter:
                 _, number, strerror, filename = answer
                 raise OSError(number, strerror, filename)
             if not (isinstance(answer, list) and len(answer) == len(sent.ordered)):
-                sent.answered.set_result(False)  # garbled: written here instead
+                self._done_with(sent, False)  # garbled: written here instead
                 return
             for blob, intact in zip(sent.ordered, answer, strict=True):
                 self._record(blob, sent.places[blob], intact is True)

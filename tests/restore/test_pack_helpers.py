@@ -99,6 +99,27 @@ def test_a_helper_killed_mid_restore_loses_nothing(tmp_path: Path, backed_up: tu
     assert stats.damaged == []
 
 
+@pytest.mark.timeout(120)  # a slot kept by a garbled answer would block the restore for ever
+def test_garbled_answers_are_written_again_here(tmp_path: Path, backed_up: tuple[Path, Path],
+                                                 forced: None, e2e: Any,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    class Garbles(Helpers):
+        """Every answer comes back as something that is not a flag per blob."""
+
+        def __init__(self, module: str, key: Any, count: int, on_results: Any, on_lost: Any,
+                     **kwargs: Any) -> None:
+            super().__init__(module, key, count, lambda batch, _answer: on_results(batch, ["?"]),
+                             on_lost, **kwargs)
+
+    monkeypatch.setattr(packs, "Helpers", Garbles)
+    monkeypatch.setattr(packs, "SPARE_SLOTS", -1)  # one slot for two helpers, and two packs
+    src, policy = backed_up
+    stats = _restore(policy, tmp_path / "to")
+
+    assert stats.blobs_by_helpers == 0
+    e2e.assert_same_tree(src, tmp_path / "to")
+
+
 def test_helpers_that_cannot_start_leave_the_packs_to_threads(
         tmp_path: Path, backed_up: tuple[Path, Path], forced: None, e2e: Any,
         monkeypatch: pytest.MonkeyPatch) -> None:
