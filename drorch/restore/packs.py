@@ -6,9 +6,12 @@ is written at its offset in every file that uses it (``write_blobs``). A file's
 count of pending writes falls only when a blob was written, so a file is complete
 only when every blob of it was (``drorch.restore.damage.Plan``).
 
-On a large restore, packs go to helper processes (``drorch.restore.helper``), one
-per core, each with a GIL of its own. In threads the per-blob work ran one blob at
-a time: 888 MiB with 20,000 small files took 2.7 s with one thread and with two.
+Packs of many small blobs go to helper processes (``drorch.restore.helper``), one
+per core, each with a GIL of its own, once a restore has enough of them. In threads
+the per-blob Python ran one blob at a time: the packs of 888 MiB with 20,000 small
+files took 2.7 s to write with one thread and with two; with helpers, 3.1-3.7 s
+with one and 2.1-2.2 s with two. Packs of large chunks stay with the threads,
+whose C calls release the GIL.
 The parent reads each pack from the store (the helpers never hold store
 credentials) and hands its bytes, the blobs and where they go to the least busy
 helper. A helper that dies loses nothing: the parent rewrites each pack it had
@@ -43,9 +46,13 @@ from drorch.restore.fs import DirFds
 # (0: stored uncompressed), and every place it goes: (directory, file name, offset).
 BlobWrite = tuple[int, int, str, int, list[tuple[int, str, int]]]
 Places = dict[PackedBlob, list[tuple[int, int]]]  # blob -> (file index, offset) in the plan
-# Below either, starting helpers (~0.1 CPU-s each) costs more than they save.
+# A pack with fewer blobs than this (large chunks) is written by the threads: the C code
+# that does the work for a large blob releases the GIL, so threads run in parallel,
+# and handing the pack over would only cost a copy.
+HELPER_BLOBS_PER_PACK = 64
+# Helpers start only with this many blobs in such packs: below, starting them (~0.1 CPU-s
+# each) costs more than they save.
 HELPERS_AFTER_BLOBS = 1000
-HELPERS_AFTER_BYTES = 64 * 1024 * 1024
 # Packs reach helpers through slots of one shared memory file: pickling 16 MiB into
 # a pipe and out again cost more CPU than the helpers saved. A full pack (16 MiB plus
 # the largest chunk) fits a slot; a larger read goes through the pipe.
@@ -109,10 +116,10 @@ class PackWriter:
     def start_helpers(self) -> None:
         """Start the helpers if the plan is worth them (before the files are created, so
         their start-up overlaps that); when they cannot start, the threads do it all."""
-        blobs = sum(len(places) for places in self._plan.writes.values())
-        small = (blobs < HELPERS_AFTER_BLOBS and self._plan.total_bytes() < HELPERS_AFTER_BYTES
-                 if self._helpers_after is None else blobs < self._helpers_after)
-        if not self._helpers_wanted or small:
+        blobs = sum(len(places) for places in self._plan.writes.values()
+                    if len(places) >= HELPER_BLOBS_PER_PACK)
+        wanted = HELPERS_AFTER_BLOBS if self._helpers_after is None else self._helpers_after
+        if not self._helpers_wanted or blobs < wanted:
             return
         self._slots = SharedSlots.create(self._helpers_wanted + SPARE_SLOTS)
         fds = (self._root_fd,) + ((self._slots.fd,) if self._slots else ())
@@ -142,7 +149,7 @@ class PackWriter:
 
     def _pack(self, pack_id: str, places: Places) -> None:
         ordered = sorted(places, key=lambda b: b.offset)
-        if self._helpers is None:
+        if self._helpers is None or len(ordered) < HELPER_BLOBS_PER_PACK:
             self._write_here(pack_id, places, ordered)
             return
         data, writes = self._read(pack_id, places, ordered)

@@ -89,9 +89,9 @@ class Restorer:
     def __init__(self, repo: Repository, progress: Progress | None = None,
                  workers: int | None = None, *, helpers: int | None = None,
                  helpers_after: int | None = None) -> None:
-        """``helpers`` processes (default one per core; 0 for none) write the packs of a
-        restore with at least ``helpers_after`` blobs to write (default: 1,000 blobs or
-        64 MiB; see ``drorch.restore.packs``)."""
+        """``helpers`` processes (default one per core; 0 for none) write the packs of many
+        small blobs, once a restore has ``helpers_after`` blobs in such packs (default 1,000;
+        see ``drorch.restore.packs``)."""
         self.repo = repo
         self.progress = progress or NoProgress()
         self.workers = workers or max(2, (os.cpu_count() or 2))

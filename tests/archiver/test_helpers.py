@@ -7,9 +7,7 @@ restore of what the helpers (or the threads that took over from them) stored.
 from __future__ import annotations
 
 import hashlib
-import os
 import random
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +26,7 @@ from drorch.repository.snapshot import Snapshot, save_snapshot
 from drorch.repository.timefmt import now_ns
 from drorch.repository.uploader import PackUploader
 from tests.conftest import Restic, restic_restored_root
+from tests.support.helper_faults import one_helper_dies
 
 SMALL_FILES = 300
 
@@ -88,22 +87,7 @@ def test_helpers_store_every_small_file_once(repo: tuple[Repository, Path], sour
 def test_a_helper_killed_mid_backup_loses_nothing(repo: tuple[Repository, Path], source: Path, tmp_path: Path,
                                                   restic: Restic, assert_same_tree: Any,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    class OneDies(Helpers):
-        """Helper 0 is stopped, so the first batch it gets stays unanswered, then killed."""
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.submitted = 0
-            os.kill(self.pids[0], signal.SIGSTOP)
-
-        def submit(self, batch: Any, work: object) -> bool:
-            accepted = super().submit(batch, work)
-            self.submitted += 1
-            if self.submitted == 2:
-                os.kill(self.pids[0], signal.SIGKILL)
-            return accepted
-
-    monkeypatch.setattr(smallfiles, "Helpers", OneDies)
+    monkeypatch.setattr(smallfiles, "Helpers", one_helper_dies(kill_at=2))
     repository, path = repo
     archiver = _backup(repository, source, helpers=2, helpers_after=0)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,12 +20,13 @@ import drorch
 from drorch.helpers.pool import Helpers
 from drorch.ports.errors import IntegrityError, StoreFull
 from drorch.restore import packs
+from tests.support.helper_faults import one_helper_dies
 
 
 @pytest.fixture
 def forced(monkeypatch: pytest.MonkeyPatch, drorch_key: str) -> None:
     monkeypatch.setattr(packs, "HELPERS_AFTER_BLOBS", 0)
-    monkeypatch.setattr(packs, "HELPERS_AFTER_BYTES", 0)
+    monkeypatch.setattr(packs, "HELPER_BLOBS_PER_PACK", 0)
     monkeypatch.setenv("DRORCH_KEY", drorch_key)
 
 
@@ -76,22 +76,7 @@ def test_helpers_restore_every_pack_byte_identical(tmp_path: Path, backed_up: tu
 def test_a_helper_killed_mid_restore_loses_nothing(tmp_path: Path, backed_up: tuple[Path, Path],
                                                    forced: None, e2e: Any,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    class OneDies(Helpers):
-        """Helper 0 is stopped, so the first pack it gets stays unanswered, and then killed."""
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.submitted = 0
-            os.kill(self.pids[0], signal.SIGSTOP)
-
-        def submit(self, batch: Any, work: object) -> bool:
-            accepted = super().submit(batch, work)
-            self.submitted += 1
-            if self.submitted == 1:
-                os.kill(self.pids[0], signal.SIGKILL)
-            return accepted
-
-    monkeypatch.setattr(packs, "Helpers", OneDies)
+    monkeypatch.setattr(packs, "Helpers", one_helper_dies(kill_at=1))  # its first pack is lost
     src, policy = backed_up
     stats = _restore(policy, tmp_path / "to")
 
