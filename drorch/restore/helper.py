@@ -32,15 +32,15 @@ class PackHelper:
         self.fds = DirFds(root_fd, self.dirs)
         self.slots = attach_slots(slots_fd) if slots_fd is not None else None
 
-    def write(self, key: Key, work: Work) -> list[bool] | tuple[Any, ...]:
+    def write(self, key: Key, work: Work) -> list[bool] | tuple[Any, ...] | None:
         chains, inline, slot, length, blobs = work
         self.dirs.learn(chains)
         if inline is not None:
             data = memoryview(inline)
         elif self.slots is not None and slot is not None:
             data = slot_view(self.slots, slot, length)
-        else:
-            return ("error", 0, "a pack in shared memory this helper was not given", None)
+        else:  # no answer the parent can use: it writes the pack itself
+            return None
         try:
             return list(write_blobs(key, data, blobs, self.fds))
         except OSError as err:
