@@ -22,12 +22,13 @@ Node = dict[str, Any]
 DAMAGED_SUFFIX = ".drorch-damaged"
 
 
-@dataclass
+@dataclass(slots=True)
 class PlannedFile:
     dir: int
     name: str
-    node: Node
+    node: Node  # what setting its metadata needs of the snapshot's node
     size: int
+    blobs: int  # in its content
     pending: int = 0  # blob writes not yet done
     damaged: list[str] = field(default_factory=list)  # IDs of blobs that could not be restored
     links: list[tuple[int, str]] = field(default_factory=list)  # other hard links to it
