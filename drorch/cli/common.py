@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -84,5 +85,42 @@ def handles_errors(command: F) -> F:
             err.print(f"[red]internal error:[/] {type(error).__name__}: {error} "
                       "(run again with --debug for the traceback and report it)")
             raise typer.Exit(EXIT_FAILED) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+# set by drorch.cli.fleet when a command talked to the engine (Temporal)
+engine_used = {"on": False}
+
+
+def exits_hard(command: F) -> F:
+    """``handles_errors``, and the process ends with ``os._exit`` once the engine's SDK ran
+    (``engine_used``): for every command that may reach it, fleet commands and the runbook
+    commands with a fleet branch.
+
+    The SDK's native runtime keeps threads that may abort the interpreter while
+    it finalizes (``PyGILState_Release``), turning a clean exit into SIGABRT;
+    output is flushed first, so nothing is lost. Errors are rendered by
+    ``handles_errors`` first, so their sentence and exit code survive.
+    """
+
+    handled = handles_errors(command)
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        code: Any = 0
+        try:
+            return handled(*args, **kwargs)
+        except typer.Exit as done:
+            code = done.exit_code
+            raise
+        except SystemExit as done:
+            code = done.code
+            raise
+        finally:
+            if engine_used["on"]:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code if isinstance(code, int) else 1)
 
     return wrapper  # type: ignore[return-value]

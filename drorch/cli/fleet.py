@@ -7,23 +7,30 @@ imported by ``drorch.fleet`` only when a fleet command runs; without the
 
 from __future__ import annotations
 
-import functools
-import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 
-from drorch.cli.common import JsonOpt, PolicyArg, emit_json, err, handles_errors, out, render_report
+from drorch.cli.common import (
+    JsonOpt,
+    PolicyArg,
+    emit_json,
+    engine_used,
+    err,
+    exits_hard,
+    handles_errors,
+    out,
+    render_report,
+)
 from drorch.policy import load_policy
 from drorch.ports.errors import EXIT_FAILED, UsageError
 
 T = TypeVar("T")
-F = TypeVar("F", bound=Callable[..., Any])
 
 EngineOpt = Annotated[str | None, typer.Option("--engine", help="Engine HOST:PORT (default: "
                                                "$DRORCH_ENGINE or 127.0.0.1:7233).")]
@@ -38,9 +45,6 @@ def register(app: typer.Typer) -> None:
     app.command("agent")(exits_hard(agent))
 
 
-_ENGINE_USED = {"on": False}
-
-
 def _run(coro: Coroutine[Any, Any, T]) -> T:
     from drorch.fleet.engine_client import require_sdk
 
@@ -49,41 +53,10 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
     except UsageError:
         coro.close()
         raise
-    _ENGINE_USED["on"] = True
+    engine_used["on"] = True
     import asyncio  # here, not at the top: asyncio costs `drorch --help` ~30 ms
 
     return asyncio.run(coro)
-
-
-def exits_hard(command: F) -> F:
-    """End the process with ``os._exit`` once the engine's SDK ran.
-
-    The SDK's native runtime keeps threads that may abort the interpreter while
-    it finalizes (``PyGILState_Release``), turning a clean exit into SIGABRT;
-    output is flushed first, so nothing is lost. Errors are rendered by
-    ``handles_errors`` first, so their sentence and exit code survive.
-    """
-
-    handled = handles_errors(command)
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        code: Any = 0
-        try:
-            return handled(*args, **kwargs)
-        except typer.Exit as done:
-            code = done.exit_code
-            raise
-        except SystemExit as done:
-            code = done.code
-            raise
-        finally:
-            if _ENGINE_USED["on"]:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(code if isinstance(code, int) else 1)
-
-    return wrapper  # type: ignore[return-value]
 
 
 async def _client(engine: str | None) -> Any:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from drorch.cli.common import JsonOpt, PolicyArg, emit_json, err, handles_errors, out
+from drorch.cli.common import JsonOpt, PolicyArg, emit_json, err, exits_hard, handles_errors, out
 from drorch.policy.durations import format_duration
 from drorch.ports.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, RunFailed, UsageError
 
@@ -49,8 +49,8 @@ runbook_app = typer.Typer(help="Run, resume and approve runbooks (failover, fail
 def register(app: typer.Typer) -> None:
     """Add the runbook commands to the main app."""
     app.add_typer(runbook_app, name="runbook")
-    app.command("failover")(handles_errors(failover))
-    app.command("failback")(handles_errors(failback))
+    app.command("failover")(exits_hard(failover))  # --fleet reaches the engine
+    app.command("failback")(exits_hard(failback))
     app.command("test")(handles_errors(mock_test))
 
 
@@ -248,7 +248,7 @@ def resume_command(run_id: RunIdArg, yes: YesOpt = False, no_undo: NoUndoOpt = F
 
 
 @runbook_app.command("approve")
-@handles_errors
+@exits_hard
 def approve_command(run_id: RunIdArg, step: Annotated[str | None, typer.Option(
         help="The approve step to pass (default: the next open one).")] = None,
         as_json: JsonOpt = False) -> None:
@@ -268,7 +268,7 @@ def approve_command(run_id: RunIdArg, step: Annotated[str | None, typer.Option(
 
 
 @runbook_app.command("list")
-@handles_errors
+@exits_hard
 def list_command(limit: Annotated[int, typer.Option(help="How many runs, newest first.")] = 20,
                  fleet: Annotated[bool, typer.Option(
                      "--fleet", help="List the fleet runs the engine ($DRORCH_ENGINE) knows instead.")
@@ -294,7 +294,7 @@ def list_command(limit: Annotated[int, typer.Option(help="How many runs, newest 
 
 
 @runbook_app.command("show")
-@handles_errors
+@exits_hard
 def show_command(run_id: RunIdArg, as_json: JsonOpt = False) -> None:
     """Show a run from the journal (a fleet-… run: from the engine): steps, undo, timeline, RTO."""
     from drorch.runbook import show_run
