@@ -455,6 +455,12 @@ def regular_files(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file() and not p.is_symlink()]
 
 
+def digests(root: Path) -> dict[str, str]:
+    """SHA-256 of every regular file below ``root``, by path relative to it."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in regular_files(root)}
+
+
 @pytest.fixture
 def scratch_dir() -> Iterator[Path]:
     """A directory outside tmp_path, removed afterwards (for mounts and the like)."""
@@ -503,7 +509,7 @@ def e2e() -> Any:
         random_bytes=random_bytes, build_dataset=build_dataset, stamp_mtimes=stamp_mtimes,
         tree_state=tree_state, assert_same_tree=assert_same_tree,
         restic_restored_root=restic_restored_root, pack_files=pack_files,
-        regular_files=regular_files,
+        regular_files=regular_files, digests=digests,
     )
 
 

@@ -161,6 +161,14 @@ def create_file(dir_fd: int, name: str, size: int) -> None:
         os.close(fd)
 
 
+def write_all(fd: int, data: bytes | bytearray | memoryview, offset: int) -> None:
+    """``data`` at ``offset``, however many calls pwrite takes."""
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
+
+
 def make_special(dir_fd: int, name: str, node: Node) -> bool:
     """A symlink, fifo or device node as the node records it; False for kinds not restored."""
     kind = node["type"]

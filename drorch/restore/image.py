@@ -55,6 +55,7 @@ from drorch.repository.repository import Repository
 from drorch.repository.snapshot import Snapshot
 from drorch.repository.tree import decode_tree, mtime_ns, posix_permissions
 from drorch.repository.zeros import ZERO_BLOB_MAX, is_all_zero, is_zero_blob
+from drorch.restore.fs import write_all
 from drorch.sources.device import os_error
 
 Node = dict[str, Any]
@@ -270,10 +271,7 @@ class _Target:
             return err.errno == errno.ENXIO  # no data from offset to the end
 
     def write(self, data: bytes | bytearray | memoryview, offset: int) -> None:
-        view = memoryview(data)
-        while view:
-            written = os.pwrite(self.fd, view, offset)
-            view, offset = view[written:], offset + written
+        write_all(self.fd, data, offset)
 
     def zero(self, offset: int, length: int) -> None:
         if not self.is_device and _punch_hole(self.fd, offset, length):

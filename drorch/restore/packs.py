@@ -77,15 +77,8 @@ def write_blobs(key: Key, data: memoryview, blobs: list[BlobWrite], fds: DirFds)
                 yield False
                 continue
             for dir_index, name, offset in places:
-                write_all(files.fd(dir_index, name), plain, offset)
+                restore_fs.write_all(files.fd(dir_index, name), plain, offset)
             yield True
-
-
-def write_all(fd: int, data: bytes | bytearray | memoryview, offset: int) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.pwrite(fd, view, offset)
-        view, offset = view[written:], offset + written
 
 
 @dataclass

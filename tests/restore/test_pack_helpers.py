@@ -7,7 +7,6 @@ the source (content, modes, times, links), or the damage and faults it injects.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 import sys
@@ -57,10 +56,6 @@ def _restore(policy: Path, to: Path) -> Any:
     _, stats = drorch.restore(loaded, drorch.key_source(loaded.encryption), "latest", to)
     return stats
 
-
-def _digests(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in root.rglob("*") if p.is_file() and not p.is_symlink()}
 
 
 def test_helpers_restore_every_pack_byte_identical(tmp_path: Path, backed_up: tuple[Path, Path],
@@ -133,12 +128,12 @@ def test_damage_found_by_a_helper_is_named_and_set_aside(tmp_path: Path, crafted
 
 
 def test_a_full_disk_under_helpers_keeps_only_complete_files(
-        tmp_path: Path, backed_up: tuple[Path, Path], forced: None, mount_fs: Any) -> None:
+        tmp_path: Path, backed_up: tuple[Path, Path], forced: None, mount_fs: Any, e2e: Any) -> None:
     src, policy = backed_up
     with mount_fs("tmpfs", "size=3m") as disk:
         with pytest.raises(StoreFull) as raised:
             _restore(policy, disk / "to")
         assert "out of space" in str(raised.value) and "restored completely and kept" in str(raised.value)
-        want, got = _digests(src), _digests(disk / "to")
+        want, got = e2e.digests(src), e2e.digests(disk / "to")
         assert len(got) < len(want)
         assert {rel for rel, digest in got.items() if want.get(rel) != digest} == set()

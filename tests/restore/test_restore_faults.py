@@ -3,7 +3,6 @@ sentence, the right exit code, and nothing left that looks complete but is not."
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 
@@ -19,10 +18,6 @@ def _source(root, e2e, big_files=6, small_files=40):
         (root / "sub" / f"s{i:02}.txt").write_bytes(f"small file {i}\n".encode() * 50)
     return root
 
-
-def _digests(root):
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in root.rglob("*") if p.is_file() and not p.is_symlink()}
 
 
 @pytest.fixture
@@ -55,7 +50,7 @@ def test_full_disk_keeps_only_complete_files(tmp_path, backed_up, drorch_env, e2
         proc = e2e.run_drorch("restore", policy, "latest", "--to", to, "--quiet", env=drorch_env)
         sentence = e2e.assert_one_error(proc, 1, words, str(to))
         assert "files were restored completely and kept" in sentence
-        want, got = _digests(src), _digests(to) if to.exists() else {}
+        want, got = e2e.digests(src), e2e.digests(to) if to.exists() else {}
         assert len(got) < len(want), "the disk was meant to fill"
         wrong = {rel for rel, digest in got.items() if want.get(rel) != digest}
         assert not wrong, f"files left that look complete but are not: {sorted(wrong)}"
