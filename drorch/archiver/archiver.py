@@ -1,7 +1,8 @@
 """Turning a directory into trees and blobs: the write side of a snapshot.
 
 The walk runs in the calling thread, depth first, names in sorted order. File
-contents are chunked as they are read and every chunk is handed to a worker
+contents are chunked as they are read (files of ``PARALLEL_FROM`` bytes or more
+on every core, ``drorch.archiver.segments``) and every chunk is handed to a worker
 pool that hashes, compresses, encrypts and packs it (``PackUploader.save``);
 small files go in batches, to helper processes once there are many
 (``drorch.archiver.smallfiles``). A bounded number of chunks and batches is in
@@ -19,16 +20,17 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from io import FileIO
 from pathlib import Path
 from typing import Any, TypeVar
 
-from drorch.archiver.chunker import MIN_CHUNK, chunks, trim_buffers
+from drorch.archiver.chunker import MIN_CHUNK, chunks, read_chunk, trim_buffers
 from drorch.archiver.parent import parent_nodes
-from drorch.archiver.reading import open_source, read_small_file
+from drorch.archiver.reading import open_fd, open_source, read_small_file
+from drorch.archiver.segments import PARALLEL_FROM, parallel_cuts
 from drorch.archiver.smallfiles import HELPERS_AFTER, Slot, SmallFiles, Stored
 from drorch.ports.errors import SourceError
 from drorch.ports.progress import NoProgress, Progress
@@ -90,6 +92,8 @@ class Archiver:
         workers = workers or os.cpu_count() or 2
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="blob")
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="reader")
+        self._cutters = ThreadPoolExecutor(workers, thread_name_prefix="cut")  # segments of a large file
+        self._cut_ahead = workers
         self._slots = threading.BoundedSemaphore(workers * 3)
         self._stats_lock = threading.Lock()
         self._small = SmallFiles(repo.key, uploader, self.progress, store_one=self._store_small_file,
@@ -119,6 +123,7 @@ class Archiver:
             self._small.close()
             self.stats.files_by_helpers = self._small.by_helpers
             self._reader.shutdown(wait=True)
+            self._cutters.shutdown(wait=True)
             self._pool.shutdown(wait=True)
             trim_buffers()
 
@@ -284,9 +289,9 @@ class Archiver:
 
         Small files (one chunk) go out in batches (``SmallFiles``: a worker or a helper
         process reads, hashes and stores each whole) and the content is their ``Slot``.
-        Larger files are read and chunked by a reader thread that hands each chunk to
-        a worker, and the content is a Future of (IDs, size). Either way the walk only
-        stats.
+        Larger files are chunked by a reader thread (with the cut threads, for a large
+        one) that hands each chunk to a worker, and the content is a Future of (IDs,
+        size). Either way the walk only stats.
         """
         self.stats.bytes_total += st.st_size
         if self._unchanged(st, node, old):
@@ -304,7 +309,10 @@ class Archiver:
 
     def _store_large_file(self, path: str, expected: int) -> tuple[list[str], int]:
         """Chunk a file as it is read, each chunk stored by a worker; runs on the reader thread,
-        which alone may wait for workers (they never wait for it)."""
+        which alone may wait for workers (they never wait for it). A file of ``PARALLEL_FROM``
+        bytes or more is cut on every core (drorch.archiver.segments)."""
+        if expected >= PARALLEL_FROM:
+            return self._store_in_segments(path, expected)
         pending: list[Future[str]] = []
         size = 0
         with open_source(path) as stream:
@@ -313,6 +321,26 @@ class Archiver:
                 pending.append(self._submit(self._store_chunk, chunk))
         self.progress.advance(0, files=1)
         return [f.result() for f in pending], size
+
+    def _store_in_segments(self, path: str, expected: int) -> tuple[list[str], int]:
+        """Cut on the cut threads, each chunk read again and stored by a worker; the descriptor
+        stays open until every read is done."""
+        pending: list[Future[tuple[str | None, int]]] = []
+        fd = open_fd(path)
+        try:
+            for offset, length in parallel_cuts(fd, expected, self._cutters.submit, self._cut_ahead):
+                pending.append(self._submit(self._store_range, (fd, offset, length)))
+        finally:
+            wait(pending)
+            os.close(fd)
+        stored = [f.result() for f in pending]
+        self.progress.advance(0, files=1)
+        return [blob for blob, length in stored if blob is not None], sum(length for _blob, length in stored)
+
+    def _store_range(self, where: tuple[int, int, int]) -> tuple[str | None, int]:
+        """Store the chunk at (fd, offset, length); (None, 0) when the file no longer reaches it."""
+        chunk = read_chunk(*where)
+        return (self._store_chunk(chunk), len(chunk)) if chunk else (None, 0)
 
     def _submit(self, job: Callable[[Any], T], arg: Any) -> Future[T]:
         """Run ``job(arg)`` on a worker once one of the bounded in-flight slots is free."""

@@ -33,6 +33,17 @@ def trim_buffers() -> None:
     _REGIONS.trim()
 
 
+def read_chunk(fd: int, offset: int, length: int) -> bytes:
+    """The ``length`` bytes at ``offset`` (fewer where the file now ends), read without the GIL."""
+    data = os.pread(fd, length, offset)
+    while 0 < len(data) < length:  # a short read before the end: read the rest
+        more = os.pread(fd, length - len(data), offset + len(data))
+        if not more:
+            break
+        data += more
+    return data
+
+
 class Readable(Protocol):
     def read(self, n: int, /) -> bytes: ...
     def readinto(self, buffer: memoryview, /) -> int | None: ...
@@ -64,9 +75,8 @@ def chunks(stream: Readable, size_hint: int) -> Iterator[bytes | memoryview]:
     rewind = stream.seekable()
     while True:
         region, eof = _fill(stream, carry)
-        cuts, pos = _CDC.cut_buf(region), 0
-        while pos < len(region) and (eof or len(region) - pos >= MAX_CHUNK):
-            chunk = next(cuts).data
+        pos = 0
+        for chunk in decided_chunks(region, eof):
             yield chunk.toreadonly()
             pos += len(chunk)
         if eof:
@@ -76,6 +86,33 @@ def chunks(stream: Readable, size_hint: int) -> Iterator[bytes | memoryview]:
             carry = b""
         else:
             carry = bytes(region[pos:])
+
+
+def decided_chunks(region: memoryview, eof: bool) -> Iterator[memoryview]:
+    """The chunks of ``region`` (which starts where a chunk does) that more data could not change.
+
+    A cut is final once ``MAX_CHUNK`` bytes lie ahead of its chunk's start (FastCDC
+    never looks further), or when the region ends the file; the rest of the region
+    is the caller's to read again, from the first byte not yielded.
+    """
+    cuts, pos = _CDC.cut_buf(region), 0
+    while pos < len(region) and (eof or len(region) - pos >= MAX_CHUNK):
+        chunk = next(cuts).data
+        yield chunk
+        pos += len(chunk)
+
+
+def region_at(fd: int, offset: int) -> tuple[memoryview, bool]:
+    """A pooled region filled from ``fd`` at ``offset`` (``pread``: no shared file position, so
+    several threads read one file); and whether the file ended in it."""
+    buffer = _REGIONS.get()
+    filled = 0
+    while filled < len(buffer):
+        n = os.preadv(fd, [buffer[filled:]], offset + filled)
+        if not n:
+            return buffer[:filled], True
+        filled += n
+    return buffer, False
 
 
 def _fill(stream: Readable, carry: bytes) -> tuple[memoryview, bool]:

@@ -16,7 +16,9 @@ per round), ``sync`` (untimed) before every step and nothing else dropped: first
 backup into an empty repository, a no-change re-run, a restore into an empty
 directory. Then the first backup again, pinned to one core (``taskset -c 0``), to
 show whether anything serial caps it. Wall time, CPU seconds and peak RSS come from
-``wait4`` on each child. In the same run the *primitive pipeline* is measured: the
+``wait4`` on each child. The speed of cutting the largest file into chunks is measured
+on one thread and on every core (a single large file must use every core). In the
+same run the *primitive pipeline* is measured: the
 data set read in 1 MiB pieces (small files whole) by one thread per core, each piece
 SHA-256 hashed, zstd-3 compressed and AES-256-CTR encrypted -- the work a backup
 cannot avoid, in Python with the same libraries drorch uses (the format also needs a
@@ -141,6 +143,32 @@ def primitive_pipeline(data: Data, threads: int) -> tuple[float, float]:
     return time.perf_counter() - started, time.process_time() - cpu
 
 
+def cutting_speed(data: Data, threads: int) -> tuple[float, float]:
+    """MiB/s at which drorch cuts the data set's largest file into chunks: by one thread as it
+    reads (``chunker.chunks``), and in segments on ``threads`` threads (``segments``), as a
+    backup does for files from 128 MiB; page cache warm, the chunks not stored."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from drorch.archiver.chunker import chunks
+    from drorch.archiver.segments import parallel_cuts
+
+    path = max(data.files, key=lambda p: p.stat().st_size)
+    size = path.stat().st_size
+    started = time.perf_counter()
+    with open(path, "rb", buffering=0) as stream:
+        assert sum(len(chunk) for chunk in chunks(stream, size)) == size
+    one = time.perf_counter() - started
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        started = time.perf_counter()
+        with ThreadPoolExecutor(threads) as pool:
+            assert sum(length for _offset, length in parallel_cuts(fd, size, pool.submit, threads)) == size
+        every = time.perf_counter() - started
+    finally:
+        os.close(fd)
+    return size / MIB / one, size / MIB / every
+
+
 # -- the tools ---------------------------------------------------------------------------------
 
 
@@ -210,6 +238,7 @@ class Result:
     data: Data
     runs: dict[tuple[str, str], list[Run]] = field(default_factory=dict)
     pipeline: list[tuple[float, float]] = field(default_factory=list)  # (wall, CPU)
+    cutting: list[tuple[float, float]] = field(default_factory=list)  # MiB/s: 1 thread, every core
 
     def add(self, step: str, tool: str, run: Run) -> None:
         self.runs.setdefault((step, tool), []).append(run)
@@ -293,6 +322,9 @@ def render(results: list[Result], startup: dict[str, list[Run]], threads: int) -
                      f"({res.data.total_bytes / MIB / pipe:.0f} MiB/s, CPU {pipe_cpu:.2f}s); drorch first "
                      f"backup / pipeline = {first.seconds / pipe:.2f}x wall, {_cpu(first) / pipe_cpu:.2f}x "
                      f"CPU (goal <= {PIPELINE_GOAL}x)")
+        one_thread, every_core = max(res.cutting, key=lambda speeds: speeds[1])
+        lines.append(f"{res.data.name:<10} cutting its largest file: 1 thread {one_thread:.0f} MiB/s, "
+                     f"{threads} threads {every_core:.0f} MiB/s ({every_core / one_thread:.2f}x)")
         for tool in ("drorch", "restic"):
             if ("first backup 1 core", tool) in res.runs:
                 one, two = res.best("first backup 1 core", tool), res.best("first backup 2 cores", tool)
@@ -356,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
                     order = ["drorch", "restic"] if round_no % 2 == 0 else ["restic", "drorch"]
                     os.sync()
                     result.pipeline.append(primitive_pipeline(data, threads))
+                    result.cutting.append(cutting_speed(data, threads))
                     run_round(tools, result, order, pin_tools)
                 check(tools, args.check)
                 results.append(result)
