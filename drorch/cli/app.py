@@ -63,10 +63,16 @@ def main_options(
     debug["on"] = debug_flag
 
 
-def _keys(policy: Policy) -> KeySource:
+def _keys(policy: Policy, *, mirror: str | None = None, target: str | None = None,
+          first_only: bool = False) -> KeySource:
+    """The policy's key source. The keys of the targets named start deriving at once, on
+    other threads (``engine.connect.unlock_ahead``): call it before importing the engine."""
+    from drorch.engine.connect import unlock_ahead
     from drorch.secrets import key_source
 
-    return key_source(policy.encryption)
+    keys = key_source(policy.encryption)
+    unlock_ahead(policy, keys, mirror=mirror, target=target, first_only=first_only)
+    return keys
 
 
 @app.command()
@@ -108,17 +114,18 @@ def plan(
 ) -> None:
     """Show what `apply` would do (repositories to create, snapshots to take and forget) and
     what each target will store and cost a month, from a sample of the source."""
-    from drorch.anomaly import AnomalyStore
-    from drorch.cli import render
-    from drorch.engine.plan import build_plan
     from drorch.policy import load_policy
 
     policy = load_policy(policy_file)
     try:
-        keys: KeySource | None = _keys(policy)
+        keys: KeySource | None = _keys(policy, mirror=mirror)
     except SecretError as error:
         err.print(f"[yellow]note:[/] {error}; snapshot counts are not shown")
         keys = None
+    from drorch.anomaly import AnomalyStore  # imported while the keys derive
+    from drorch.cli import render
+    from drorch.engine.plan import build_plan
+
     anomalies = AnomalyStore()
     the_plan = build_plan(policy, mirror=mirror, keys=keys, forecast=True,
                           sample_bytes=int(sample_mib * 2**20),
@@ -149,16 +156,17 @@ def apply(
     leaves no partial snapshot and the next run reuses what was uploaded. Exit 3
     when some files could not be read (they are listed).
     """
-    from drorch.anomaly import AnomalyStore
+    from drorch.policy import load_policy
+
+    policy = load_policy(policy_file)
+    keys = _keys(policy, mirror=mirror)
+    from drorch.anomaly import AnomalyStore  # imported while the keys derive
     from drorch.cli import render
     from drorch.cli.progress import progress_for
     from drorch.engine.apply import apply as engine_apply
     from drorch.engine.plan import build_plan
-    from drorch.policy import load_policy
     from drorch.state.tables import StateStore
 
-    policy = load_policy(policy_file)
-    keys = _keys(policy)
     anomalies = AnomalyStore()
     the_plan = build_plan(policy, mirror=mirror, keys=keys,
                           holds=lambda name: anomalies.hold_ns(policy.metadata.name, name))
@@ -181,12 +189,14 @@ def apply(
 @handles_errors
 def snapshots(policy_file: PolicyArg, mirror: MirrorOpt = None, as_json: JsonOpt = False) -> None:
     """List snapshots per target: ID, time, mirror, paths, files and size."""
-    from drorch.cli import render
-    from drorch.engine.operations import list_snapshots
     from drorch.policy import load_policy
 
     policy = load_policy(policy_file)
-    listing = list_snapshots(policy, _keys(policy), mirror)
+    keys = _keys(policy, mirror=mirror)
+    from drorch.cli import render  # imported while the keys derive
+    from drorch.engine.operations import list_snapshots
+
+    listing = list_snapshots(policy, keys, mirror)
     if as_json:
         emit_json({e.target: [s.to_json() | {"id": s.id} for s in e.snapshots] for e in listing})
     else:
@@ -210,14 +220,16 @@ def restore_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Restore a snapshot's source directory into --to, byte-identical, with metadata."""
-    from drorch.cli import render
-    from drorch.cli.progress import progress_for
-    from drorch.engine.operations import restore
     from drorch.policy import load_policy
-    from drorch.restore.image import ImageRestoreStats
 
     policy = load_policy(policy_file)
-    snap, stats = restore(policy, _keys(policy), snapshot, to, target=target,
+    keys = _keys(policy, mirror=mirror, target=target, first_only=True)
+    from drorch.cli import render  # imported while the key derives
+    from drorch.cli.progress import progress_for
+    from drorch.engine.operations import restore
+    from drorch.restore.image import ImageRestoreStats
+
+    snap, stats = restore(policy, keys, snapshot, to, target=target,
                           include=include, mirror=mirror, progress=progress_for(err, quiet or as_json),
                           no_lock=no_lock, accept_damage=True)
     if as_json:
@@ -258,13 +270,15 @@ def verify_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Check every target's repository; exit 3 naming each damaged pack."""
-    from drorch.cli import render
-    from drorch.cli.progress import progress_for
-    from drorch.engine.operations import verify
     from drorch.policy import load_policy
 
     policy = load_policy(policy_file)
-    reports = verify(policy, _keys(policy), read_data=read_data, sample_pct=sample,
+    keys = _keys(policy)
+    from drorch.cli import render  # imported while the keys derive
+    from drorch.cli.progress import progress_for
+    from drorch.engine.operations import verify
+
+    reports = verify(policy, keys, read_data=read_data, sample_pct=sample,
                      progress=progress_for(err, quiet or as_json or not read_data), no_lock=no_lock)
     if as_json:
         emit_json({t: r.__dict__ | {"ok": r.ok} for t, r in reports.items()})
@@ -283,12 +297,14 @@ def status(
     as_json: JsonOpt = False,
 ) -> None:
     """RPO compliance per mirror and target: newest snapshot, its age, async lag; exit 3 on breach."""
-    from drorch.cli import render
-    from drorch.engine.status import policy_status
     from drorch.policy import load_policy
 
     policy = load_policy(policy_file)
-    report = policy_status(policy, _keys(policy))
+    keys = _keys(policy)
+    from drorch.cli import render  # imported while the keys derive
+    from drorch.engine.status import policy_status
+
+    report = policy_status(policy, keys)
     render_report(report, output, as_json, lambda r: render.status(out, r))
 
 

@@ -13,7 +13,9 @@ import hashlib
 import json
 import os
 import socket
-from functools import lru_cache
+import threading
+from collections import OrderedDict
+from concurrent.futures import Future
 
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
@@ -40,11 +42,60 @@ class KeyFileRefused(ValueError):
     """A key file drorch will not try: malformed, or asking for too costly a derivation."""
 
 
-@lru_cache(maxsize=16)
+_Params = tuple[bytes, bytes, int, int, int]  # password, salt, N, r, p
+_derived: OrderedDict[_Params, Future[Key]] = OrderedDict()
+_derived_lock = threading.Lock()
+_KEEP_DERIVED = 16
+
+
 def _derive(password: bytes, salt: bytes, n: int, r: int, p: int) -> Key:
     """Cached: plan, apply and verify open the same key file in one process; scrypt is slow
-    on purpose (~0.1 s), and paying it once per key file is enough."""
-    return Key.from_kdf_output(Scrypt(salt=salt, length=64, n=n, r=r, p=p).derive(password))
+    on purpose (~0.1 s), and paying it once per key file is enough. A derivation already
+    under way (``derive_ahead``) is waited for, not started again."""
+    return _derivation((password, salt, n, r, p), ahead=False).result()
+
+
+def derive_ahead(raw: bytes, password: bytes) -> None:
+    """Start deriving the key of key file ``raw`` on a thread of its own and return at once.
+
+    scrypt releases the GIL, so a command that starts it as soon as it knows the
+    password spends its ~0.1 s importing the engine meanwhile; the open that needs
+    the key waits for it. A key file that would be refused is left for that open to
+    refuse, with its reason.
+    """
+    try:
+        doc = _key_document(raw)
+        salt = _base64_field(doc, "salt")
+    except KeyFileRefused:
+        return
+    _derivation((password, salt, doc["N"], doc["r"], doc["p"]), ahead=True)
+
+
+def _derivation(params: _Params, *, ahead: bool) -> Future[Key]:
+    with _derived_lock:
+        future = _derived.get(params)
+        if future is not None:
+            _derived.move_to_end(params)
+            return future
+        future = _derived[params] = Future()
+        while len(_derived) > _KEEP_DERIVED:
+            _derived.popitem(last=False)
+    if ahead:
+        threading.Thread(target=_run_derivation, args=(params, future), name="scrypt", daemon=True).start()
+    else:
+        _run_derivation(params, future)
+    return future
+
+
+def _run_derivation(params: _Params, future: Future[Key]) -> None:
+    password, salt, n, r, p = params
+    try:
+        future.set_result(Key.from_kdf_output(Scrypt(salt=salt, length=64, n=n, r=r, p=p).derive(password)))
+    except BaseException as err:  # noqa: BLE001 - raised by whoever waits; not kept for the next try
+        with _derived_lock:
+            if _derived.get(params) is future:
+                del _derived[params]
+        future.set_exception(err)
 
 
 def new_key_file(master: Key, password: bytes) -> tuple[str, bytes]:

@@ -315,6 +315,14 @@ def _unlock(store: ObjectStore, password: bytes, name: str) -> Key:
     return master
 
 
+def unlock_ahead(store: ObjectStore, password: bytes) -> None:
+    """Start deriving the key of the repository's first key file (``keys.derive_ahead``):
+    ``Repository.open`` with the same password then waits for it instead of deriving."""
+    names = sorted(info.name for info in store.list(FileType.KEY.prefix))
+    if names:
+        keys.derive_ahead(store.get(names[0]), password)
+
+
 def _try_keys(store: ObjectStore, password: bytes, name: str) -> Key | None:
     for info in sorted(store.list(FileType.KEY.prefix), key=lambda i: i.name):
         try:

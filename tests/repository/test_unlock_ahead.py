@@ -1,0 +1,108 @@
+"""Deriving a repository's key ahead, while a command still imports, and opening with it.
+
+scrypt takes ~0.1 s on purpose; started on its own thread as soon as the password
+is known, it overlaps the imports of the engine. The open must then wait for that
+derivation, not start a second one, and must behave exactly as without it: a
+wrong password is still refused, a refused key file still named.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+from drorch.engine.connect import unlock_ahead as unlock_targets_ahead
+from drorch.policy import load_policy
+from drorch.ports.errors import WrongPassword
+from drorch.providers.local import LocalStore
+from drorch.repository import keys
+from drorch.repository.repository import Repository, unlock_ahead
+from drorch.secrets import StaticPassword
+from tests.conftest import make_policy
+
+
+@pytest.fixture
+def derivations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The thread of each scrypt derivation, with nothing derived before the test."""
+    threads: list[str] = []
+    real = Scrypt.derive
+
+    def derive(self: Scrypt, password: bytes) -> bytes:
+        threads.append(threading.current_thread().name)
+        return real(self, password)
+
+    monkeypatch.setattr(Scrypt, "derive", derive)
+    monkeypatch.setattr(keys, "_derived", type(keys._derived)())  # this test's own cache
+    return threads
+
+
+def _store(tmp_path: Path, password: bytes = b"pw") -> LocalStore:
+    """A new repository, its key not cached (as in a new process)."""
+    store = LocalStore(tmp_path / "repo")
+    Repository.init(store, password, "test")
+    keys._derived.clear()
+    return store
+
+
+def test_open_waits_for_the_derivation_started_ahead(tmp_path: Path, derivations: list[str]) -> None:
+    store = _store(tmp_path)
+    derivations.clear()
+
+    unlock_ahead(store, b"pw")
+    repo = Repository.open(store, b"pw", "test")
+
+    assert derivations == ["scrypt"], "the open derived the key again instead of waiting"
+    assert repo.config.version == 2
+
+
+def test_a_wrong_password_ahead_is_still_refused(tmp_path: Path, derivations: list[str]) -> None:
+    store = _store(tmp_path)
+    unlock_ahead(store, b"wrong")
+    with pytest.raises(WrongPassword):
+        Repository.open(store, b"wrong", "test")
+    Repository.open(store, b"pw", "test")
+
+
+def test_a_refused_key_file_is_left_for_the_open_to_name(tmp_path: Path, derivations: list[str]) -> None:
+    store = _store(tmp_path)
+    [key] = [info.name for info in store.list("keys/")]
+    store.put("keys/" + "0" * 64, b'{"kdf": "scrypt", "N": 4294967296, "r": 8, "p": 1}')  # sorts first
+    derivations.clear()
+
+    unlock_ahead(store, b"pw")  # the first key file is refused: nothing is started
+    assert derivations == []
+    Repository.open(store, b"pw", "test")
+    assert derivations == [threading.main_thread().name] and key
+
+
+def test_targets_are_unlocked_ahead_only_for_a_static_password(tmp_path: Path, derivations: list[str]) -> None:
+    source = tmp_path / "src"
+    source.mkdir()
+    policy = load_policy(make_policy(tmp_path, source, tmp_path / "repo"))
+    _store(tmp_path, b"k")
+    derivations.clear()
+
+    unlock_targets_ahead(policy, _KmsLike(), mirror=None)
+    unlock_targets_ahead(policy, StaticPassword(b"k"), mirror="no-such-mirror")  # left for the command
+    assert _settled() and derivations == []
+
+    unlock_targets_ahead(policy, StaticPassword(b"k"))
+    assert _settled() and derivations == ["scrypt"]
+
+
+class _KmsLike:
+    """Any key source but a static password (a KMS envelope costs a KMS call per password)."""
+
+    def password(self, store: object, *, create: bool = False) -> bytes:
+        raise AssertionError("a KMS password was fetched ahead")
+
+
+def _settled() -> bool:
+    """Wait for the unlock-ahead and scrypt threads to finish."""
+    for thread in threading.enumerate():
+        if thread.name in ("unlock-ahead", "scrypt"):
+            thread.join(timeout=30)
+    return True
