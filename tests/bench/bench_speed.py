@@ -16,7 +16,8 @@ per round), ``sync`` (untimed) before every step and nothing else dropped: first
 backup into an empty repository, a no-change re-run, a restore into an empty
 directory. Then the first backup again, pinned to one core (``taskset -c 0``), to
 show whether anything serial caps it. Wall time, CPU seconds and peak RSS come from
-``wait4`` on each child. The speed of cutting the largest file into chunks is measured
+``wait4`` on each child, forked by a small launcher process (a child's peak RSS
+would otherwise start at this script's own). The speed of cutting the largest file into chunks is measured
 on one thread and on every core (a single large file must use every core). In the
 same run the *primitive pipeline* is measured: the
 data set read in 1 MiB pieces (small files whole) by one thread per core, each piece
@@ -63,6 +64,7 @@ from bench_vs_restic import (  # noqa: E402  (a sibling script, not a package)
     _write_text_file,
     assert_identical,
     drorch_program,
+    launcher_floor_mib,
     run_checked,
     run_measured,
 )
@@ -399,7 +401,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(f"\nload average (1 min) at end: {os.getloadavg()[0]:.2f}; scale {args.scale}; "
-          f"rounds {args.rounds}; ratio = drorch s / restic s (< 1: drorch faster)\n")
+          f"rounds {args.rounds}; ratio = drorch s / restic s (< 1: drorch faster); every peak RSS "
+          f"includes the {launcher_floor_mib():.1f} MiB of the process that forks the tools\n")
     print(render(results, startup, threads))
     return 0
 

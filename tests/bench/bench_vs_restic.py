@@ -19,7 +19,8 @@ What it does, in one run and on one machine:
    changed, (c) a re-run after 1% of one large random file was overwritten in place
    (a contiguous region in the middle), (d) a full restore of the latest snapshot
    into an empty directory.
-3. Records the wall time, CPU time and peak RSS of every child process (``os.wait4``).
+3. Records the wall time, CPU time and peak RSS of every child process (``os.wait4``,
+   in a small launcher process: see ``run_measured``).
 4. Checks correctness on the way (untimed): drorch's restore is byte-identical to
    the source (``diff -r``), and ``restic check`` passes on drorch's repository.
 5. Prints one table (seconds, MiB/s, peak RSS and ratios per step), the CPU
@@ -218,21 +219,70 @@ def run_measured(argv: list[str], env: dict[str, str], log: Path) -> Run:
     """Run a child to completion; its wall time, peak RSS (ru_maxrss from wait4) and CPU.
 
     Dirty pages are flushed first (untimed), so no child pays for writeback of
-    what the previous one wrote.
+    what the previous one wrote. The child is forked by a small launcher process
+    (``_Launcher``), not by this one: a child's ru_maxrss starts at the RSS of the
+    process it was forked from (Linux records the old memory's peak at exec), so
+    children forked from this bench, which holds a data set's worth of buffers,
+    all reported at least its 115-150 MiB, restic's small peaks included.
     """
     os.sync()
     with open(log, "ab") as out:
         out.write(f"$ {' '.join(argv)}\n".encode())
-        out.flush()
-        start = time.perf_counter()
-        proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise BenchError(f"{argv[0]} exited {proc.returncode}; see {log}:\n{_tail(log)}")
-    return Run(seconds, usage.ru_maxrss, usage.ru_utime, usage.ru_stime)
+    seconds, code, rss_kib, user, system = _Launcher.shared().run(argv, env, log)
+    if code != 0:
+        raise BenchError(f"{argv[0]} exited {code}; see {log}:\n{_tail(log)}")
+    return Run(seconds, rss_kib, user, system)
+
+
+class _Launcher:
+    """A Python process of ~10 MiB that forks, times and reaps each measured child: every
+    peak RSS includes that floor (``floor_kib``), never this bench's own memory."""
+
+    _CODE = r"""
+import json, os, resource, sys, time
+print(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss), flush=True)
+for line in sys.stdin:
+    argv, env, log = json.loads(line)
+    out, null = os.open(log, os.O_WRONLY | os.O_APPEND), os.open(os.devnull, os.O_RDONLY)
+    start = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:
+        os.dup2(null, 0); os.dup2(out, 1); os.dup2(out, 2)
+        try:
+            os.execvpe(argv[0], argv, env)
+        finally:
+            os._exit(127)
+    _, status, usage = os.wait4(pid, 0)
+    seconds = time.perf_counter() - start
+    os.close(out); os.close(null)
+    print(json.dumps([seconds, os.waitstatus_to_exitcode(status), usage.ru_maxrss,
+                      usage.ru_utime, usage.ru_stime]), flush=True)
+"""
+    _shared: _Launcher | None = None
+
+    def __init__(self) -> None:
+        self._proc = subprocess.Popen([sys.executable, "-c", self._CODE], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, text=True)
+        assert self._proc.stdout is not None
+        self.floor_kib = int(self._proc.stdout.readline())
+
+    @classmethod
+    def shared(cls) -> _Launcher:
+        if cls._shared is None or cls._shared._proc.poll() is not None:
+            cls._shared = cls()
+        return cls._shared
+
+    def run(self, argv: list[str], env: dict[str, str], log: Path) -> tuple[float, int, int, float, float]:
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._proc.stdin.write(json.dumps([argv, env, str(log)]) + "\n")
+        self._proc.stdin.flush()
+        seconds, code, rss_kib, user, system = json.loads(self._proc.stdout.readline())
+        return seconds, code, rss_kib, user, system
+
+
+def launcher_floor_mib() -> float:
+    """The launcher's own RSS, which every measured peak RSS includes."""
+    return _Launcher.shared().floor_kib / 1024
 
 
 def run_checked(argv: list[str], env: dict[str, str], log: Path) -> subprocess.CompletedProcess[str]:
