@@ -16,6 +16,7 @@ from pathlib import Path
 
 from drorch.ports.config import StoreConfig
 from drorch.ports.errors import AccessDenied, ObjectExists, ObjectNotFound, StoreError, StoreFull
+from drorch.ports.fileio import read_into
 from drorch.ports.private import FILE_MODE, make_private_dirs
 from drorch.ports.store import ObjectInfo
 
@@ -88,6 +89,20 @@ class LocalStore:
             raise ObjectNotFound(f"{name} does not exist in {self.root}") from err
         except OSError as err:
             raise self._fail("read", name, err) from err
+
+    def get_into(self, name: str, offset: int, into: memoryview) -> int:
+        try:
+            fd = os.open(self._path(name), os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError as err:
+            raise ObjectNotFound(f"{name} does not exist in {self.root}") from err
+        except OSError as err:
+            raise self._fail("read", name, err) from err
+        try:
+            return read_into(fd, into, offset)
+        except OSError as err:
+            raise self._fail("read", name, err) from err
+        finally:
+            os.close(fd)
 
     def exists(self, name: str) -> bool:
         return self._path(name).is_file()

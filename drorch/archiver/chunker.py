@@ -13,6 +13,7 @@ from typing import Protocol
 
 from pyfastcdc import FastCDC
 
+from drorch.ports.fileio import read_into
 from drorch.repository.buffers import BufferPool
 
 MIN_CHUNK = 512 * 1024
@@ -106,13 +107,8 @@ def region_at(fd: int, offset: int) -> tuple[memoryview, bool]:
     """A pooled region filled from ``fd`` at ``offset`` (``pread``: no shared file position, so
     several threads read one file); and whether the file ended in it."""
     buffer = _REGIONS.get()
-    filled = 0
-    while filled < len(buffer):
-        n = os.preadv(fd, [buffer[filled:]], offset + filled)
-        if not n:
-            return buffer[:filled], True
-        filled += n
-    return buffer, False
+    filled = read_into(fd, buffer, offset)
+    return (buffer[:filled], True) if filled < len(buffer) else (buffer, False)
 
 
 def _fill(stream: Readable, carry: bytes) -> tuple[memoryview, bool]:

@@ -23,7 +23,7 @@ from tenacity import (
 )
 
 from drorch.ports.errors import TransientStoreError
-from drorch.ports.store import ObjectInfo, ObjectStore
+from drorch.ports.store import ObjectInfo, ObjectStore, get_into
 
 T = TypeVar("T")
 
@@ -51,6 +51,9 @@ class RetryingStore:
 
     def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
         return self._call(lambda: self.inner.get(name, offset, length))
+
+    def get_into(self, name: str, offset: int, into: memoryview) -> int:
+        return self._call(lambda: get_into(self.inner, name, offset, into))
 
     def exists(self, name: str) -> bool:
         return self._call(lambda: self.inner.exists(name))

@@ -22,7 +22,7 @@ from drorch.ports.errors import (
     StoreError,
     TransientStoreError,
 )
-from drorch.ports.store import ObjectStore, immutability_problem
+from drorch.ports.store import ObjectStore, get_into, immutability_problem
 from drorch.storage.retry import RetryingStore
 
 from support.cloud_emulators import FaultProxy, closed_port
@@ -80,6 +80,20 @@ def test_ranged_get(store):
     assert store.get("data/pack", 0, 5) == data[:5]  # from the start
     assert store.get("data/pack", len(data) - 1, 1) == data[-1:]  # the last byte
     assert store.get("data/pack", 10, 0) == b""  # zero length
+
+
+def test_ranged_get_into_memory(store):
+    """How restore reads packs: into memory it reuses (the adapter's ``get_into``, or ``get``
+    and a copy), straight or through the retrying wrapper."""
+    data = bytes(range(256)) * 40
+    store.put("data/pack", data)
+    for reader in (store, fast_retries(store)):
+        into = memoryview(bytearray(64))
+        assert get_into(reader, "data/pack", 1000, into[:24]) == 24
+        assert bytes(into[:24]) == data[1000:1024] and bytes(into[24:]) == bytes(40)
+        assert get_into(reader, "data/pack", 0, into) == 64 and bytes(into) == data[:64]
+        with pytest.raises(ObjectNotFound):
+            get_into(reader, "data/00/missing", 0, into)
 
 
 def test_exists(store):
