@@ -62,9 +62,9 @@ class ReadsInto(Protocol):
 def get_into(store: ObjectStore, name: str, offset: int, into: memoryview) -> int:
     """``store.get(name, offset, len(into))`` into ``into``; the count read.
 
-    Restore reads each pack into reused memory this way: 16 MiB of fresh ``bytes``
-    per pack kept the allocator's arenas tens of MiB above what was in use. A store
-    that cannot read into memory (``ReadsInto``) is read with ``get`` and copied.
+    Restore reads each pack into reused memory this way where the store can
+    (``reads_into``): 16 MiB of fresh ``bytes`` per pack kept the allocator's arenas
+    tens of MiB above what was in use. Any other store is read with ``get`` and copied.
     """
     reader = getattr(store, "get_into", None)
     if reader is not None:
@@ -72,6 +72,13 @@ def get_into(store: ObjectStore, name: str, offset: int, into: memoryview) -> in
     data = store.get(name, offset, len(into))
     into[: len(data)] = data
     return len(data)
+
+
+def reads_into(store: ObjectStore) -> bool:
+    """Whether ``get_into`` reads straight into the caller's memory: otherwise it only adds a
+    copy of what ``get`` returned, and a caller that can use those bytes should."""
+    native = getattr(store, "reads_into", None)  # a wrapper says whether what it wraps does
+    return bool(native) if native is not None else hasattr(store, "get_into")
 
 
 class SupportsImmutability(Protocol):

@@ -46,6 +46,9 @@ _Params = tuple[bytes, bytes, int, int, int]  # password, salt, N, r, p
 _derived: OrderedDict[_Params, Future[Key]] = OrderedDict()
 _derived_lock = threading.Lock()
 _KEEP_DERIVED = 16
+# Derivations ahead at once: each holds 32 MiB (128 * N * r) while it runs, and a policy
+# may have many targets; two keep two cores busy.
+_AHEAD = threading.BoundedSemaphore(2)
 
 
 def _derive(password: bytes, salt: bytes, n: int, r: int, p: int) -> Key:
@@ -81,10 +84,15 @@ def _derivation(params: _Params, *, ahead: bool) -> Future[Key]:
         while len(_derived) > _KEEP_DERIVED:
             _derived.popitem(last=False)
     if ahead:
-        threading.Thread(target=_run_derivation, args=(params, future), name="scrypt", daemon=True).start()
+        threading.Thread(target=_run_ahead, args=(params, future), name="scrypt", daemon=True).start()
     else:
         _run_derivation(params, future)
     return future
+
+
+def _run_ahead(params: _Params, future: Future[Key]) -> None:
+    with _AHEAD:
+        _run_derivation(params, future)
 
 
 def _run_derivation(params: _Params, future: Future[Key]) -> None:

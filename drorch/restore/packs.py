@@ -34,7 +34,7 @@ from typing import Any
 from drorch.helpers.pool import Helpers
 from drorch.ports.errors import ObjectNotFound
 from drorch.ports.progress import Progress
-from drorch.ports.store import get_into
+from drorch.ports.store import get_into, reads_into
 from drorch.repository.buffers import BufferPool
 from drorch.repository.crypto import AuthenticationFailed, Key
 from drorch.repository.layout import FileType, object_name
@@ -60,8 +60,9 @@ HELPERS_AFTER_BLOBS = 1000
 # the largest chunk) fits a slot; a larger read goes through the pipe.
 SLOT_BYTES = 24 * 1024 * 1024
 SPARE_SLOTS = 1  # beyond one per helper: the next pack is ready when a helper is done
-# What the threads read packs into: reused, as fresh 16 MiB ``bytes`` per pack kept the
-# allocator's arenas ~50 MiB above what was in use.
+# What the threads read packs into from a store that reads into memory (a local disk):
+# reused, as fresh 16 MiB ``bytes`` per pack kept the allocator's arenas ~50 MiB above
+# what was in use. A cloud SDK returns bytes anyway; copying them here would only add.
 _READS = BufferPool(SLOT_BYTES, keep=4)
 
 
@@ -197,7 +198,7 @@ class PackWriter:
                  [(files[i].dir, files[i].name, offset) for i, offset in places[b]]) for b in ordered]
 
     def _write_here(self, pack_id: str, places: Places, ordered: list[PackedBlob]) -> None:
-        if _span(ordered) <= SLOT_BYTES:
+        if _span(ordered) <= SLOT_BYTES and reads_into(self._repo.store):
             buffer = _READS.get()
             length, writes = self._read(pack_id, places, ordered, buffer)
             data = buffer[:length]

@@ -23,7 +23,7 @@ from tenacity import (
 )
 
 from drorch.ports.errors import TransientStoreError
-from drorch.ports.store import ObjectInfo, ObjectStore, get_into
+from drorch.ports.store import ObjectInfo, ObjectStore, get_into, reads_into
 
 T = TypeVar("T")
 
@@ -54,6 +54,10 @@ class RetryingStore:
 
     def get_into(self, name: str, offset: int, into: memoryview) -> int:
         return self._call(lambda: get_into(self.inner, name, offset, into))
+
+    @property
+    def reads_into(self) -> bool:
+        return reads_into(self.inner)
 
     def exists(self, name: str) -> bool:
         return self._call(lambda: self.inner.exists(name))

@@ -22,11 +22,11 @@ from drorch.ports.errors import (
     StoreError,
     TransientStoreError,
 )
-from drorch.ports.store import ObjectStore, get_into, immutability_problem
+from drorch.ports.store import ObjectStore, get_into, immutability_problem, reads_into
 from drorch.storage.retry import RetryingStore
 
 from support.cloud_emulators import FaultProxy, closed_port
-from support.store_backends import MiB
+from support.store_backends import LocalBackend, MiB
 
 # libcloud's local driver filters listings client-side and says so on every list (providers/libcloud_store.py
 # silences it for the CLI; pytest resets warning filters per test).
@@ -82,7 +82,7 @@ def test_ranged_get(store):
     assert store.get("data/pack", 10, 0) == b""  # zero length
 
 
-def test_ranged_get_into_memory(store):
+def test_ranged_get_into_memory(backend, store):
     """How restore reads packs: into memory it reuses (the adapter's ``get_into``, or ``get``
     and a copy), straight or through the retrying wrapper."""
     data = bytes(range(256)) * 40
@@ -94,6 +94,7 @@ def test_ranged_get_into_memory(store):
         assert get_into(reader, "data/pack", 0, into) == 64 and bytes(into) == data[:64]
         with pytest.raises(ObjectNotFound):
             get_into(reader, "data/00/missing", 0, into)
+    assert reads_into(fast_retries(store)) == reads_into(store) == isinstance(backend, LocalBackend)
 
 
 def test_exists(store):
