@@ -78,7 +78,8 @@ def test_a_refused_key_file_is_left_for_the_open_to_name(tmp_path: Path, derivat
     assert derivations == [threading.main_thread().name] and key
 
 
-def test_targets_are_unlocked_ahead_only_for_a_static_password(tmp_path: Path, derivations: list[str]) -> None:
+def test_targets_are_unlocked_ahead_only_for_a_static_password(tmp_path: Path,
+                                                               derivations: list[str]) -> None:
     source = tmp_path / "src"
     source.mkdir()
     policy = load_policy(make_policy(tmp_path, source, tmp_path / "repo"))
@@ -91,6 +92,19 @@ def test_targets_are_unlocked_ahead_only_for_a_static_password(tmp_path: Path, d
 
     unlock_targets_ahead(policy, StaticPassword(b"k"))
     assert _settled() and derivations == ["scrypt"]
+
+
+def test_cloud_targets_are_not_unlocked_ahead(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cloud SDK client made twice (ahead, then by the command) cost more than it saved."""
+    source = tmp_path / "src"
+    source.mkdir()
+    policy = load_policy(make_policy(tmp_path, source, tmp_path / "repo", target_url="s3://bucket/drorch"))
+    opened: list[object] = []
+    monkeypatch.setattr("drorch.engine.connect.open_store", opened.append)
+    started = _settled() and threading.active_count()  # after earlier tests' threads ended
+
+    unlock_targets_ahead(policy, StaticPassword(b"k"))
+    assert _settled() and opened == [] and threading.active_count() == started
 
 
 class _KmsLike:
