@@ -160,7 +160,11 @@ class PackWriter:
         inline: bytes | None = None
         if self._slots is not None and _span(ordered) <= SLOT_BYTES:
             sent.slot = self._slots.take()
-            length, writes = self._read(pack_id, places, ordered, self._slots.view(sent.slot))
+            try:
+                length, writes = self._read(pack_id, places, ordered, self._slots.view(sent.slot))
+            except BaseException:  # the store failed: the restore fails, but the slot is not lost
+                self._free_slot(sent)
+                raise
         else:
             data, writes = self._read_bytes(pack_id, places, ordered)
             inline, length = data, len(data)

@@ -236,11 +236,12 @@ def run_measured(argv: list[str], env: dict[str, str], log: Path) -> Run:
 
 class _Launcher:
     """A Python process of ~10 MiB that forks, times and reaps each measured child: every
-    peak RSS includes that floor (``floor_kib``), never this bench's own memory."""
+    peak RSS includes that floor (``floor_kib``, its resident memory), never this bench's."""
 
     _CODE = r"""
-import json, os, resource, sys, time
-print(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss), flush=True)
+import json, os, sys, time
+with open("/proc/self/statm") as statm:  # resident now: what each child starts from (not ru_maxrss,
+    print(int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024, flush=True)  # inherited)
 for line in sys.stdin:
     argv, env, log = json.loads(line)
     out, null = os.open(log, os.O_WRONLY | os.O_APPEND), os.open(os.devnull, os.O_RDONLY)

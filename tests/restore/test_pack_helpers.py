@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import random
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import pytest
 
 import drorch
 from drorch.helpers.pool import Helpers
-from drorch.ports.errors import IntegrityError, StoreFull
+from drorch.ports.errors import IntegrityError, StoreError, StoreFull
 from drorch.restore import packs
 from tests.support.helper_faults import one_helper_dies
 
@@ -137,3 +138,33 @@ def test_a_full_disk_under_helpers_keeps_only_complete_files(
         want, got = e2e.digests(src), e2e.digests(disk / "to")
         assert len(got) < len(want)
         assert {rel for rel, digest in got.items() if want.get(rel) != digest} == set()
+
+
+def test_a_store_that_fails_under_helpers_fails_the_restore_without_hanging(
+        tmp_path: Path, backed_up: tuple[Path, Path], forced: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pack read into a shared slot that fails must give its slot back: with one slot,
+    the next pack waited for it for ever, and the restore never ended."""
+    from drorch.providers.local import LocalStore
+
+    monkeypatch.setattr(packs, "SPARE_SLOTS", 0)
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)  # one helper, so one slot
+
+    def unreadable(self: LocalStore, name: str, offset: int, into: memoryview) -> int:
+        raise StoreError(f"cannot read {name} in {self.root}: Input/output error")
+
+    monkeypatch.setattr(LocalStore, "get_into", unreadable)
+    _, policy = backed_up
+    outcome: list[BaseException] = []
+    restoring = threading.Thread(target=lambda: _catch(outcome, _restore, policy, tmp_path / "to"))
+    restoring.start()
+    restoring.join(timeout=60)
+
+    assert not restoring.is_alive(), "the restore hung on a slot a failed read never gave back"
+    assert len(outcome) == 1 and isinstance(outcome[0], StoreError) and "Input/output" in str(outcome[0])
+
+
+def _catch(outcome: list[BaseException], job: Any, *args: Any) -> None:
+    try:
+        job(*args)
+    except BaseException as err:  # noqa: BLE001 - the test looks at it
+        outcome.append(err)
