@@ -93,7 +93,7 @@ def test_garbled_answers_are_written_again_here(tmp_path: Path, backed_up: tuple
                              on_lost, **kwargs)
 
     monkeypatch.setattr(packs, "Helpers", Garbles)
-    monkeypatch.setattr(packs, "SPARE_SLOTS", -1)  # one slot for two helpers, and two packs
+    monkeypatch.setattr(packs, "SPARE_SLOTS_LOCAL", -1)  # one slot for two helpers, and two packs
     src, policy = backed_up
     stats = _restore(policy, tmp_path / "to")
 
@@ -146,7 +146,7 @@ def test_a_store_that_fails_under_helpers_fails_the_restore_without_hanging(
     the next pack waited for it for ever, and the restore never ended."""
     from drorch.providers.local import LocalStore
 
-    monkeypatch.setattr(packs, "SPARE_SLOTS", 0)
+    monkeypatch.setattr(packs, "SPARE_SLOTS_LOCAL", 0)
     monkeypatch.setattr(os, "cpu_count", lambda: 1)  # one helper, so one slot
 
     def unreadable(self: LocalStore, name: str, offset: int, into: memoryview) -> int:
