@@ -173,3 +173,40 @@ def _node(repo: Repository, tree_id: str, names: list[str]) -> dict[str, Any]:
         node = next(n for n in decode_tree(repo.load_blob("tree", tree_id)) if n["name"] == name)
         tree_id = node.get("subtree", "")
     return node
+
+
+def test_a_read_error_while_cutting_skips_the_file_and_keeps_the_rest(
+        tmp_path: Path, drorch_key: str, restic: Restic, small_segments: int,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An I/O error in one segment's cut task: that file is skipped with its reason, as an
+    unreadable file always is; the other files are stored and the repository stays sound."""
+    source = tmp_path / "src"
+    source.mkdir()
+    _file(source / "bad.img", 3 * small_segments, seed=8)
+    kept = _file(source / "good.img", 3 * small_segments, seed=9)
+    bad_inode = (source / "bad.img").stat().st_ino
+    real = segments.region_at
+
+    def failing(fd: int, offset: int) -> Any:
+        if os.fstat(fd).st_ino == bad_inode and offset >= small_segments:
+            raise OSError(5, "Input/output error")
+        return real(fd, offset)
+
+    monkeypatch.setattr(segments, "region_at", failing)
+    repo_path = tmp_path / "repo"
+    restic.init(repo_path)
+    repo = Repository.open(LocalStore(repo_path), drorch_key.encode(), "test")
+    uploader = PackUploader(repo)
+    archiver = Archiver(repo, uploader, helpers=0)
+    tree = archiver.archive(source, None)
+    repo.save_index(uploader.flush())
+    uploader.close()
+    save_snapshot(repo, Snapshot(now_ns(), tree, [str(source)]))
+
+    assert len(archiver.stats.skipped) == 1 and "bad.img" in archiver.stats.skipped[0]
+    assert "Input/output error" in archiver.stats.skipped[0]
+    restic.check(repo_path)
+    restic("restore", "latest", "--target", str(tmp_path / "out"), repo=repo_path)
+    restored = restic_restored_root(tmp_path / "out", source)
+    assert sorted(p.name for p in restored.iterdir()) == ["good.img"]
+    assert (restored / "good.img").read_bytes() == kept.read_bytes()
