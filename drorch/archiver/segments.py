@@ -82,6 +82,7 @@ def parallel_cuts(fd: int, size: int, run: Callable[[Callable[[], Cuts]], Future
     that grew since ``size`` was taken is read to its end; one that shrank ends
     where the first segment saw it end.
     """
+    ahead = max(1, ahead)
     starts = list(range(0, max(size, 1), SEGMENT))
     stops: list[int | None] = [s + OVERLAP for s in starts[1:]] + [None]
     queued: deque[Future[Cuts]] = deque()
