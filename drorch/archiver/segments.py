@@ -91,14 +91,12 @@ def parallel_cuts(fd: int, size: int, run: Callable[[Callable[[], Cuts]], Future
         if index < len(starts):
             queued.append(run(lambda: cut_range(fd, starts[index], stops[index])))
 
-    for index in range(min(ahead, len(starts))):
+    for index in range(ahead):
         launch(index)
-    launched = len(queued)
     try:
         current = queued.popleft().result()
         for index in range(1, len(starts)):
-            launch(launched)
-            launched += 1
+            launch(index + ahead - 1)  # keeps ``ahead`` segments queued from this one on
             following = queued.popleft().result()
             if current.eof:
                 break  # the file ended before this segment (it shrank): the rest is nothing
