@@ -318,17 +318,22 @@ def _unlock(store: ObjectStore, password: bytes, name: str) -> Key:
 def unlock_ahead(store: ObjectStore, password: bytes) -> None:
     """Start deriving the key of the repository's first key file (``keys.derive_ahead``):
     ``Repository.open`` with the same password then waits for it instead of deriving."""
-    names = sorted(info.name for info in store.list(FileType.KEY.prefix))
+    names = _key_file_names(store)
     if names:
         keys.derive_ahead(store.get(names[0]), password)
 
 
+def _key_file_names(store: ObjectStore) -> list[str]:
+    """The key files in the order they are tried: by name, as restic does."""
+    return sorted(info.name for info in store.list(FileType.KEY.prefix))
+
+
 def _try_keys(store: ObjectStore, password: bytes, name: str) -> Key | None:
-    for info in sorted(store.list(FileType.KEY.prefix), key=lambda i: i.name):
+    for key_file in _key_file_names(store):
         try:
-            return keys.open_key_file(store.get(info.name), password)
+            return keys.open_key_file(store.get(key_file), password)
         except keys.KeyFileRefused as err:
-            warn(f"key file {file_id_of(info.name)[:12]} of target {name!r} is refused: {err}")
+            warn(f"key file {file_id_of(key_file)[:12]} of target {name!r} is refused: {err}")
         except AuthenticationFailed:
             continue
     return None
