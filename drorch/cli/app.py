@@ -2,319 +2,135 @@
 
 No logic lives here. Errors reach the operator once, as one sentence on stderr
 with the exit code of SPEC §3; the traceback only with ``--debug``.
+
+Commands are loaded lazily (``LazyCommands``): ``drorch apply`` imports and builds
+only the module that defines ``apply``, and ``drorch --help`` builds no command at
+all, listing them from ``COMMANDS``. Building typer's 26 commands and their
+parameters, and importing typer's help formatter (it pulls in ``rich.markdown``,
+which drorch never uses), cost ~100 ms of every start (issue 14: ``--help`` and
+``validate`` within 150 ms).
 """
 
 from __future__ import annotations
 
-import sys
-from dataclasses import asdict
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from importlib import import_module
+from typing import Annotated, Any, NamedTuple
 
 import typer
-from rich.markup import escape
+from typer.core import TyperGroup
 
-from drorch.cli.anomalies import register as register_anomaly_commands
-from drorch.cli.common import (
-    JsonOpt,
-    MirrorOpt,
-    PolicyArg,
-    QuietOpt,
-    debug,
-    emit_json,
-    err,
-    handles_errors,
-    out,
-    render_report,
-    sigterm_unwinds,
-)
-from drorch.cli.drills import register as register_drill_commands
-from drorch.cli.exports import register as register_export_commands
-from drorch.cli.fleet import register as register_fleet_commands
-from drorch.cli.images import register as register_image_commands
-from drorch.cli.runbooks import register as register_runbook_commands
-from drorch.cli.standby import register as register_standby_commands
-from drorch.ports.errors import EXIT_FAILED, EXIT_OBJECTIVES_MISSED, DrorchError, PolicyError, SecretError
+from drorch.cli.common import debug, sigterm_unwinds
 
-if TYPE_CHECKING:
-    from drorch.policy import Policy
-    from drorch.restore.restorer import RestoreStats
-    from drorch.secrets import KeySource
 
-# Each command imports what it runs: `drorch --help` and `drorch validate` must start
-# in under 150 ms, so the engine (apply, repository, rich tables) is not imported here.
+class CommandEntry(NamedTuple):
+    """Where a top-level command is defined, and its line in ``drorch --help``.
 
-NoLockOpt = Annotated[bool, typer.Option(
-    "--no-lock", help="Write no lock file: for a read-only repository (restic's --no-lock).")]
+    ``modules`` are ``drorch.cli`` modules whose ``register(app)`` adds it, in order
+    (``export`` is a group two modules add to). ``summary`` must be the first
+    paragraph of the command's own help: ``tests/cli/test_lazy_commands.py`` checks.
+    """
+
+    modules: tuple[str, ...]
+    summary: str
+
+
+_MIRRORS = ("mirrors",)
+_RUNBOOKS = ("runbooks",)
+_DRILLS = ("drills",)
+_FLEET = ("fleet",)
+
+COMMANDS: dict[str, CommandEntry] = {
+    "validate": CommandEntry(_MIRRORS, "Check a policy file; every problem is listed with file:line, "
+                             "key path and the fix."),
+    "plan": CommandEntry(_MIRRORS, "Show what `apply` would do (repositories to create, snapshots to "
+                         "take and forget) and what each target will store and cost a month, from a "
+                         "sample of the source."),
+    "apply": CommandEntry(_MIRRORS, "Make every mirror current now: snapshot, dedup, compress, "
+                          "encrypt, upload, retention."),
+    "snapshots": CommandEntry(_MIRRORS, "List snapshots per target: ID, time, mirror, paths, files "
+                              "and size."),
+    "restore": CommandEntry(_MIRRORS, "Restore a snapshot's source directory into --to, "
+                            "byte-identical, with metadata."),
+    "verify": CommandEntry(_MIRRORS, "Check every target's repository; exit 3 naming each damaged "
+                           "pack."),
+    "status": CommandEntry(_MIRRORS, "RPO compliance per mirror and target: newest snapshot, its age, "
+                           "async lag; exit 3 on breach."),
+    "failover": CommandEntry(_RUNBOOKS, "Run the policy's failover runbook: bring service up at the "
+                             "DR site."),
+    "failback": CommandEntry(_RUNBOOKS, "Run the policy's failback runbook: bring the outage's data "
+                             "home, then switch back."),
+    "test": CommandEntry(_RUNBOOKS, "Run a runbook end to end against emulated clouds; print "
+                         "pass/fail per step (JUnit style)."),
+    "drill": CommandEntry(_DRILLS, "Rehearse recovery in a sandbox: run the drill's runbook, verify, "
+                          "measure RTO/RPO, clean up."),
+    "schedule": CommandEntry(_DRILLS, "Run mirrors and drills on their schedules, in the foreground "
+                             "(systemd, cron or container)."),
+    "standby": CommandEntry(("standby",), "Keep the mirror's standby path equal to its newest "
+                            "snapshot, writing only what differs."),
+    "ack": CommandEntry(("anomalies",), "Acknowledge an abnormal snapshot after checking it: `status` "
+                        "stops reporting it, its changes count as normal from now on, and retention "
+                        "may forget the snapshots it held."),
+    "agent": CommandEntry(_FLEET, "A worker for HOST: runs its mirrors and the runbook steps that "
+                          "name it; heartbeats."),
+    "runbook": CommandEntry(_RUNBOOKS, "Run, resume and approve runbooks (failover, failback, "
+                            "custom)."),
+    "export": CommandEntry(("exports", "images"), "Export what the policy says for other tools "
+                           "(Terraform)."),
+    "fleet": CommandEntry(_FLEET, "Fleet mode: agents on every host, mirrors and runbooks as engine "
+                          "workflows (Temporal)."),
+}
+
+HELP = ("Disaster-recovery orchestrator: mirror what a policy protects into encrypted, "
+        "deduplicated restic-format repositories, prove the copies restore, bring service back.")
+EXIT_CODES = "Exit codes: 0 ok, 1 failed, 2 usage or invalid policy, 3 ran but objectives missed."
+
+# built commands, by the modules that define them: each module registers once per process
+# (``images`` adds to the ``export`` group that ``exports`` owns)
+_built: dict[tuple[str, ...], dict[str, Any]] = {}
+
+
+def build_commands(modules: tuple[str, ...]) -> dict[str, Any]:
+    """The click commands that ``modules`` register, by name (built once per process)."""
+    if modules not in _built:
+        app = typer.Typer()
+        for module in modules:
+            import_module(f"drorch.cli.{module}").register(app)
+        _built[modules] = dict(typer.main.get_group(app).commands)
+    return _built[modules]
+
+
+class LazyCommands(TyperGroup):
+    """The top-level group: a command is imported and built when it is named."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        entry = COMMANDS.get(cmd_name)
+        return None if entry is None else build_commands(entry.modules).get(cmd_name)
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        from drorch.cli.tophelp import render_top_help
+
+        render_top_help(ctx, HELP, {name: e.summary for name, e in COMMANDS.items()}, EXIT_CODES)
+
 
 app = typer.Typer(
     name="drorch",
-    help="Disaster-recovery orchestrator: mirror what a policy protects into encrypted, "
-    "deduplicated restic-format repositories, prove the copies restore, bring service back.",
+    cls=LazyCommands,
+    help=HELP,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
 @app.callback()
 def main_options(
     debug_flag: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
 ) -> None:
     """Exit codes: 0 ok, 1 failed, 2 usage or invalid policy, 3 ran but objectives missed."""
     debug["on"] = debug_flag
-
-
-def _keys(policy: Policy, *, mirror: str | None = None, target: str | None = None,
-          first_only: bool = False) -> KeySource:
-    """The policy's key source. The keys of the targets named start deriving at once, on
-    other threads (``engine.connect.unlock_ahead``): call it before importing the engine."""
-    from drorch.engine.connect import unlock_ahead
-    from drorch.secrets import key_source
-
-    keys = key_source(policy.encryption)
-    unlock_ahead(policy, keys, mirror=mirror, target=target, first_only=first_only)
-    return keys
-
-
-@app.command()
-@handles_errors
-def validate(policy_file: PolicyArg, as_json: JsonOpt = False) -> None:
-    """Check a policy file; every problem is listed with file:line, key path and the fix.
-
-    With --json an invalid policy prints {"valid": false, "errors": [...]} on stdout (and
-    the sentences on stderr), exit 2.
-    """
-    from drorch.drill.templates import check_all_verify_templates
-    from drorch.policy import load_policy
-
-    try:
-        policy = load_policy(policy_file)
-        check_all_verify_templates(policy_file, policy)
-    except DrorchError as error:
-        if as_json:
-            errors = ([asdict(d) for d in error.diagnostics] if isinstance(error, PolicyError)
-                      else [{"file": str(policy_file), "line": None, "path": "", "message": str(error)}])
-            emit_json({"valid": False, "errors": errors})
-        raise
-    if as_json:
-        emit_json({"valid": True, "policy": policy.metadata.name})
-    else:
-        out.print(f"{policy_file}: valid policy {policy.metadata.name!r} "
-                  f"({len(policy.mirrors)} mirror(s), {len(policy.targets)} target(s))")
-
-
-@app.command()
-@handles_errors
-def plan(
-    policy_file: PolicyArg,
-    mirror: MirrorOpt = None,
-    sample_mib: Annotated[float, typer.Option(
-        "--sample-mib", min=0.25, help="Read at most this much of each source for the cost "
-        "forecast (the whole source when it is smaller).")] = 64,
-    as_json: JsonOpt = False,
-) -> None:
-    """Show what `apply` would do (repositories to create, snapshots to take and forget) and
-    what each target will store and cost a month, from a sample of the source."""
-    from drorch.policy import load_policy
-
-    policy = load_policy(policy_file)
-    try:
-        keys: KeySource | None = _keys(policy, mirror=mirror)
-    except SecretError as error:
-        err.print(f"[yellow]note:[/] {error}; snapshot counts are not shown")
-        keys = None
-    from drorch.anomaly import AnomalyStore  # imported while the keys derive
-    from drorch.cli import render
-    from drorch.engine.plan import build_plan
-
-    anomalies = AnomalyStore()
-    the_plan = build_plan(policy, mirror=mirror, keys=keys, forecast=True,
-                          sample_bytes=int(sample_mib * 2**20),
-                          holds=lambda name: anomalies.hold_ns(policy.metadata.name, name))
-    if as_json:
-        emit_json(the_plan.to_json())
-    else:
-        render.plan(out, the_plan)
-    if the_plan.problems:
-        raise typer.Exit(EXIT_FAILED)
-
-
-@app.command()
-@handles_errors
-def apply(
-    policy_file: PolicyArg,
-    mirror: MirrorOpt = None,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before retention "
-                                      "forgets snapshots.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show the plan.")] = False,
-    lock_wait: Annotated[float, typer.Option(help="Seconds to wait for another run's lock.")] = 0,
-    quiet: QuietOpt = False,
-    as_json: JsonOpt = False,
-) -> None:
-    """Make every mirror current now: snapshot, dedup, compress, encrypt, upload, retention.
-
-    Unchanged files are not re-read; only new data is uploaded. An interrupted run
-    leaves no partial snapshot and the next run reuses what was uploaded. Exit 3
-    when some files could not be read (they are listed).
-    """
-    from drorch.policy import load_policy
-
-    policy = load_policy(policy_file)
-    keys = _keys(policy, mirror=mirror)
-    from drorch.anomaly import AnomalyStore  # imported while the keys derive
-    from drorch.cli import render
-    from drorch.cli.progress import progress_for
-    from drorch.engine.apply import apply as engine_apply
-    from drorch.engine.plan import build_plan
-    from drorch.state.tables import StateStore
-
-    anomalies = AnomalyStore()
-    the_plan = build_plan(policy, mirror=mirror, keys=keys,
-                          holds=lambda name: anomalies.hold_ns(policy.metadata.name, name))
-    if dry_run:
-        emit_json(the_plan.to_json()) if as_json else render.plan(out, the_plan)
-        return
-    if the_plan.snapshots_to_forget and not yes and sys.stdin.isatty() and not as_json:
-        render.plan(out, the_plan)
-        typer.confirm("Retention will forget snapshots. Proceed?", abort=True)
-    progress = progress_for(err, quiet or as_json)
-    result = engine_apply(the_plan, progress=progress, state=StateStore(), lock_wait_s=lock_wait)
-    if as_json:
-        emit_json(result.to_json())
-    else:
-        render.apply_result(out, err, result)
-    raise typer.Exit(result.exit_code)
-
-
-@app.command()
-@handles_errors
-def snapshots(policy_file: PolicyArg, mirror: MirrorOpt = None, as_json: JsonOpt = False) -> None:
-    """List snapshots per target: ID, time, mirror, paths, files and size."""
-    from drorch.policy import load_policy
-
-    policy = load_policy(policy_file)
-    keys = _keys(policy, mirror=mirror)
-    from drorch.cli import render  # imported while the keys derive
-    from drorch.engine.operations import list_snapshots
-
-    listing = list_snapshots(policy, keys, mirror)
-    if as_json:
-        emit_json({e.target: [s.to_json() | {"id": s.id} for s in e.snapshots] for e in listing})
-    else:
-        render.snapshots(out, listing)
-
-
-@app.command("restore")
-@handles_errors
-def restore_command(
-    policy_file: PolicyArg,
-    snapshot: Annotated[str, typer.Argument(help="`latest` or a snapshot ID (prefix).")],
-    to: Annotated[Path, typer.Option("--to", help="Directory to restore into (created); for a disk "
-                                     "image snapshot: an image file, a block device or a directory.")],
-    include: Annotated[list[str] | None, typer.Option(
-        help="Only paths matching this glob (relative to the source), repeatable.")] = None,
-    target: Annotated[str | None, typer.Option(help="Target to restore from; default: the "
-                                               "first target of the policy (or of --mirror).")] = None,
-    mirror: MirrorOpt = None,
-    no_lock: NoLockOpt = False,
-    quiet: QuietOpt = False,
-    as_json: JsonOpt = False,
-) -> None:
-    """Restore a snapshot's source directory into --to, byte-identical, with metadata."""
-    from drorch.policy import load_policy
-
-    policy = load_policy(policy_file)
-    keys = _keys(policy, mirror=mirror, target=target, first_only=True)
-    from drorch.cli import render  # imported while the key derives
-    from drorch.cli.progress import progress_for
-    from drorch.engine.operations import restore
-    from drorch.restore.image import ImageRestoreStats
-
-    snap, stats = restore(policy, keys, snapshot, to, target=target,
-                          include=include, mirror=mirror, progress=progress_for(err, quiet or as_json),
-                          no_lock=no_lock, accept_damage=True)
-    if as_json:
-        emit_json({"snapshot": snap.id, "to": str(to), **stats.__dict__})
-    elif isinstance(stats, ImageRestoreStats):
-        out.print(f"restored image snapshot {snap.id[:8]} onto {stats.target}: "
-                  f"{render.size(stats.bytes)}; compared {render.size(stats.bytes_compared)}, "
-                  f"wrote {render.size(stats.bytes_written)}, zeroed {render.size(stats.bytes_zeroed)}")
-    else:
-        out.print(f"restored snapshot {snap.id[:8]} into {to}: {stats.files} files, "
-                  f"{stats.dirs} dirs, {stats.symlinks} symlinks, {render.size(stats.bytes)}")
-    from drorch.restore.restorer import RestoreStats
-
-    if isinstance(stats, RestoreStats):
-        _restore_problems(stats)
-
-
-def _restore_problems(stats: RestoreStats) -> None:
-    """Warnings for metadata not set; damage found is one sentence and exit 3."""
-    from drorch.restore.damage import damage_sentence
-
-    for warning in stats.warnings:
-        err.print(f"[yellow]warning:[/] {escape(warning)}")
-    if stats.damaged:
-        err.print(f"[red]error:[/] {escape(damage_sentence(stats.damaged))}")
-        raise typer.Exit(EXIT_OBJECTIVES_MISSED)
-
-
-@app.command("verify")
-@handles_errors
-def verify_command(
-    policy_file: PolicyArg,
-    read_data: Annotated[bool, typer.Option("--read-data", help="Read and check every byte.")] = False,
-    sample: Annotated[float, typer.Option(help="With --read-data: percent of packs to read.",
-                                          min=0.01, max=100)] = 100.0,
-    no_lock: NoLockOpt = False,
-    quiet: QuietOpt = False,
-    as_json: JsonOpt = False,
-) -> None:
-    """Check every target's repository; exit 3 naming each damaged pack."""
-    from drorch.policy import load_policy
-
-    policy = load_policy(policy_file)
-    keys = _keys(policy)
-    from drorch.cli import render  # imported while the keys derive
-    from drorch.cli.progress import progress_for
-    from drorch.engine.operations import verify
-
-    reports = verify(policy, keys, read_data=read_data, sample_pct=sample,
-                     progress=progress_for(err, quiet or as_json or not read_data), no_lock=no_lock)
-    if as_json:
-        emit_json({t: r.__dict__ | {"ok": r.ok} for t, r in reports.items()})
-    else:
-        for target, report in reports.items():
-            render.check_report(out, target, report, read_data)
-    if not all(r.ok for r in reports.values()):
-        raise typer.Exit(EXIT_OBJECTIVES_MISSED)
-
-
-@app.command()
-@handles_errors
-def status(
-    policy_file: PolicyArg,
-    output: Annotated[str, typer.Option("--format", help="text, json or prometheus.")] = "text",
-    as_json: JsonOpt = False,
-) -> None:
-    """RPO compliance per mirror and target: newest snapshot, its age, async lag; exit 3 on breach."""
-    from drorch.policy import load_policy
-
-    policy = load_policy(policy_file)
-    keys = _keys(policy)
-    from drorch.cli import render  # imported while the keys derive
-    from drorch.engine.status import policy_status
-
-    report = policy_status(policy, keys)
-    render_report(report, output, as_json, lambda r: render.status(out, r))
-
-
-register_runbook_commands(app)
-register_drill_commands(app)
-register_standby_commands(app)
-register_export_commands(app)
-register_image_commands(app)  # after exports: joins its `export` group if it made one
-register_anomaly_commands(app)
-register_fleet_commands(app)
 
 
 def main() -> None:

@@ -48,7 +48,7 @@ class StrictModel(BaseModel):
     """
 
     model_config = ConfigDict(
-        frozen=True, extra="forbid", validate_by_name=True, hide_input_in_errors=True
+        frozen=True, extra="forbid", validate_by_name=True, hide_input_in_errors=True, defer_build=True
     )
 
 

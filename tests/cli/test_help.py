@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import click
+from typing import Any
+
 import pytest
 import typer.main
 from typer.testing import CliRunner
@@ -15,13 +16,17 @@ runner = CliRunner()
 def _command_paths() -> list[list[str]]:
     paths: list[list[str]] = []
 
-    def walk(command: click.Command, prefix: list[str]) -> None:
+    def walk(command: Any, prefix: list[str]) -> None:
+        # by click's group interface, not isinstance: typer may vendor its own click, and the
+        # top-level group builds its commands only when asked (drorch.cli.app.LazyCommands)
         paths.append(prefix)
-        if isinstance(command, click.Group):
-            for name, sub in command.commands.items():
-                walk(sub, [*prefix, name])
+        if hasattr(command, "list_commands"):
+            context = typer.main.get_command(app).make_context("drorch", [], resilient_parsing=True)
+            for name in command.list_commands(context):
+                walk(command.get_command(context, name), [*prefix, name])
 
     walk(typer.main.get_command(app), [])
+    assert len(paths) >= 30, paths  # every command and subcommand, not only the top level
     return paths
 
 
