@@ -27,7 +27,7 @@ from drorch.ports.errors import (
 )
 from drorch.ports.notices import warn
 from drorch.ports.store import ObjectStore
-from drorch.repository import keys
+from drorch.repository import jsoncodec, keys
 from drorch.repository.bootstrap import refuse_missing_config
 from drorch.repository.crypto import AuthenticationFailed, Key
 from drorch.repository.index import Index, index_documents
@@ -203,7 +203,7 @@ class Repository:
 
     def seal_unpacked(self, doc: dict) -> tuple[str, bytes]:
         """A JSON document sealed as a repository file (zstd-compressed in format 2): (id, bytes)."""
-        body = json.dumps(doc, separators=(",", ":")).encode()
+        body = jsoncodec.dumps(doc)
         if self.config.version >= 2:
             body = bytes([_ENCODING_ZSTD_JSON]) + compress(body)
         sealed = bytes(self.key.seal(body))
@@ -380,8 +380,8 @@ def _pause_for_test(point: str) -> None:
 
 def _decode_unpacked(plain: bytes | bytearray) -> dict:
     if plain[:1] in (b"{", b"["):
-        return json.loads(plain)  # type: ignore[no-any-return]
+        return jsoncodec.loads(plain)  # type: ignore[no-any-return]
     if plain[:1] == bytes([_ENCODING_ZSTD_JSON]):
         body = _decompressor().decompressobj().decompress(plain[1:])
-        return json.loads(body)  # type: ignore[no-any-return]
+        return jsoncodec.loads(body)  # type: ignore[no-any-return]
     raise IntegrityError(f"unknown file encoding {plain[:1]!r}")
