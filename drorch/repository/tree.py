@@ -37,6 +37,7 @@ _SPECIAL_BITS = ((stat.S_ISUID, GO_MODE_SETUID), (stat.S_ISGID, GO_MODE_SETGID),
 
 
 @lru_cache(maxsize=1024)  # once per file otherwise; a tree holds few distinct modes
+@lru_cache(maxsize=1024)  # a source holds few distinct modes
 def go_mode(st_mode: int) -> int:
     mode = st_mode & 0o777
     for posix, go in _SPECIAL_BITS:
@@ -100,29 +101,32 @@ def _group(gid: int) -> str:
 
 
 def node_from_stat(name: str, st: os.stat_result, kind: str) -> dict[str, Any]:
-    """The metadata part of a node; the caller adds content, subtree or linktarget."""
-    node: dict[str, Any] = {
-        "name": name,
-        "type": kind,
-        "mode": go_mode(st.st_mode),
-        "mtime": format_ns(st.st_mtime_ns),
-        # Like restic: atime changes on every read, so storing it would make every
-        # directory look changed on each run and defeat tree deduplication.
-        "atime": format_ns(st.st_mtime_ns),
-        "ctime": format_ns(st.st_ctime_ns),
-        "uid": st.st_uid,
-        "gid": st.st_gid,
-        "user": _user(st.st_uid),
-        "group": _group(st.st_gid),
-        "inode": st.st_ino,
-        "device_id": st.st_dev,
-        "links": st.st_nlink,
-    }
+    """The metadata part of a node; the caller adds content, subtree or linktarget.
+
+    Keys come in restic's order; zero and empty values are left out (but uid and gid).
+    Built key by key rather than filtered afterwards: a no-change backup builds one
+    node per entry, and this is its costliest Python.
+    """
+    mtime = format_ns(st.st_mtime_ns)
+    node: dict[str, Any] = {"name": name, "type": kind}
+    mode = go_mode(st.st_mode)
+    if mode:
+        node["mode"] = mode
+    # Like restic: atime changes on every read, so storing it would make every
+    # directory look changed on each run and defeat tree deduplication.
+    node["mtime"] = node["atime"] = mtime
+    node["ctime"] = format_ns(st.st_ctime_ns)
+    node["uid"], node["gid"] = st.st_uid, st.st_gid
+    for key, value in (("user", _user(st.st_uid)), ("group", _group(st.st_gid)), ("inode", st.st_ino),
+                       ("device_id", st.st_dev), ("links", st.st_nlink)):
+        if value:
+            node[key] = value
     if kind == "file":
-        node["size"] = st.st_size
-    elif kind in ("dev", "chardev"):
+        if st.st_size:
+            node["size"] = st.st_size
+    elif kind in ("dev", "chardev") and st.st_rdev:
         node["device"] = st.st_rdev  # the encoded dev_t, as restic stores it for mknod
-    return {k: v for k, v in node.items() if v or k in ("uid", "gid")}
+    return node
 
 
 def encode_tree(nodes: list[dict[str, Any]]) -> bytes:
