@@ -8,7 +8,9 @@ small files go in batches, to helper processes once there are many
 (``drorch.archiver.smallfiles``). A bounded number of chunks and batches is in
 flight, so memory stays flat whatever the file sizes. A file whose size, mtime,
 ctime, inode and xattrs match the parent snapshot and whose blobs are all in the
-index is not read again.
+index is not read again. A directory whose entries all look as the parent
+snapshot's walk saw them (its memo, ``drorch.sources.dirmemo``) is the parent's
+tree without reading that tree; its subdirectories are still walked.
 
 Unreadable entries are skipped with a warning and counted, never fatal: the
 snapshot still records everything that could be read, and the caller reports
@@ -28,7 +30,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from drorch.archiver.chunker import MIN_CHUNK, chunks, read_chunk, trim_buffers
-from drorch.archiver.parent import parent_nodes
+from drorch.archiver.completion import when_all
+from drorch.archiver.parent import Parent, memo_entry
 from drorch.archiver.reading import open_fd, open_source, read_small_file
 from drorch.archiver.segments import PARALLEL_FROM, parallel_cuts
 from drorch.archiver.smallfiles import HELPERS_AFTER, Slot, SmallFiles, Stored
@@ -37,20 +40,17 @@ from drorch.ports.progress import NoProgress, Progress
 from drorch.repository.nested import Walk, run_nested
 from drorch.repository.pack import DATA, TREE
 from drorch.repository.repository import Repository
-from drorch.repository.tree import encode_tree, node_from_stat, node_type, same_time
+from drorch.repository.tree import encode_tree, node_from_stat, node_type, same_time, stat_signature
 from drorch.repository.uploader import PackUploader
 from drorch.sources import xattrs
+from drorch.sources.dirmemo import MAX_ENTRIES, DirMemo
 
 Node = dict[str, Any]
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class _Parent:
-    """A directory's tree in the parent snapshot: its ID (None: no parent) and nodes by name."""
-
-    tree_id: str | None
-    nodes: dict[str, Node]
+# an entry as stat'ed: (entry, path relative to the source, stat, kind, xattrs, link target, signature)
+Scanned = tuple[os.DirEntry[str], str, os.stat_result, str, list[dict[str, str]], str | None, tuple[Any, ...]]
 
 
 @dataclass
@@ -71,6 +71,8 @@ class Archiver:
 
     ``helpers`` is how many helper processes store small files (default one per
     core; 0 for none), started once ``helpers_after`` small files were seen.
+    ``memo`` is the parent snapshot's directory memo; ``self.memo`` is this one's once
+    ``archive`` returned (None when the source has more than ``MAX_ENTRIES`` entries).
     """
 
     def __init__(
@@ -83,12 +85,16 @@ class Archiver:
         workers: int | None = None,
         helpers: int | None = None,
         helpers_after: int = HELPERS_AFTER,
+        memo: DirMemo | None = None,
     ) -> None:
         self.repo = repo
         self.uploader = uploader
         self.excludes = excludes or []
         self.progress = progress or NoProgress()
         self.stats = ArchiveStats()
+        self._memo_in = memo
+        self.memo: DirMemo | None = {}
+        self._memo_entries = 0
         workers = workers or os.cpu_count() or 2
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="blob")
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="reader")
@@ -115,8 +121,8 @@ class Archiver:
                               hint="create it or fix the source's path in the policy")
         try:
             parts = source.parts[1:]
-            chain = self._save_chain(Path(source.anchor), parts, self._subtree(parent_tree),
-                                     read_from or source)
+            chain = self._save_chain(Path(source.anchor), parts,
+                                     self._subtree(parent_tree, None if parts else ""), read_from or source)
             self._small.flush()
             return chain.result()
         finally:
@@ -127,7 +133,7 @@ class Archiver:
             self._pool.shutdown(wait=True)
             trim_buffers()
 
-    def _save_chain(self, base: Path, parts: tuple[str, ...], parent: _Parent,
+    def _save_chain(self, base: Path, parts: tuple[str, ...], parent: Parent,
                     read_from: Path) -> Future[str]:
         """The tree of ``base`` holding only the next path component, down to the source."""
         if not parts:
@@ -135,68 +141,133 @@ class Archiver:
         path = base / parts[0]
         node = node_from_stat(parts[0], path.stat(), "dir")
         old = parent.nodes.get(parts[0])
-        node["subtree"] = self._save_chain(path, parts[1:], self._subtree(_subtree_id(old)), read_from)
-        return self._tree_when_done([node], parent)
+        subtree = self._subtree(_subtree_id(old), None if parts[1:] else "")
+        node["subtree"] = self._save_chain(path, parts[1:], subtree, read_from)
+        return self._tree_when_done([node], parent, None)
 
     # -- directories ----------------------------------------------------------------------
 
-    def _subtree(self, tree_id: str | None) -> _Parent:
-        return _Parent(tree_id, parent_nodes(self.repo, tree_id, self.progress, "rereading files"))
+    def _subtree(self, tree_id: str | None, rel: str | None) -> Parent:
+        """The parent of a directory; ``rel`` None for the path above the source (no memo)."""
+        memo = memo_entry(self._memo_in, rel, tree_id) if rel is not None else None
+        return Parent(self.repo, self.progress, tree_id, memo)
 
-    def _save_dir(self, path: Path, rel: str, parent: _Parent) -> Walk[Future[str]]:
+    def _save_dir(self, path: Path, rel: str, parent: Parent) -> Walk[Future[str]]:
         """The directory's tree ID, as a Future: the walk moves on while its files are stored.
 
         A nested walk (``run_nested``): subdirectories are yielded, not recursed into,
         so a source of any depth is archived."""
         self.stats.dirs += 1
+        named = [(entry, f"{rel}/{entry.name}" if rel else entry.name) for entry in self._entries(path)]
+        listed = [(entry, entry_rel) for entry, entry_rel in named
+                  if not self._excluded(entry.name, entry_rel)]
+        scanned = self._scan(listed) if parent.memo is not None else None
+        if scanned is not None and parent.holds({e[0].name: e[6] for e in scanned}):
+            return (yield from self._unchanged_dir(rel, parent, scanned))
         nodes: list[Node] = []
-        for entry in self._entries(path):
-            entry_rel = f"{rel}/{entry.name}" if rel else entry.name
-            if self._excluded(entry.name, entry_rel):
-                continue
+        for entry, entry_rel in listed:
             old = parent.nodes.get(entry.name)
             node = self._save_entry(entry, entry_rel, old)
             if node is not None and node["type"] == "dir":
                 node["subtree"] = yield self._save_dir(
-                    Path(entry.path), entry_rel, self._subtree(_subtree_id(old)))
+                    Path(entry.path), entry_rel, self._subtree(_subtree_id(old), entry_rel))
             if node is not None:
                 nodes.append(node)
-        return self._tree_when_done(nodes, parent)
+        return self._tree_when_done(nodes, parent, rel)
 
-    def _tree_when_done(self, nodes: list[Node], parent: _Parent) -> Future[str]:
-        """Store the tree of ``nodes`` once every Future they hold (blobs, subtrees) is done.
+    def _scan(self, listed: list[tuple[os.DirEntry[str], str]]) -> list[Scanned] | None:
+        """Every archivable entry as stat'ed, with its signature; None when one cannot be read
+        (the directory then takes the usual way, which skips that entry and says why)."""
+        scanned = []
+        try:
+            for entry, entry_rel in listed:
+                st = entry.stat(follow_symlinks=False)
+                kind = node_type(st.st_mode)
+                if kind is None:
+                    continue
+                attrs = xattrs.read(entry.path)
+                target = os.readlink(entry.path) if kind == "symlink" else None
+                scanned.append((entry, entry_rel, st, kind, attrs, target, stat_signature(st, attrs, target)))
+        except OSError:
+            return None
+        return scanned
 
-        Waiting here instead would drain the worker pool at the end of every
-        directory; the callback runs on whichever thread finishes last. Nodes equal
-        to the parent's are the parent's tree, which is not encoded again.
+    def _unchanged_dir(self, rel: str, parent: Parent, scanned: list[Scanned]) -> Walk[Future[str]]:
+        """A directory the memo shows unchanged: its files are counted, not compared with the
+        parent's nodes; its subdirectories are walked. Its tree is the parent's unless one of
+        them changed; then it is built from what was stat'ed and the memo's blob IDs."""
+        assert parent.memo is not None
+        subdirs: dict[str, Future[str]] = {}
+        for entry, entry_rel, st, kind, *_ in scanned:
+            if kind == "file":
+                self.stats.bytes_total += st.st_size
+                self.stats.files_unmodified += 1
+                self.progress.advance(st.st_size, files=1)
+            elif kind == "dir":
+                subdirs[entry.name] = yield self._save_dir(
+                    Path(entry.path), entry_rel, self._memo_child(parent, entry.name, entry_rel))
+        expected = {name: self._memo_child_tree(parent, name, f"{rel}/{name}" if rel else name)
+                    for name in subdirs}
+        _tree, signatures, contents = parent.memo
+
+        def tree_id() -> str:
+            changed = {name: f.result() for name, f in subdirs.items() if f.result() != expected[name]}
+            if not changed:
+                assert parent.tree_id is not None, "a memo always names its tree"
+                found = parent.tree_id
+            else:
+                nodes = [_node(e[0].name, e[2], e[3], e[4], e[5]) for e in scanned]
+                for node in nodes:
+                    if node["type"] == "file":  # as _save_entry makes an unchanged file's node
+                        node["content"], node["size"] = list(contents[node["name"]]), node.get("size", 0)
+                    elif node["type"] == "dir":
+                        node["subtree"] = subdirs[node["name"]].result()
+                found = self.uploader.save(TREE, encode_tree(nodes))
+            self._remember(rel, found, signatures, contents)
+            return found
+
+        return when_all(list(subdirs.values()), tree_id)
+
+    def _memo_child(self, parent: Parent, name: str, rel: str) -> Parent:
+        return self._subtree(self._memo_child_tree(parent, name, rel), rel)
+
+    def _memo_child_tree(self, parent: Parent, name: str, rel: str) -> str | None:
+        """A subdirectory's tree in the parent: from its memo, else from the parent's tree."""
+        remembered = self._memo_in.get(rel) if self._memo_in is not None else None
+        if isinstance(remembered, tuple) and remembered and isinstance(remembered[0], str):
+            return remembered[0]
+        return _subtree_id(parent.nodes.get(name))
+
+    def _remember(self, rel: str, tree_id: str, signatures: dict[str, tuple[Any, ...]],
+                  contents: dict[str, list[str]]) -> None:
+        """Record a directory in this snapshot's memo (dropped once it outgrows MAX_ENTRIES)."""
+        with self._stats_lock:
+            self._memo_entries += len(signatures)
+            if self.memo is not None:
+                self.memo[rel] = (tree_id, signatures, contents)
+                if self._memo_entries > MAX_ENTRIES:
+                    self.memo = None
+
+    def _tree_when_done(self, nodes: list[Node], parent: Parent, rel: str | None) -> Future[str]:
+        """Store the tree of ``nodes`` once every Future they hold (blobs, subtrees) is done,
+        and remember the directory ``rel`` in the memo (None: above the source).
+
+        Nodes equal to the parent's are the parent's tree, which is not encoded again.
         """
         pending = list(dict.fromkeys(f for node in nodes for f in _futures_of(node)))
-        tree: Future[str] = Future()
-        remaining = [len(pending)]
-        lock = threading.Lock()
 
-        def finish() -> None:
-            try:
-                kept = [node for node in nodes if self._resolve(node)]
-                tree.set_result(self._unchanged_tree(kept, parent)
-                                or self.uploader.save(TREE, encode_tree(kept)))
-            except BaseException as err:  # noqa: BLE001 - handed to whoever waits on the tree
-                tree.set_exception(err)
+        def tree_id() -> str:
+            kept = [node for node in nodes if self._resolve(node)]
+            signatures = {node["name"]: node.pop("_sig") for node in kept if "_sig" in node}
+            found = self._unchanged_tree(kept, parent) or self.uploader.save(TREE, encode_tree(kept))
+            if rel is not None:
+                contents = {node["name"]: node["content"] for node in kept if node["type"] == "file"}
+                self._remember(rel, found, signatures, contents)
+            return found
 
-        def one_done(_future: Future[Any]) -> None:
-            with lock:
-                remaining[0] -= 1
-                last = remaining[0] == 0
-            if last:
-                _flat(finish)
+        return when_all(pending, tree_id)
 
-        if not pending:
-            _flat(finish)
-        for future in pending:
-            future.add_done_callback(one_done)
-        return tree
-
-    def _unchanged_tree(self, nodes: list[Node], parent: _Parent) -> str | None:
+    def _unchanged_tree(self, nodes: list[Node], parent: Parent) -> str | None:
         """The parent's tree ID when ``nodes`` are exactly its nodes (a no-change run: most
         directories); encoding and hashing each tree again cost more than the walk itself."""
         if not parent.tree_id or len(nodes) != len(parent.nodes):
@@ -252,15 +323,11 @@ class Archiver:
             kind = node_type(st.st_mode)
             if kind is None:
                 return None  # sockets are not data to mirror
-            node = node_from_stat(entry.name, st, kind)
             attrs = xattrs.read(entry.path)
-            if attrs:
-                node["extended_attributes"] = attrs
-            if kind == "dir":
-                pass  # its subtree is the caller's nested walk
-            elif kind == "symlink":
-                node["linktarget"] = os.readlink(entry.path)
-            elif kind == "file":
+            target = os.readlink(entry.path) if kind == "symlink" else None
+            node = _node(entry.name, st, kind, attrs, target)
+            node["_sig"] = stat_signature(st, attrs, target)  # for the memo; popped with the tree
+            if kind == "file":  # a directory's subtree is the caller's nested walk
                 node["_path"] = entry.path
                 if old is not None and old.get("type") == "file":
                     node["_old"] = old.get("content")  # popped again before the tree is encoded
@@ -384,26 +451,14 @@ def is_excluded(patterns: list[str], name: str, rel: str) -> bool:
     return any(fnmatch(rel if "/" in p else name, p.removeprefix("/")) for p in patterns)
 
 
-_chain = threading.local()
-
-
-def _flat(job: Callable[[], None]) -> None:
-    """Run ``job`` now, unless this thread is already inside such a job: then right after it.
-
-    A tree finishing completes its parent's Future, whose callback finishes the parent,
-    and so on up: run as nested calls, a deep source overflowed the stack inside a
-    callback, where the error is only logged and the root tree's Future never resolved.
-    """
-    queue: list[Callable[[], None]] | None = getattr(_chain, "queue", None)
-    if queue is not None:
-        queue.append(job)
-        return
-    _chain.queue = queue = [job]
-    try:
-        while queue:
-            queue.pop()()
-    finally:
-        _chain.queue = None
+def _node(name: str, st: os.stat_result, kind: str, attrs: list[dict[str, str]], target: str | None) -> Node:
+    """An entry's node but for content and subtree, the same whichever way it was judged."""
+    node = node_from_stat(name, st, kind)
+    if attrs:
+        node["extended_attributes"] = attrs
+    if target is not None:
+        node["linktarget"] = target
+    return node
 
 
 def _futures_of(node: Node) -> list[Future[Any]]:

@@ -1,19 +1,25 @@
-"""Reading the parent snapshot's trees, which tell the archivers what they need not read again.
+"""The parent snapshot, which tells the archivers what they need not read again.
 
-The parent is an optimisation, never a source of truth: a tree that cannot be
-loaded (damaged, missing) is reported once on the progress stream and treated
-as empty, so the run reads everything afresh instead of failing.
+Its trees say which files are unchanged; a directory memo
+(``drorch.sources.dirmemo``) says which directories are, without reading their
+trees. The parent is an optimisation, never a source of truth: a tree that
+cannot be loaded (damaged, missing) is reported once on the progress stream and
+treated as empty, so the run reads everything afresh instead of failing; a memo
+entry that does not describe the tree it is used for, or is malformed, is not used.
 """
 
 from __future__ import annotations
 
+import stat
+from functools import cached_property
 from typing import Any
 
 from drorch.ports.errors import DrorchError
 from drorch.ports.progress import Progress
-from drorch.repository.pack import TREE
+from drorch.repository.pack import DATA, TREE
 from drorch.repository.repository import Repository
 from drorch.repository.tree import decode_tree
+from drorch.sources.dirmemo import DirEntry, DirMemo
 
 Node = dict[str, Any]
 
@@ -28,3 +34,42 @@ def parent_nodes(repo: Repository, tree_id: str | None, progress: Progress, fall
     except DrorchError as err:
         progress.note(f"parent tree {tree_id[:12]} unreadable, {fallback}: {err}")
         return {}
+
+
+class Parent:
+    """A directory in the parent snapshot: its tree ID (None: no parent), its nodes by name
+    (the tree is read when they are first asked for) and its memo entry (None: none)."""
+
+    def __init__(self, repo: Repository, progress: Progress, tree_id: str | None,
+                 memo: DirEntry | None = None) -> None:
+        self._repo, self._progress = repo, progress
+        self.tree_id = tree_id
+        self.memo = memo
+
+    @cached_property
+    def nodes(self) -> dict[str, Node]:
+        return parent_nodes(self._repo, self.tree_id, self._progress, "rereading files")
+
+    def holds(self, signatures: dict[str, tuple[Any, ...]]) -> bool:
+        """True when the memo shows exactly these entries, each with this signature, and the
+        repository still has this tree and every blob of these files: then the directory's
+        nodes are the parent's, unread (its subdirectories may still differ)."""
+        if self.memo is None or self.tree_id is None:
+            return False
+        _tree, remembered, contents = self.memo
+        if remembered != signatures or not self._repo.index.has(TREE, self.tree_id):
+            return False
+        index = self._repo.index
+        return (all(name in contents for name, signature in signatures.items()
+                    if stat.S_ISREG(signature[0]))
+                and all(isinstance(blobs, list) and all(index.has(DATA, b) for b in blobs)
+                        for blobs in contents.values()))
+
+
+def memo_entry(memo: DirMemo | None, rel: str, tree_id: str | None) -> DirEntry | None:
+    """The memo of directory ``rel`` if there is one, well formed, describing tree ``tree_id``."""
+    entry = memo.get(rel) if memo is not None and tree_id else None
+    if (isinstance(entry, tuple) and len(entry) == 3 and entry[0] == tree_id
+            and isinstance(entry[1], dict) and isinstance(entry[2], dict)):
+        return entry
+    return None

@@ -24,6 +24,7 @@ from drorch.repository.repository import Repository
 from drorch.repository.uploader import PackUploader
 from drorch.sources.blockmap import blockmap_store
 from drorch.sources.consistency import consistent
+from drorch.sources.dirmemo import dirmemo_store
 
 SOURCE_TYPES = ("directory", "image", "volume")
 ALLOW_SHRINK_ENV = "DRORCH_ALLOW_SHRINK"
@@ -52,8 +53,12 @@ def archive_source(source: Source, mirror: str, repo: Repository, uploader: Pack
 
 def _directory(path: Path, read_from: Path, repo: Repository, uploader: PackUploader,
                parent_tree: str | None, excludes: list[str], progress: Progress) -> Archived:
-    archiver = Archiver(repo, uploader, excludes=excludes, progress=progress)
+    memos = dirmemo_store(repo.config.id, path)
+    memo = memos.load(parent_tree)
+    archiver = Archiver(repo, uploader, excludes=excludes, progress=progress, memo=memo)
     tree = archiver.archive(path, parent_tree, read_from=read_from)
+    if archiver.memo is not None and (tree != parent_tree or archiver.memo != memo):
+        memos.save(tree, archiver.memo)  # before the snapshot commits: it only names the tree
     stats = archiver.stats
     return Archived(tree, stats.files_new, stats.files_changed, stats.files_unmodified, stats.bytes_read,
                     stats.skipped, {"files": stats.files_new + stats.files_changed + stats.files_unmodified,

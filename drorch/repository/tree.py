@@ -129,6 +129,21 @@ def node_from_stat(name: str, st: os.stat_result, kind: str) -> dict[str, Any]:
     return node
 
 
+def stat_signature(st: os.stat_result, attrs: list[dict[str, str]], linktarget: str | None
+                   ) -> tuple[Any, ...]:
+    """Everything ``node_from_stat``, the xattrs and a link's target put in a node, as one
+    comparable tuple.
+
+    Two entries with equal signatures get equal nodes but for a file's content and a
+    directory's subtree: content written since shows in mtime and ctime (as restic
+    judges files), so an archiver may keep the parent's node for an entry whose
+    signature it remembered.
+    """
+    return (st.st_mode, st.st_mtime_ns, st.st_ctime_ns, st.st_uid, st.st_gid, _user(st.st_uid),
+            _group(st.st_gid), st.st_ino, st.st_dev, st.st_nlink, st.st_size, st.st_rdev,
+            tuple((a["name"], a["value"]) for a in attrs), linktarget)
+
+
 def encode_tree(nodes: list[dict[str, Any]]) -> bytes:
     """The tree blob for a directory's nodes; ``content`` is always present, as in restic.
 

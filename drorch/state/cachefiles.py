@@ -14,6 +14,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from drorch.ports.private import FILE_MODE, make_private_dirs
+
 
 def read_cache_file(path: Path, magic: bytes) -> tuple[dict[str, Any], bytes] | None:
     """(header, body) of a cache file, or None when it is missing, torn or not ours."""
@@ -29,11 +31,17 @@ def read_cache_file(path: Path, magic: bytes) -> tuple[dict[str, Any], bytes] | 
 
 
 def write_cache_file(path: Path, magic: bytes, header: dict[str, Any], body: bytes) -> bool:
-    """Write atomically; False (and nothing half-written) when it cannot be written."""
-    with contextlib.suppress(OSError):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(magic + json.dumps(header).encode() + b"\n" + body)
+    """Write atomically, private (0700 directories, 0600 file, whatever the umask: a cache
+    names the source's files); False (and nothing half-written) when it cannot be written."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        make_private_dirs(path.parent)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
+        with os.fdopen(fd, "wb") as out:
+            out.write(magic + json.dumps(header).encode() + b"\n" + body)
         os.replace(tmp, path)
         return True
-    return False
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)  # a full disk leaves no half-written cache behind
+        return False
