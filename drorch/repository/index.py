@@ -29,9 +29,12 @@ class Index:
         """Record a pack's blobs; a blob already known elsewhere keeps its first location."""
         blobs = list(blobs)
         with self._lock:
-            listed = self._packs.setdefault(pack_id, [])
-            known = {(b.type, b.id) for b in listed}
-            listed.extend(b for b in blobs if (b.type, b.id) not in known)
+            listed = self._packs.get(pack_id)
+            if listed is None:  # the usual case: loading the index lists each pack once
+                self._packs[pack_id] = list(blobs)
+            else:
+                known = {(b.type, b.id) for b in listed}
+                listed.extend(b for b in blobs if (b.type, b.id) not in known)
             for blob in blobs:
                 self._blobs[blob.type].setdefault(blob.id, (pack_id, blob))
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from drorch.repository.buffers import BufferPool, anonymous
 from drorch.repository.crypto import OVERHEAD, Key
@@ -33,9 +33,12 @@ class PackFormatError(Exception):
     """A pack's header is missing, truncated or does not authenticate."""
 
 
-@dataclass(frozen=True, slots=True)
-class PackedBlob:
-    """Where one blob sits in a pack. ``uncompressed_length`` is 0 for uncompressed blobs."""
+class PackedBlob(NamedTuple):
+    """Where one blob sits in a pack. ``uncompressed_length`` is 0 for uncompressed blobs.
+
+    A NamedTuple, immutable and hashable like a frozen dataclass but made in half the
+    time: loading the index makes one per blob (23,000 for the bench's 888 MiB set).
+    """
 
     type: str
     id: str
