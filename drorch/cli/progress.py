@@ -10,65 +10,15 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from drorch.cli.livebar import TerminalProgress
 
 PLAIN_EVERY_S = 10.0
 MiB = 2**20
-
-
-class _MiBColumn(ProgressColumn):
-    """Done / total and speed, in MiB (rich's own columns mix MB and MiB)."""
-
-    def render(self, task: Task) -> Text:
-        total = f" / {task.total / MiB:.1f}" if task.total is not None else ""
-        speed = task.finished_speed or task.speed or 0
-        return Text(f"{task.completed / MiB:.1f}{total} MiB, {speed / MiB:.1f} MiB/s")
-
-
-class TerminalProgress:
-    """rich.Progress behind drorch's Progress protocol; safe to call from worker threads."""
-
-    def __init__(self, console: Console) -> None:
-        self._bar = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), _MiBColumn(),
-            TextColumn("{task.fields[files]} files"), TimeElapsedColumn(), TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=console, transient=False)
-        self._task: TaskID | None = None
-        self._files = 0
-        self._lock = threading.Lock()
-
-    def start(self, description: str, total_bytes: int | None = None) -> None:
-        self._files = 0
-        self._bar.start()
-        self._task = self._bar.add_task(description, total=total_bytes, files=0)
-
-    def advance(self, nbytes: int, files: int = 0) -> None:
-        if self._task is None:
-            return
-        with self._lock:
-            self._files += files
-            self._bar.update(self._task, advance=nbytes, files=self._files)
-
-    def note(self, message: str) -> None:
-        self._bar.console.print(f"[yellow]warning:[/] {message}", highlight=False)
-
-    def finish(self) -> None:
-        if self._task is not None:
-            self._bar.stop()
-            self._task = None
 
 
 class LineProgress:
@@ -121,6 +71,11 @@ class LineProgress:
 
 
 def progress_for(console: Console, quiet: bool) -> TerminalProgress | LineProgress | None:
+    """A live bar on a terminal (rich.progress is imported only then), plain lines elsewhere."""
     if quiet:
         return None
-    return TerminalProgress(console) if console.is_terminal else LineProgress()
+    if not console.is_terminal:
+        return LineProgress()
+    from drorch.cli.livebar import TerminalProgress
+
+    return TerminalProgress(console)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.table import Table
 
 from drorch.repository.timefmt import to_datetime
 
 if TYPE_CHECKING:  # annotations only: `drorch apply` need not import status, operations, check
+    from rich.table import Table
+
     from drorch.cost.forecast import TargetForecast
     from drorch.cost.sample import SourceEstimate
     from drorch.engine.apply import ApplyResult, TargetResult
@@ -18,6 +19,13 @@ if TYPE_CHECKING:  # annotations only: `drorch apply` need not import status, op
     from drorch.engine.standby_status import StandbyStatus
     from drorch.engine.status import StatusReport
     from drorch.repository.check import CheckReport
+
+
+def _table(title: str) -> Table:
+    """A table with its title on the left (rich.table is imported by the commands that print one)."""
+    from rich.table import Table
+
+    return Table(title=title, title_justify="left")
 
 
 def size(nbytes: int | float) -> str:
@@ -127,7 +135,7 @@ def apply_result(console: Console, errors: Console, result: ApplyResult) -> None
 
 def snapshots(console: Console, listing: list[TargetSnapshots]) -> None:
     for entry in listing:
-        table = Table(title=f"target {entry.target}", title_justify="left")
+        table = _table(f"target {entry.target}")
         for column in ("ID", "Time (UTC)", "Mirror", "Paths", "Files", "Size"):
             table.add_column(column)
         for s in entry.snapshots:
@@ -162,7 +170,7 @@ def _age(seconds: float | None) -> str:
 
 
 def status(console: Console, report: StatusReport) -> None:
-    table = Table(title=f"policy {report.policy}", title_justify="left")
+    table = _table(f"policy {report.policy}")
     for column in ("Mirror", "Target", "Role", "Newest snapshot", "Age", "RPO", "Lag", "State"):
         table.add_column(column)
     for m in report.mirrors:
@@ -187,7 +195,7 @@ def status(console: Console, report: StatusReport) -> None:
             _standby(console, m.mirror, m.standby)
     if not report.drills:
         return
-    drills = Table(title="drills", title_justify="left")
+    drills = _table("drills")
     for column in ("Drill", "Schedule", "Last run (UTC)", "Result", "RTO", "RTO objective", "RPO", "Checks"):
         drills.add_column(column)
     for d in report.drills:
