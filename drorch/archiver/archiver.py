@@ -50,7 +50,7 @@ T = TypeVar("T")
 
 
 # an entry as stat'ed: (entry, path relative to the source, stat, kind, xattrs, link target, signature)
-Scanned = tuple[os.DirEntry[str], str, os.stat_result, str, list[dict[str, str]], str | None, tuple[Any, ...]]
+Scanned = tuple[os.DirEntry[str], str, os.stat_result, str, list[dict[str, str]], str | None, bytes]
 
 
 @dataclass
@@ -162,7 +162,8 @@ class Archiver:
         listed = [(entry, entry_rel) for entry, entry_rel in named
                   if not self._excluded(entry.name, entry_rel)]
         scanned = self._scan(listed) if parent.memo is not None else None
-        if scanned is not None and parent.holds({e[0].name: e[6] for e in scanned}):
+        if scanned is not None and parent.holds({e[0].name: e[6] for e in scanned},
+                                                [e[0].name for e in scanned if e[3] == "file"]):
             return (yield from self._unchanged_dir(rel, parent, scanned))
         nodes: list[Node] = []
         for entry, entry_rel in listed:
@@ -238,7 +239,7 @@ class Archiver:
             return remembered[0]
         return _subtree_id(parent.nodes.get(name))
 
-    def _remember(self, rel: str, tree_id: str, signatures: dict[str, tuple[Any, ...]],
+    def _remember(self, rel: str, tree_id: str, signatures: dict[str, bytes],
                   contents: dict[str, list[str]]) -> None:
         """Record a directory in this snapshot's memo (dropped once it outgrows MAX_ENTRIES)."""
         with self._stats_lock:

@@ -10,7 +10,6 @@ entry that does not describe the tree it is used for, or is malformed, is not us
 
 from __future__ import annotations
 
-import stat
 from functools import cached_property
 from typing import Any
 
@@ -50,20 +49,21 @@ class Parent:
     def nodes(self) -> dict[str, Node]:
         return parent_nodes(self._repo, self.tree_id, self._progress, "rereading files")
 
-    def holds(self, signatures: dict[str, tuple[Any, ...]]) -> bool:
+    def holds(self, signatures: dict[str, bytes], files: list[str]) -> bool:
         """True when the memo shows exactly these entries, each with this signature, and the
-        repository still has this tree and every blob of these files: then the directory's
-        nodes are the parent's, unread (its subdirectories may still differ)."""
+        repository still has this tree and every blob of these ``files``: then the
+        directory's nodes are the parent's, unread (its subdirectories may still differ)."""
         if self.memo is None or self.tree_id is None:
             return False
         _tree, remembered, contents = self.memo
         if remembered != signatures or not self._repo.index.has(TREE, self.tree_id):
             return False
         index = self._repo.index
-        return (all(name in contents for name, signature in signatures.items()
-                    if stat.S_ISREG(signature[0]))
-                and all(isinstance(blobs, list) and all(index.has(DATA, b) for b in blobs)
-                        for blobs in contents.values()))
+        for name in files:
+            blobs = contents.get(name)
+            if not isinstance(blobs, list) or not all(index.has(DATA, blob) for blob in blobs):
+                return False
+        return True
 
 
 def memo_entry(memo: DirMemo | None, rel: str, tree_id: str | None) -> DirEntry | None:

@@ -24,19 +24,18 @@ import hashlib
 import marshal
 import sys
 from pathlib import Path
-from typing import Any
 
 from drorch.state.cachefiles import read_cache_file, write_cache_file
 from drorch.state.tables import home
 
 KEEP = 2  # the parent of the next run, and its parent in case the last run did not commit
-# Above this many entries no memo is kept: it costs ~250 bytes an entry in memory, twice
-# (the parent's and the one being recorded); such sources walk their parent trees as before.
+# Above this many entries no memo is kept: it costs ~300 bytes an entry in memory (the
+# signature, the file's blob IDs, the dict slots); such sources walk their parent trees as before.
 MAX_ENTRIES = 500_000
-_MAGIC = b"drorch-dirmemo-1\n"
+_MAGIC = b"drorch-dirmemo-2\n"
 _PYTHON = list(sys.version_info[:2])  # marshal's format is only promised within a version
 
-DirEntry = tuple[str, dict[str, tuple[Any, ...]], dict[str, list[str]]]
+DirEntry = tuple[str, dict[str, bytes], dict[str, list[str]]]
 DirMemo = dict[str, DirEntry]
 
 
