@@ -199,12 +199,12 @@ class Archiver:
         them changed; then it is built from what was stat'ed and the memo's blob IDs."""
         assert parent.memo is not None
         subdirs: dict[str, Future[str]] = {}
-        for entry, entry_rel, st, kind, *_ in scanned:
-            if kind == "file":
-                self.stats.bytes_total += st.st_size
-                self.stats.files_unmodified += 1
-                self.progress.advance(st.st_size, files=1)
-            elif kind == "dir":
+        files = [st.st_size for _entry, _rel, st, kind, *_ in scanned if kind == "file"]
+        self.stats.bytes_total += sum(files)
+        self.stats.files_unmodified += len(files)
+        self.progress.advance(sum(files), files=len(files))  # once: progress takes a lock a call
+        for entry, entry_rel, _st, kind, *_ in scanned:
+            if kind == "dir":
                 subdirs[entry.name] = yield self._save_dir(
                     Path(entry.path), entry_rel, self._memo_child(parent, entry.name, entry_rel))
         expected = {name: self._memo_child_tree(parent, name, f"{rel}/{name}" if rel else name)
