@@ -31,12 +31,13 @@ class Index:
         with self._lock:
             listed = self._packs.get(pack_id)
             if listed is None:  # the usual case: loading the index lists each pack once
-                self._packs[pack_id] = list(blobs)
+                self._packs[pack_id] = blobs
             else:
                 known = {(b.type, b.id) for b in listed}
                 listed.extend(b for b in blobs if (b.type, b.id) not in known)
+            by_type = self._blobs
             for blob in blobs:
-                self._blobs[blob.type].setdefault(blob.id, (pack_id, blob))
+                by_type[blob.type].setdefault(blob.id, (pack_id, blob))
 
     def has(self, blob_type: str, blob_id: str) -> bool:
         return blob_id in self._blobs[blob_type]
@@ -55,15 +56,11 @@ class Index:
     def merge_document(self, file_id: str, doc: dict) -> list[str]:
         """Add one decoded index file; returns the index files it supersedes."""
         for pack in doc.get("packs") or []:
-            self.add_pack(pack["id"], (_blob_from_json(b) for b in pack.get("blobs") or []))
+            self.add_pack(pack["id"], [PackedBlob(b["type"], b["id"], b["offset"], b["length"],
+                                                  b.get("uncompressed_length", 0))
+                                       for b in pack.get("blobs") or []])
         self.files.add(file_id)
         return list(doc.get("supersedes") or [])
-
-
-def _blob_from_json(doc: dict) -> PackedBlob:
-    return PackedBlob(
-        doc["type"], doc["id"], doc["offset"], doc["length"], doc.get("uncompressed_length", 0)
-    )
 
 
 def _blob_to_json(blob: PackedBlob) -> dict:
