@@ -16,8 +16,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from drorch.state.cachefiles import read_cache_file, write_cache_file
-from drorch.state.tables import home
+from drorch.state.cachefiles import keep_newest, read_cache_file, source_cache_dir, write_cache_file
 
 KEEP = 3  # block maps kept per source: the latest snapshot and a couple of older ones
 _MAGIC = b"drorch-blockmap-1\n"
@@ -66,12 +65,8 @@ class BlockMapStore:
             self._trim()
 
     def _trim(self) -> None:
-        maps = sorted(self.root.glob("*.map"), key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in maps[KEEP:]:
-            old.unlink(missing_ok=True)
+        keep_newest(self.root, "*.map", KEEP)
 
 
 def blockmap_store(repository_id: str, source: Path) -> BlockMapStore:
-
-    key = hashlib.sha256(str(source).encode()).hexdigest()[:16]
-    return BlockMapStore(home() / "blockmaps" / repository_id / key)
+    return BlockMapStore(source_cache_dir("blockmaps", repository_id, source))

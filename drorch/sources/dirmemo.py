@@ -25,8 +25,7 @@ import marshal
 import sys
 from pathlib import Path
 
-from drorch.state.cachefiles import read_cache_file, write_cache_file
-from drorch.state.tables import home
+from drorch.state.cachefiles import keep_newest, read_cache_file, source_cache_dir, write_cache_file
 
 KEEP = 2  # the parent of the next run, and its parent in case the last run did not commit
 # Above this many entries no memo is kept: it costs ~300 bytes an entry in memory (the
@@ -71,11 +70,8 @@ class DirMemoStore:
             self._trim()
 
     def _trim(self) -> None:
-        memos = sorted(self.root.glob("*.memo"), key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in memos[KEEP:]:
-            old.unlink(missing_ok=True)
+        keep_newest(self.root, "*.memo", KEEP)
 
 
 def dirmemo_store(repository_id: str, source: Path) -> DirMemoStore:
-    key = hashlib.sha256(str(source).encode()).hexdigest()[:16]
-    return DirMemoStore(home() / "dirmemos" / repository_id / key)
+    return DirMemoStore(source_cache_dir("dirmemos", repository_id, source))

@@ -9,12 +9,27 @@ never wrong. So reading never raises (a missing, torn or foreign file is
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any
 
 from drorch.ports.private import FILE_MODE, make_private_dirs
+from drorch.state.tables import home
+
+
+def source_cache_dir(kind: str, repository_id: str, source: Path) -> Path:
+    """``$DRORCH_HOME/<kind>/<repository id>/<source path key>``: one source's caches of one kind."""
+    return home() / kind / repository_id / hashlib.sha256(str(source).encode()).hexdigest()[:16]
+
+
+def keep_newest(folder: Path, pattern: str, keep: int) -> None:
+    """Delete all but the ``keep`` most recently written files matching ``pattern``."""
+    with contextlib.suppress(OSError):
+        files = sorted(folder.glob(pattern), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in files[keep:]:
+            old.unlink(missing_ok=True)
 
 
 def read_cache_file(path: Path, magic: bytes) -> tuple[dict[str, Any], bytes] | None:

@@ -27,18 +27,12 @@ from drorch.repository.timefmt import now_ns
 from drorch.repository.uploader import PackUploader
 from drorch.sources.dirmemo import DirMemo, DirMemoStore
 from tests.conftest import Restic, restic_restored_root
+from tests.support.nested import nested_source
 
 
 @pytest.fixture
 def source(tmp_path: Path) -> Path:
-    root = tmp_path / "src"
-    for top in range(3):
-        for sub in range(3):
-            folder = root / f"t{top}" / f"s{sub}"
-            folder.mkdir(parents=True)
-            for n in range(4):
-                (folder / f"f{n}").write_text(f"{top}/{sub}/{n}\n" * 30)
-    (root / "t0" / "link").symlink_to("s0/f0")
+    root = nested_source(tmp_path / "src", subs=3, files=4, repeat=30)
     (root / "empty").write_bytes(b"")
     return root
 

@@ -20,19 +20,12 @@ from drorch.repository.snapshot import Snapshot, save_snapshot
 from drorch.repository.timefmt import now_ns
 from drorch.repository.uploader import PackUploader
 from tests.conftest import Restic, restic_restored_root
+from tests.support.nested import nested_source
 
 
 @pytest.fixture
 def source(tmp_path: Path) -> Path:
-    root = tmp_path / "src"
-    for top in range(3):
-        for sub in range(4):
-            folder = root / f"t{top}" / f"s{sub}"
-            folder.mkdir(parents=True)
-            for n in range(5):
-                (folder / f"f{n}").write_text(f"{top}/{sub}/{n}\n" * 20)
-    (root / "t0" / "link").symlink_to("s0/f0")
-    return root
+    return nested_source(tmp_path / "src", subs=4, files=5, repeat=20)
 
 
 @pytest.fixture
