@@ -19,12 +19,13 @@ from typing import Any
 from drorch.archiver.archiver import Archiver
 from drorch.archiver.image import ImageArchiver
 from drorch.policy import Source
+from drorch.ports.errors import UsageError
 from drorch.ports.progress import Progress
 from drorch.repository.repository import Repository
 from drorch.repository.uploader import PackUploader
 from drorch.sources.blockmap import blockmap_store
 from drorch.sources.consistency import consistent
-from drorch.sources.dirmemo import dirmemo_store
+from drorch.sources.dirmemo import DirMemoStore, dirmemo_store
 
 SOURCE_TYPES = ("directory", "image", "volume")
 ALLOW_SHRINK_ENV = "DRORCH_ALLOW_SHRINK"
@@ -53,11 +54,14 @@ def archive_source(source: Source, mirror: str, repo: Repository, uploader: Pack
 
 def _directory(path: Path, read_from: Path, repo: Repository, uploader: PackUploader,
                parent_tree: str | None, excludes: list[str], progress: Progress) -> Archived:
-    memos = dirmemo_store(repo.config.id, path)
-    memo = memos.load(parent_tree)
+    try:
+        memos: DirMemoStore | None = dirmemo_store(repo.config.id, path)
+    except UsageError:  # no usable $DRORCH_HOME: a cache, so the backup goes on without it
+        memos = None
+    memo = memos.load(parent_tree) if memos else None
     archiver = Archiver(repo, uploader, excludes=excludes, progress=progress, memo=memo)
     tree = archiver.archive(path, parent_tree, read_from=read_from)
-    if archiver.memo is not None and (tree != parent_tree or archiver.memo != memo):
+    if memos and archiver.memo is not None and (tree != parent_tree or archiver.memo != memo):
         memos.save(tree, archiver.memo)  # before the snapshot commits: it only names the tree
     stats = archiver.stats
     return Archived(tree, stats.files_new, stats.files_changed, stats.files_unmodified, stats.bytes_read,
