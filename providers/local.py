@@ -92,17 +92,12 @@ class LocalStore:
 
     def get_into(self, name: str, offset: int, into: memoryview) -> int:
         try:
-            fd = os.open(self._path(name), os.O_RDONLY | os.O_CLOEXEC)
+            with open(self._path(name), "rb", buffering=0) as fh:
+                return read_into(fh.fileno(), into, offset)
         except FileNotFoundError as err:
             raise ObjectNotFound(f"{name} does not exist in {self.root}") from err
         except OSError as err:
             raise self._fail("read", name, err) from err
-        try:
-            return read_into(fd, into, offset)
-        except OSError as err:
-            raise self._fail("read", name, err) from err
-        finally:
-            os.close(fd)
 
     def exists(self, name: str) -> bool:
         return self._path(name).is_file()

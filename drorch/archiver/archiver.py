@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 from drorch.archiver.chunker import MIN_CHUNK, chunks, read_chunk, trim_buffers
 from drorch.archiver.completion import when_all
-from drorch.archiver.parent import Parent, memo_entry
+from drorch.archiver.parent import Parent, memo_entry, remembered
 from drorch.archiver.reading import open_fd, open_source, read_small_file
 from drorch.archiver.segments import PARALLEL_FROM, parallel_cuts
 from drorch.archiver.smallfiles import HELPERS_AFTER, Slot, SmallFiles, Stored
@@ -198,21 +198,21 @@ class Archiver:
         parent's nodes; its subdirectories are walked. Its tree is the parent's unless one of
         them changed; then it is built from what was stat'ed and the memo's blob IDs."""
         assert parent.memo is not None
+        sizes = [st.st_size for _entry, _rel, st, kind, *_ in scanned if kind == "file"]
+        self.stats.bytes_total += sum(sizes)
+        self.stats.files_unmodified += len(sizes)
+        self.progress.advance(sum(sizes), files=len(sizes))  # once: progress takes a lock a call
+        children: dict[str, Parent] = {}
         subdirs: dict[str, Future[str]] = {}
-        files = [st.st_size for _entry, _rel, st, kind, *_ in scanned if kind == "file"]
-        self.stats.bytes_total += sum(files)
-        self.stats.files_unmodified += len(files)
-        self.progress.advance(sum(files), files=len(files))  # once: progress takes a lock a call
         for entry, entry_rel, _st, kind, *_ in scanned:
             if kind == "dir":
-                subdirs[entry.name] = yield self._save_dir(
-                    Path(entry.path), entry_rel, self._memo_child(parent, entry.name, entry_rel))
-        expected = {name: self._memo_child_tree(parent, name, f"{rel}/{name}" if rel else name)
-                    for name in subdirs}
+                child = children[entry.name] = self._memo_child(parent, entry.name, entry_rel)
+                subdirs[entry.name] = yield self._save_dir(Path(entry.path), entry_rel, child)
         _tree, signatures, contents = parent.memo
 
         def tree_id() -> str:
-            changed = {name: f.result() for name, f in subdirs.items() if f.result() != expected[name]}
+            changed = {name: f.result() for name, f in subdirs.items()
+                       if f.result() != children[name].tree_id}
             if not changed:
                 assert parent.tree_id is not None, "a memo always names its tree"
                 found = parent.tree_id
@@ -230,14 +230,9 @@ class Archiver:
         return when_all(list(subdirs.values()), tree_id)
 
     def _memo_child(self, parent: Parent, name: str, rel: str) -> Parent:
-        return self._subtree(self._memo_child_tree(parent, name, rel), rel)
-
-    def _memo_child_tree(self, parent: Parent, name: str, rel: str) -> str | None:
-        """A subdirectory's tree in the parent: from its memo, else from the parent's tree."""
-        remembered = self._memo_in.get(rel) if self._memo_in is not None else None
-        if isinstance(remembered, tuple) and remembered and isinstance(remembered[0], str):
-            return remembered[0]
-        return _subtree_id(parent.nodes.get(name))
+        """A subdirectory's parent: its tree from its own memo entry, else from the parent's tree."""
+        entry = remembered(self._memo_in, rel)
+        return self._subtree(entry[0] if entry is not None else _subtree_id(parent.nodes.get(name)), rel)
 
     def _remember(self, rel: str, tree_id: str, signatures: dict[str, bytes],
                   contents: dict[str, list[str]]) -> None:

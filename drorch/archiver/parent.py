@@ -66,10 +66,16 @@ class Parent:
         return True
 
 
-def memo_entry(memo: DirMemo | None, rel: str, tree_id: str | None) -> DirEntry | None:
-    """The memo of directory ``rel`` if there is one, well formed, describing tree ``tree_id``."""
-    entry = memo.get(rel) if memo is not None and tree_id else None
-    if (isinstance(entry, tuple) and len(entry) == 3 and entry[0] == tree_id
+def remembered(memo: DirMemo | None, rel: str) -> DirEntry | None:
+    """The memo's entry for directory ``rel``, if there is one and it is well formed."""
+    entry = memo.get(rel) if memo is not None else None
+    if (isinstance(entry, tuple) and len(entry) == 3 and isinstance(entry[0], str)
             and isinstance(entry[1], dict) and isinstance(entry[2], dict)):
         return entry
     return None
+
+
+def memo_entry(memo: DirMemo | None, rel: str, tree_id: str | None) -> DirEntry | None:
+    """The memo of directory ``rel`` if there is one, well formed, describing tree ``tree_id``."""
+    entry = remembered(memo, rel)
+    return entry if entry is not None and tree_id and entry[0] == tree_id else None

@@ -38,7 +38,6 @@ _SPECIAL_BITS = ((stat.S_ISUID, GO_MODE_SETUID), (stat.S_ISGID, GO_MODE_SETGID),
 
 
 @lru_cache(maxsize=1024)  # once per file otherwise; a tree holds few distinct modes
-@lru_cache(maxsize=1024)  # a source holds few distinct modes
 def go_mode(st_mode: int) -> int:
     mode = st_mode & 0o777
     for posix, go in _SPECIAL_BITS:
