@@ -32,6 +32,7 @@ class PlannedFile:
     pending: int = 0  # blob writes not yet done
     damaged: list[str] = field(default_factory=list)  # IDs of blobs that could not be restored
     links: list[tuple[int, str]] = field(default_factory=list)  # other hard links to it
+    whole: bool = False  # made and finished by the writer of its one blob (Restorer._plan_file)
 
 
 @dataclass(frozen=True)

@@ -29,9 +29,11 @@ import os
 import shutil
 import stat
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from drorch.ports.errors import IntegrityError
 from drorch.repository.tree import atime_ns, mtime_ns, posix_permissions
 from drorch.sources import xattrs
 
@@ -149,16 +151,33 @@ def make_dir(dir_fd: int, name: str) -> None:
 def create_file(dir_fd: int, name: str, size: int) -> None:
     """A new, empty file of ``size`` bytes (a hole until its blobs arrive); never opens a link
     (``O_EXCL``: whatever is at ``name`` is removed first)."""
-    try:
-        fd = os.open(name, _CREATE_FLAGS, 0o600, dir_fd=dir_fd)
-    except FileExistsError:
-        clear(dir_fd, name)
-        fd = os.open(name, _CREATE_FLAGS, 0o600, dir_fd=dir_fd)
+    fd = _create(dir_fd, name)
     try:
         if size:
             os.ftruncate(fd, size)
     finally:
         os.close(fd)
+
+
+def write_whole(dir_fd: int, name: str, data: bytes | bytearray | memoryview, node: Node,
+                as_root: bool) -> list[str]:
+    """A file whose whole content is ``data``, made, written and given its metadata through one
+    descriptor: what ``create_file``, ``write_all`` and ``apply_metadata`` do, in one open.
+    Returns the metadata that could not be set; failing to create or write raises OSError."""
+    fd = _create(dir_fd, name)
+    try:
+        write_all(fd, data, 0)
+        return metadata_failures(lambda: set_metadata(fd, node, as_root))
+    finally:
+        os.close(fd)
+
+
+def _create(dir_fd: int, name: str) -> int:
+    try:
+        return os.open(name, _CREATE_FLAGS, 0o600, dir_fd=dir_fd)
+    except FileExistsError:
+        clear(dir_fd, name)
+        return os.open(name, _CREATE_FLAGS, 0o600, dir_fd=dir_fd)
 
 
 def write_all(fd: int, data: bytes | bytearray | memoryview, offset: int) -> None:
@@ -221,15 +240,31 @@ def apply_metadata(dir_fd: int, name: str, node: Node, as_root: bool) -> list[st
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
     fd = os.open(name, flags | (os.O_DIRECTORY if kind == "dir" else 0), dir_fd=dir_fd)
     try:
-        if as_root:
-            with contextlib.suppress(OSError):
-                os.fchown(fd, node.get("uid", 0), node.get("gid", 0))
-        os.fchmod(fd, posix_permissions(node.get("mode", 0o644)))
-        failed = xattrs.write(fd, node)
-        os.utime(fd, ns=(atime_ns(node), mtime_ns(node)))
+        return set_metadata(fd, node, as_root)
     finally:
         os.close(fd)
+
+
+def set_metadata(fd: int, node: Node, as_root: bool) -> list[str]:
+    """``apply_metadata`` through a descriptor already open (for writing will do)."""
+    if as_root:
+        with contextlib.suppress(OSError):
+            os.fchown(fd, node.get("uid", 0), node.get("gid", 0))
+    os.fchmod(fd, posix_permissions(node.get("mode", 0o644)))
+    failed = xattrs.write(fd, node)
+    os.utime(fd, ns=(atime_ns(node), mtime_ns(node)))
     return failed
+
+
+def metadata_failures(apply: Callable[[], list[str]]) -> list[str]:
+    """What ``apply`` (setting one entry's metadata) could not set, its errors included: a
+    crafted time or mode, or a failing call, is a warning about that entry, not a failure."""
+    try:
+        return apply()
+    except OSError as err:
+        return [f"its metadata ({err.strerror or err})"]
+    except (ValueError, TypeError, OverflowError, IntegrityError) as err:
+        return [f"its metadata ({err})"]
 
 
 def apply_metadata_at(path: Path, node: Node, as_root: bool) -> list[str]:

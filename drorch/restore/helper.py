@@ -4,8 +4,9 @@ Run as ``python -m drorch.restore.helper FD [SLOTS_FD]`` (``drorch.helpers.frame
 FD being the restore target's directory and SLOTS_FD the parent's shared slots, both
 inherited. Each batch is one pack: ``(directories, data, slot, length, blobs)``, the
 directories as ``Dirs.chains`` gives them, the bytes read from the pack (inline, or
-None when they are in ``slot``) and its ``BlobWrite`` list. The answer is a flag per blob
-(``write_blobs``: True when intact and written everywhere), or ``("error", errno,
+None when they are in ``slot``) and its ``BlobWrite`` list. The answer is ``("written",
+flags, warnings)``: a flag per blob (``write_blobs``: True when intact and written
+everywhere) and the metadata it could not set on whole files; or ``("error", errno,
 strerror, filename)`` when writing failed. Paths are opened below FD without
 following links, as everywhere in restore (``drorch.restore.fs``).
 """
@@ -18,7 +19,7 @@ from typing import Any
 from drorch.helpers.frames import serve
 from drorch.repository.crypto import Key
 from drorch.restore.fs import DirFds, Dirs
-from drorch.restore.packs import BlobWrite, attach_slots, slot_view, write_blobs
+from drorch.restore.packs import BlobWrite, NotSet, attach_slots, slot_view, write_blobs
 
 Work = tuple[dict[int, tuple[int, str]], bytes | None, int | None, int, list[BlobWrite]]
 
@@ -32,7 +33,7 @@ class PackHelper:
         self.fds = DirFds(root_fd, self.dirs)
         self.slots = attach_slots(slots_fd) if slots_fd is not None else None
 
-    def write(self, key: Key, work: Work) -> list[bool] | tuple[Any, ...] | None:
+    def write(self, key: Key, work: Work) -> tuple[Any, ...] | None:
         chains, inline, slot, length, blobs = work
         self.dirs.learn(chains)
         if inline is not None:
@@ -41,8 +42,9 @@ class PackHelper:
             data = slot_view(self.slots, slot, length)
         else:  # no answer the parent can use: it writes the pack itself
             return None
+        warnings: list[NotSet] = []
         try:
-            return list(write_blobs(key, data, blobs, self.fds))
+            return ("written", list(write_blobs(key, data, blobs, self.fds, warnings)), warnings)
         except OSError as err:
             return ("error", err.errno, err.strerror, err.filename)
 

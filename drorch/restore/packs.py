@@ -45,8 +45,11 @@ from drorch.restore.damage import Plan
 from drorch.restore.fs import DirFds
 
 # Where a sealed blob starts in the bytes read, its length, ID and uncompressed length
-# (0: stored uncompressed), and every place it goes: (directory, file name, offset).
-BlobWrite = tuple[int, int, str, int, list[tuple[int, str, int]]]
+# (0: stored uncompressed), and every place it goes: (directory, file name, offset, and
+# for a whole file, the metadata its writer gives it once written; else None).
+Place = tuple[int, str, int, "dict[str, Any] | None"]
+BlobWrite = tuple[int, int, str, int, list[Place]]
+NotSet = tuple[int, str, list[str]]  # a whole file's (directory, name, metadata not set)
 Places = dict[PackedBlob, list[tuple[int, int]]]  # blob -> (file index, offset) in the plan
 # A pack with fewer blobs than this (large chunks) is written by the threads: the C code
 # that does the work for a large blob releases the GIL, so threads run in parallel,
@@ -76,12 +79,16 @@ def _span(ordered: list[PackedBlob]) -> int:
     return max(b.offset + b.length for b in ordered) - ordered[0].offset
 
 
-def write_blobs(key: Key, data: memoryview, blobs: list[BlobWrite], fds: DirFds) -> Iterator[bool]:
+def write_blobs(key: Key, data: memoryview, blobs: list[BlobWrite], fds: DirFds,
+                warnings: list[NotSet]) -> Iterator[bool]:
     """For each blob in turn, whether it was intact and is now written at every place.
 
     A blob that is cut short, does not authenticate or does not match its ID is written
-    nowhere. OSError (a full disk, a link planted where a directory was) propagates.
+    nowhere. A place with metadata is a whole file: made, written and finished here
+    (``fs.write_whole``), what could not be set added to ``warnings``. OSError (a full
+    disk, a link planted where a directory was) propagates.
     """
+    as_root = os.geteuid() == 0
     with _OpenFiles(fds) as files:
         for start, length, blob_id, uncompressed_length, places in blobs:
             sealed = data[start:start + length]
@@ -92,8 +99,13 @@ def write_blobs(key: Key, data: memoryview, blobs: list[BlobWrite], fds: DirFds)
             except AuthenticationFailed:
                 yield False
                 continue
-            for dir_index, name, offset in places:
-                restore_fs.write_all(files.fd(dir_index, name), plain, offset)
+            for dir_index, name, offset, finish in places:
+                if finish is None:
+                    restore_fs.write_all(files.fd(dir_index, name), plain, offset)
+                else:
+                    failed = restore_fs.write_whole(fds.fd(dir_index), name, plain, finish, as_root)
+                    if failed:
+                        warnings.append((dir_index, name, failed))
             yield True
 
 
@@ -121,6 +133,7 @@ class PackWriter:
         self._slots: SharedSlots | None = None
         self._sent: list[_Sent] = []
         self.blobs_by_helpers = 0
+        self.warnings: list[NotSet] = []  # appended to from several threads (list.append is atomic)
 
     def start_helpers(self) -> None:
         """Start the helpers if the plan is worth them (before the files are created, so
@@ -174,7 +187,7 @@ class PackWriter:
         else:
             data, writes = self._read_bytes(pack_id, places, ordered)
             inline, length = data, len(data)
-        chains = self._plan.dirs.chains({dir_index for *_, spots in writes for dir_index, _, _ in spots})
+        chains = self._plan.dirs.chains({dir_index for *_, spots in writes for dir_index, *_ in spots})
         self._sent.append(sent)
         if not self._helpers.submit(sent, (chains, inline, sent.slot, length, writes)):
             self._done_with(sent, False)  # every helper has died
@@ -205,7 +218,8 @@ class PackWriter:
     def _writes(self, places: Places, ordered: list[PackedBlob]) -> list[BlobWrite]:
         start, files = ordered[0].offset, self._plan.files
         return [(b.offset - start, b.length, b.id, b.uncompressed_length,
-                 [(files[i].dir, files[i].name, offset) for i, offset in places[b]]) for b in ordered]
+                 [(files[i].dir, files[i].name, offset, files[i].node if files[i].whole else None)
+                  for i, offset in places[b]]) for b in ordered]
 
     def _write_here(self, pack_id: str, places: Places, ordered: list[PackedBlob]) -> None:
         if _span(ordered) <= SLOT_BYTES and reads_into(self._repo.store):
@@ -216,7 +230,8 @@ class PackWriter:
             raw, writes = self._read_bytes(pack_id, places, ordered)
             data = memoryview(raw)
         with DirFds(self._root_fd, self._plan.dirs) as fds:
-            for blob, intact in zip(ordered, write_blobs(self._repo.key, data, writes, fds), strict=False):
+            written = write_blobs(self._repo.key, data, writes, fds, self.warnings)
+            for blob, intact in zip(ordered, written, strict=False):
                 self._record(blob, places[blob], intact)
 
     def _record(self, blob: PackedBlob, spots: list[tuple[int, int]], intact: bool) -> None:
@@ -228,16 +243,19 @@ class PackWriter:
         self._progress.advance(blob.plain_length * len(spots))
 
     def _answered(self, sent: _Sent, answer: Any) -> None:
-        """A helper's answer (on its reader thread): one flag per blob, or the OSError it hit."""
+        """A helper's answer (on its reader thread): ``("written", a flag per blob, warnings)``,
+        or ``("error", ...)``, the OSError it hit."""
         try:
             if isinstance(answer, tuple) and answer[:1] == ("error",):
                 _, number, strerror, filename = answer
                 raise OSError(number, strerror, filename)
-            if not (isinstance(answer, list) and len(answer) == len(sent.ordered)):
+            if not _well_formed(answer, len(sent.ordered)):
                 self._done_with(sent, False)  # garbled: written here instead
                 return
-            for blob, intact in zip(sent.ordered, answer, strict=True):
+            _, flags, warnings = answer
+            for blob, intact in zip(sent.ordered, flags, strict=True):
                 self._record(blob, sent.places[blob], intact is True)
+            self.warnings.extend(warnings)
         except BaseException as err:  # noqa: BLE001  (the restore's thread raises it)
             self._free_slot(sent)
             sent.answered.set_exception(err)
@@ -256,6 +274,13 @@ class PackWriter:
         if sent.slot is not None and self._slots is not None:
             self._slots.free(sent.slot)
             sent.slot = None
+
+
+def _well_formed(answer: Any, blobs: int) -> bool:
+    return (isinstance(answer, tuple) and len(answer) == 3 and answer[0] == "written"
+            and isinstance(answer[1], list) and len(answer[1]) == blobs
+            and isinstance(answer[2], list)
+            and all(isinstance(w, tuple) and len(w) == 3 for w in answer[2]))
 
 
 class SharedSlots:

@@ -274,7 +274,7 @@ class Restorer:
     def _make(self, node: Node, dir_index: int, fds: DirFds, plan: Plan) -> bool:
         kind = node.get("type")
         if kind == "file":
-            self._plan_file(node, dir_index, plan)
+            self._plan_file(node, dir_index, plan, finish=True)
             return True
         if not restore_fs.make_special(fds.fd(dir_index), node["name"], node):
             return False  # sockets: restic records them and restores nothing either
@@ -285,10 +285,15 @@ class Restorer:
         plan.metadata.append((dir_index, node["name"], _for_metadata(node)))
         return True
 
-    def _plan_file(self, node: Node, dir_index: int, plan: Plan) -> None:
+    def _plan_file(self, node: Node, dir_index: int, plan: Plan, *, finish: bool = False) -> None:
+        """Plan one file's writes. With ``finish``, a file of one blob that is no hard link is
+        ``whole``: its blob's writer makes, writes and finishes it (``fs.write_whole``), so it
+        is neither created beforehand nor in the metadata pass. For 20,000 small files those
+        two serial passes took 1.0 of a 3.9 s restore."""
         self.stats.files += 1
         key = (_number(node, "device_id"), _number(node, "inode"))
-        if _number(node, "links") > 1 and key[1]:
+        linked = _number(node, "links") > 1 and key[1] > 0
+        if linked:
             first = plan.inodes.get(key)
             if first is not None:  # restic's rule: the same inode is one file, linked again
                 plan.files[first].links.append((dir_index, node["name"]))
@@ -309,10 +314,12 @@ class Restorer:
             placed += 1
         size = max(offset, _number(node, "size")) if damaged else offset  # the content's, as written
         kept = _for_metadata(node)
+        whole = finish and not linked and placed == 1 and len(content) == 1
         planned = PlannedFile(dir_index, node["name"], kept, size, len(content),
-                              pending=placed, damaged=damaged)
+                              pending=placed, damaged=damaged, whole=whole)
         plan.files.append(planned)
-        plan.metadata.append((dir_index, node["name"], kept))
+        if not whole:
+            plan.metadata.append((dir_index, node["name"], kept))
 
     # -- phase 2: contents ------------------------------------------------------------------
 
@@ -332,6 +339,8 @@ class Restorer:
             pool.shutdown(wait=True, cancel_futures=True)
             packs.close()
             self.stats.blobs_by_helpers += packs.blobs_by_helpers
+            for dir_index, name, failed in packs.warnings:
+                self._warn(plan, dir_index, name, failed)
 
     # -- phase 3: damage and metadata -------------------------------------------------------
 
@@ -343,6 +352,8 @@ class Restorer:
                     continue
                 problem = (f"{len(f.damaged)} of its {f.blobs} data blobs "
                            "damaged or missing")
+                if f.whole:  # its one blob was never written: a hole of its size is what is left
+                    restore_fs.create_file(fds.fd(f.dir), f.name, f.size)
                 for dir_index, name in [(f.dir, f.name), *f.links]:
                     left_as: str | None = plan.rel(dir_index, name + DAMAGED_SUFFIX)
                     try:
@@ -361,15 +372,13 @@ class Restorer:
             for dir_index, name, node in plan.metadata:  # children before their directory
                 if (dir_index, name) in damaged:
                     continue
-                try:
-                    failed = restore_fs.apply_metadata(fds.fd(dir_index), name, node, as_root)
-                except OSError as err:
-                    failed = [f"its metadata ({err.strerror or err})"]
-                except (ValueError, TypeError, OverflowError, IntegrityError) as err:  # crafted time, mode
-                    failed = [f"its metadata ({err})"]
-                if failed:
-                    self.stats.warnings.append(f"{plan.rel(dir_index, name)}: could not set "
-                                               f"{', '.join(failed)}")
+                failed = restore_fs.metadata_failures(
+                    lambda: restore_fs.apply_metadata(fds.fd(dir_index), name, node, as_root))  # noqa: B023
+                self._warn(plan, dir_index, name, failed)
+
+    def _warn(self, plan: Plan, dir_index: int, name: str, failed: list[str]) -> None:
+        if failed:
+            self.stats.warnings.append(f"{plan.rel(dir_index, name)}: could not set {', '.join(failed)}")
 
 
 def _for_metadata(node: Node) -> Node:
@@ -389,7 +398,8 @@ def _create_files(root_fd: int, plan: Plan, indexes: range) -> None:
     with DirFds(root_fd, plan.dirs) as fds:
         for i in indexes:
             f = plan.files[i]
-            restore_fs.create_file(fds.fd(f.dir), f.name, f.size)
+            if not f.whole:
+                restore_fs.create_file(fds.fd(f.dir), f.name, f.size)
 
 
 def _link_files(root_fd: int, plan: Plan) -> None:

@@ -128,6 +128,24 @@ def test_damage_found_by_a_helper_is_named_and_set_aside(tmp_path: Path, crafted
     assert (tmp_path / "to" / "bad.txt.drorch-damaged").exists()
 
 
+def test_metadata_a_helper_cannot_set_is_a_warning(tmp_path: Path, crafted: Any, forced: None) -> None:
+    """A file of one blob is made, written and given its metadata by the helper that writes
+    the blob; what it cannot set comes back to the restore's warnings, as from a thread."""
+    odd = crafted.file("odd.txt", b"odd\n")
+    odd["mtime"] = "yesterday"
+    fine = crafted.file("fine.txt", b"fine\n")
+    fine["mode"] = 0o640
+    snap = crafted.snapshot([odd, fine])
+    policy = drorch.load_policy(crafted.policy)
+    _, stats = drorch.restore(policy, drorch.key_source(policy.encryption), snap[:12], tmp_path / "to")
+
+    assert stats.blobs_by_helpers == 2
+    assert (tmp_path / "to" / "odd.txt").read_bytes() == b"odd\n"
+    [warning] = stats.warnings
+    assert warning.startswith("odd.txt: could not set its metadata")
+    assert os.stat(tmp_path / "to" / "fine.txt").st_mode & 0o777 == 0o640
+
+
 def test_a_full_disk_under_helpers_keeps_only_complete_files(
         tmp_path: Path, backed_up: tuple[Path, Path], forced: None, mount_fs: Any, e2e: Any) -> None:
     src, policy = backed_up
