@@ -20,6 +20,7 @@ import typer
 from typer.core import TyperGroup
 
 from drorch.cli.common import debug, sigterm_unwinds
+from drorch.gctuning import tune_collector
 
 
 class CommandEntry(NamedTuple):
@@ -134,5 +135,6 @@ def main_options(
 
 
 def main() -> None:
+    tune_collector()
     sigterm_unwinds()
     app()

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import IO, Any
 
+from drorch.gctuning import tune_collector
 from drorch.repository.crypto import Key
 
 _LENGTH = struct.Struct("<I")
@@ -43,6 +44,7 @@ def read_frame(stream: IO[bytes]) -> Any:
 def serve(handle: Callable[[Key, Any], object]) -> None:
     """A child's loop: the key, then ``handle(key, batch)`` answered for every batch."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    tune_collector()
     source, sink = sys.stdin.buffer, sys.stdout.buffer
     key_fields = read_frame(source)
     if key_fields is None:
