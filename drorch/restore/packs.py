@@ -136,8 +136,8 @@ class PackWriter:
         self.warnings: list[NotSet] = []  # appended to from several threads (list.append is atomic)
 
     def start_helpers(self) -> None:
-        """Start the helpers if the plan is worth them (before the files are created, so
-        their start-up overlaps that); when they cannot start, the threads do it all."""
+        """Start the helpers if the plan is worth them (before the files of several blobs are
+        created, so their start-up overlaps that); when they cannot start, the threads do it all."""
         blobs = sum(len(places) for places in self._plan.writes.values()
                     if len(places) >= HELPER_BLOBS_PER_PACK)
         wanted = HELPERS_AFTER_BLOBS if self._helpers_after is None else self._helpers_after

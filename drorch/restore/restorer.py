@@ -1,14 +1,17 @@
 """Restoring a snapshot's tree to a directory, pack by pack.
 
 First the trees are walked: directories, symlinks, fifos and device nodes are
-made, every file is planned and then created at its final size, and files that
-shared an inode in the snapshot become hard links again (restic's rule: same
-``inode`` and ``device_id``, ``links`` > 1). Then each needed pack is read once
-(one ranged read covering the blobs we need) on a worker pool and every blob
-is written at its offset in every file that uses it; on a large restore, helper
-processes check and write the blobs (``drorch.restore.packs``). Metadata (owner when
-root, mode, extended attributes, times) is set last, directories deepest
-first, so writing children does not disturb a directory's restored mtime.
+made, every file is planned, files of several blobs (and hard links) are created
+at their final size, and files that shared an inode in the snapshot become hard
+links again (restic's rule: same ``inode`` and ``device_id``, ``links`` > 1). Then
+each needed pack is read once (one ranged read covering the blobs we need) on a
+worker pool and every blob is written at its offset in every file that uses it;
+on a large restore, helper processes check and write the blobs
+(``drorch.restore.packs``). A file of one blob is made, written and given its
+metadata by that blob's writer, in one open (``fs.write_whole``). Everything
+else's metadata (owner when root, mode, extended attributes, times) is set last,
+directories deepest first, so writing children does not disturb a directory's
+restored mtime.
 Every path is resolved inside ``--to`` without following links (see
 ``drorch.restore.fs``).
 
