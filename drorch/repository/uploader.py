@@ -20,7 +20,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from drorch.repository.crypto import OVERHEAD
 from drorch.repository.layout import FileType, object_name
-from drorch.repository.pack import DATA, PACK_CAPACITY, TREE, PackBuilder, PackedBlob, trim_buffers
+from drorch.repository.pack import (
+    DATA,
+    HEADER_ROOM,
+    PACK_CAPACITY,
+    TREE,
+    PackBuilder,
+    PackedBlob,
+    trim_buffers,
+)
 from drorch.repository.repository import Repository, encode_blob
 
 
@@ -95,7 +103,7 @@ class PackUploader:
         with self._lock:
             builder = self._open[blob_type]
             if not builder.fits(length) and builder.blobs:
-                full, builder = builder, PackBuilder(blob_type, max(PACK_CAPACITY, length + 4096))
+                full, builder = builder, PackBuilder(blob_type, max(PACK_CAPACITY, length + HEADER_ROOM))
                 self._open[blob_type] = builder
             offset = builder.reserve(blob_id, length, uncompressed_length)
             builder.writers += 1
