@@ -48,11 +48,20 @@ def register(app: typer.Typer) -> None:
     app.command("status")(handles_errors(status))
 
 
+def _load(policy_file: Path) -> Policy:
+    """The policy. One of a single local target starts deriving its key as soon as it is
+    parsed, before it is validated (``engine.unlock.unlock_parsed``)."""
+    from drorch.engine.unlock import unlock_parsed
+    from drorch.policy import load_policy
+
+    return load_policy(policy_file, parsed=unlock_parsed)
+
+
 def _keys(policy: Policy, *, mirror: str | None = None, target: str | None = None,
           first_only: bool = False) -> KeySource:
     """The policy's key source. The keys of the targets named start deriving at once, on
-    other threads (``engine.connect.unlock_ahead``): call it before importing the engine."""
-    from drorch.engine.connect import unlock_ahead
+    other threads (``engine.unlock.unlock_ahead``): call it before importing the engine."""
+    from drorch.engine.unlock import unlock_ahead
     from drorch.secrets import key_source
 
     keys = key_source(policy.encryption)
@@ -95,9 +104,7 @@ def plan(
 ) -> None:
     """Show what `apply` would do (repositories to create, snapshots to take and forget) and
     what each target will store and cost a month, from a sample of the source."""
-    from drorch.policy import load_policy
-
-    policy = load_policy(policy_file)
+    policy = _load(policy_file)
     try:
         keys: KeySource | None = _keys(policy, mirror=mirror)
     except SecretError as error:
@@ -135,9 +142,7 @@ def apply(
     leaves no partial snapshot and the next run reuses what was uploaded. Exit 3
     when some files could not be read (they are listed).
     """
-    from drorch.policy import load_policy
-
-    policy = load_policy(policy_file)
+    policy = _load(policy_file)
     keys = _keys(policy, mirror=mirror)
     from drorch.anomaly import AnomalyStore  # imported while the keys derive
     from drorch.cli import render
@@ -166,9 +171,7 @@ def apply(
 
 def snapshots(policy_file: PolicyArg, mirror: MirrorOpt = None, as_json: JsonOpt = False) -> None:
     """List snapshots per target: ID, time, mirror, paths, files and size."""
-    from drorch.policy import load_policy
-
-    policy = load_policy(policy_file)
+    policy = _load(policy_file)
     keys = _keys(policy, mirror=mirror)
     from drorch.cli import render  # imported while the keys derive
     from drorch.engine.operations import list_snapshots
@@ -196,9 +199,7 @@ def restore_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Restore a snapshot's source directory into --to, byte-identical, with metadata."""
-    from drorch.policy import load_policy
-
-    policy = load_policy(policy_file)
+    policy = _load(policy_file)
     keys = _keys(policy, mirror=mirror, target=target, first_only=True)
     from drorch.cli import render  # imported while the key derives
     from drorch.cli.progress import progress_for
@@ -245,9 +246,7 @@ def verify_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Check every target's repository; exit 3 naming each damaged pack."""
-    from drorch.policy import load_policy
-
-    policy = load_policy(policy_file)
+    policy = _load(policy_file)
     keys = _keys(policy)
     from drorch.cli import render  # imported while the keys derive
     from drorch.cli.progress import progress_for
@@ -270,9 +269,7 @@ def status(
     as_json: JsonOpt = False,
 ) -> None:
     """RPO compliance per mirror and target: newest snapshot, its age, async lag; exit 3 on breach."""
-    from drorch.policy import load_policy
-
-    policy = load_policy(policy_file)
+    policy = _load(policy_file)
     keys = _keys(policy)
     from drorch.cli import render  # imported while the keys derive
     from drorch.engine.status import policy_status

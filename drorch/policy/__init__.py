@@ -13,6 +13,7 @@ re-exported for other document kinds, such as runbooks.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from drorch import lazy
@@ -83,13 +84,19 @@ __all__ = [
 ]
 
 
-def load_policy(path: str | os.PathLike[str]) -> Policy:
+def load_policy(path: str | os.PathLike[str], *,
+                parsed: Callable[[YamlDocument], None] | None = None) -> Policy:
     """Load and validate the ``kind: MirrorPolicy`` file at ``path``.
 
     Relative paths inside it are resolved against the file's own directory.
     Raises ``PolicyError`` listing every problem; never returns a partial policy.
+    ``parsed`` is called with the parsed document before it is validated (the CLI
+    starts deriving the repository key then: ``drorch.engine.unlock.unlock_parsed``).
     """
     from drorch.policy.model import Policy
     from drorch.policy.yamlsource import load_yaml, validate_document
 
-    return validate_document(Policy, load_yaml(path))
+    document = load_yaml(path)
+    if parsed is not None:
+        parsed(document)
+    return validate_document(Policy, document)

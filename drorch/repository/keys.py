@@ -19,7 +19,9 @@ from concurrent.futures import Future
 
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from drorch.ports.store import ObjectStore
 from drorch.repository.crypto import AuthenticationFailed, Key
+from drorch.repository.layout import FileType
 from drorch.repository.timefmt import format_ns, now_ns
 
 # restic's defaults: ~100 ms and 32 MiB per attempt, which makes guessing expensive.
@@ -72,6 +74,19 @@ def derive_ahead(raw: bytes, password: bytes) -> None:
     except KeyFileRefused:
         return
     _derivation((password, salt, doc["N"], doc["r"], doc["p"]), ahead=True)
+
+
+def unlock_ahead(store: ObjectStore, password: bytes) -> None:
+    """Start deriving the key of the repository's first key file (``derive_ahead``):
+    ``Repository.open`` with the same password then waits for it instead of deriving."""
+    names = key_file_names(store)
+    if names:
+        derive_ahead(store.get(names[0]), password)
+
+
+def key_file_names(store: ObjectStore) -> list[str]:
+    """The key files in the order they are tried: by name, as restic does."""
+    return sorted(info.name for info in store.list(FileType.KEY.prefix))
 
 
 def _derivation(params: _Params, *, ahead: bool) -> Future[Key]:

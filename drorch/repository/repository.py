@@ -315,21 +315,8 @@ def _unlock(store: ObjectStore, password: bytes, name: str) -> Key:
     return master
 
 
-def unlock_ahead(store: ObjectStore, password: bytes) -> None:
-    """Start deriving the key of the repository's first key file (``keys.derive_ahead``):
-    ``Repository.open`` with the same password then waits for it instead of deriving."""
-    names = _key_file_names(store)
-    if names:
-        keys.derive_ahead(store.get(names[0]), password)
-
-
-def _key_file_names(store: ObjectStore) -> list[str]:
-    """The key files in the order they are tried: by name, as restic does."""
-    return sorted(info.name for info in store.list(FileType.KEY.prefix))
-
-
 def _try_keys(store: ObjectStore, password: bytes, name: str) -> Key | None:
-    for key_file in _key_file_names(store):
+    for key_file in keys.key_file_names(store):
         try:
             return keys.open_key_file(store.get(key_file), password)
         except keys.KeyFileRefused as err:

@@ -14,12 +14,14 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from drorch.engine.connect import unlock_ahead as unlock_targets_ahead
+from drorch.engine.unlock import unlock_ahead as unlock_targets_ahead
+from drorch.engine.unlock import unlock_parsed
 from drorch.policy import load_policy
 from drorch.ports.errors import WrongPassword
 from drorch.providers.local import LocalStore
 from drorch.repository import keys
-from drorch.repository.repository import Repository, unlock_ahead
+from drorch.repository.keys import unlock_ahead
+from drorch.repository.repository import Repository
 from drorch.secrets import StaticPassword
 from tests.conftest import make_policy
 
@@ -100,11 +102,61 @@ def test_cloud_targets_are_not_unlocked_ahead(tmp_path: Path, monkeypatch: pytes
     source.mkdir()
     policy = load_policy(make_policy(tmp_path, source, tmp_path / "repo", target_url="s3://bucket/drorch"))
     opened: list[object] = []
-    monkeypatch.setattr("drorch.engine.connect.open_store", opened.append)
+    monkeypatch.setattr("drorch.storage.open_store", opened.append)
     started = _settled() and threading.active_count()  # after earlier tests' threads ended
 
     unlock_targets_ahead(policy, StaticPassword(b"k"))
     assert _settled() and opened == [] and threading.active_count() == started
+
+
+def test_a_policy_of_one_local_target_starts_deriving_once_parsed(tmp_path: Path,
+                                                                   derivations: list[str],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before the policy is validated (``load_policy(parsed=...)``), with the policy's own models:
+    the open then waits for that derivation instead of deriving again."""
+    source = tmp_path / "src"
+    source.mkdir()
+    path = make_policy(tmp_path, source, tmp_path / "repo")
+    store = _store(tmp_path, b"k")
+    derivations.clear()
+    monkeypatch.setenv("DRORCH_KEY", "k")
+    seen: list[object] = []
+
+    policy = load_policy(path, parsed=lambda document: (seen.append(document), unlock_parsed(document)))
+    assert _settled() and derivations == ["scrypt"] and len(seen) == 1
+    Repository.open(store, b"k", "local")
+    assert derivations == ["scrypt"], "the open derived the key again"
+    assert policy.targets[0].name == "local"
+
+
+@pytest.mark.parametrize("change", ["cloud-target", "kms-key", "bad-target", "unset-key"])
+def test_nothing_is_derived_from_a_document_it_does_not_fit(tmp_path: Path, derivations: list[str],
+                                                              monkeypatch: pytest.MonkeyPatch,
+                                                              change: str) -> None:
+    """A cloud target, a KMS key, a target that does not validate or a key that cannot be
+    read: nothing starts, and loading the policy says what it always said."""
+    source = tmp_path / "src"
+    source.mkdir()
+    url = "s3://bucket/drorch" if change == "cloud-target" else None
+    path = make_policy(tmp_path, source, tmp_path / "repo", **({"target_url": url} if url else {}))
+    text = path.read_text()
+    if change == "kms-key":
+        text = text.replace("env:DRORCH_KEY", "kms:aws:arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab")
+    elif change == "bad-target":
+        text = text.replace("file://", "nosuchscheme://")
+    path.write_text(text)
+    if change == "unset-key":
+        monkeypatch.delenv("DRORCH_KEY", raising=False)
+    else:
+        monkeypatch.setenv("DRORCH_KEY", "k")
+    _store(tmp_path, b"k")
+    derivations.clear()
+
+    try:
+        load_policy(path, parsed=unlock_parsed)
+    except Exception:  # noqa: BLE001 - the bad target: the policy's own error, as without the hook
+        assert change == "bad-target"
+    assert _settled() and derivations == []
 
 
 class _KmsLike:
