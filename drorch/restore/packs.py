@@ -38,7 +38,7 @@ from drorch.ports.store import get_into, reads_into
 from drorch.repository.buffers import BufferPool
 from drorch.repository.crypto import AuthenticationFailed, Key
 from drorch.repository.layout import FileType, object_name
-from drorch.repository.pack import PackedBlob
+from drorch.repository.pack import DATA, PackedBlob
 from drorch.repository.repository import Repository, unseal_blob
 from drorch.restore import fs as restore_fs
 from drorch.restore.damage import Plan
@@ -124,10 +124,10 @@ class PackWriter:
     """Writes the plan's packs below ``root_fd``, on ``pool``'s threads and, once
     ``start_helpers`` found the plan large enough, in ``helpers`` processes."""
 
-    def __init__(self, repo: Repository, plan: Plan, root_fd: int, progress: Progress,
-                 pool: ThreadPoolExecutor, *, helpers: int, helpers_after: int | None = None) -> None:
+    def __init__(self, repo: Repository, plan: Plan, root_fd: int, progress: Progress, *,
+                 helpers: int, helpers_after: int | None = None) -> None:
         self._repo, self._plan, self._root_fd = repo, plan, root_fd
-        self._progress, self._pool = progress, pool
+        self._progress = progress
         self._helpers_wanted, self._helpers_after = helpers, helpers_after
         self._helpers: Helpers[_Sent] | None = None
         self._slots: SharedSlots | None = None
@@ -135,14 +135,26 @@ class PackWriter:
         self.blobs_by_helpers = 0
         self.warnings: list[NotSet] = []  # appended to from several threads (list.append is atomic)
 
-    def start_helpers(self) -> None:
-        """Start the helpers if the plan is worth them (before the files of several blobs are
-        created, so their start-up overlaps that); when they cannot start, the threads do it all."""
-        blobs = sum(len(places) for places in self._plan.writes.values()
-                    if len(places) >= HELPER_BLOBS_PER_PACK)
+    def start_helpers(self, *, ahead: bool = False) -> None:
+        """Start the helpers if the plan is worth them; when they cannot start, the threads do
+        it all. With ``ahead``, before the plan is made, if the repository holds enough blobs
+        in packs of small ones: the ~0.13 CPU-s each takes to start then runs while the walk
+        keeps one core busy, not while both are writing. Once planned, helpers started ahead
+        for a plan not worth them are stopped again."""
+        if ahead:
+            blobs = sum(len(held) for held in self._repo.index.packs().values()
+                        if len(held) >= HELPER_BLOBS_PER_PACK and held[0].type == DATA)
+        else:
+            blobs = sum(len(places) for places in self._plan.writes.values()
+                        if len(places) >= HELPER_BLOBS_PER_PACK)
         wanted = HELPERS_AFTER_BLOBS if self._helpers_after is None else self._helpers_after
-        if not self._helpers_wanted or blobs < wanted:
-            return
+        worth = bool(self._helpers_wanted) and blobs >= wanted
+        if not worth:
+            self.close()
+        elif self._helpers is None:
+            self._start_helpers()
+
+    def _start_helpers(self) -> None:
         spare = SPARE_SLOTS_LOCAL if reads_into(self._repo.store) else SPARE_SLOTS
         self._slots = SharedSlots.create(self._helpers_wanted + spare)
         fds = (self._root_fd,) + ((self._slots.fd,) if self._slots else ())
@@ -152,9 +164,9 @@ class PackWriter:
         except OSError as err:
             self._progress.note(f"packs are written in-process: helper processes did not start ({err})")
 
-    def write(self) -> None:
-        """Every pack, each read once; returns when every blob is written or found damaged."""
-        for future in [self._pool.submit(self._pack, pack_id, places)
+    def write(self, pool: ThreadPoolExecutor) -> None:
+        """Every pack, each read once, on ``pool``; returns when every blob is written or found damaged."""
+        for future in [pool.submit(self._pack, pack_id, places)
                        for pack_id, places in self._plan.writes.items()]:
             future.result()
         for sent in self._sent:
@@ -164,11 +176,12 @@ class PackWriter:
                 self._write_here(sent.pack_id, sent.places, sent.ordered)
 
     def close(self) -> None:
-        """Stop the helpers, after they finished what they were sent."""
-        if self._helpers is not None:
-            self._helpers.close()
-        if self._slots is not None:
-            self._slots.close()
+        """Stop the helpers, after they finished what they were sent (again: nothing to do)."""
+        helpers, slots, self._helpers, self._slots = self._helpers, self._slots, None, None
+        if helpers is not None:
+            helpers.close()
+        if slots is not None:
+            slots.close()
 
     def _pack(self, pack_id: str, places: Places) -> None:
         ordered = sorted(places, key=lambda b: b.offset)

@@ -110,11 +110,14 @@ class Restorer:
         root_nodes = self._tree(self._descend(tree_id, strip))
         root_fd = _open_target(dest)
         plan = Plan()
+        packs = self._pack_writer(root_fd, plan)
         try:
             try:
+                if not include:  # most of the repository's packs are likely wanted
+                    packs.start_helpers(ahead=True)
                 self._walk(root_nodes, root_fd, include or [], plan)
                 self.progress.start(f"restoring into {dest}", plan.total_bytes())
-                self._write(root_fd, plan)
+                self._write(root_fd, plan, packs)
             except BaseException as err:  # Ctrl-C included: no unfinished file may stay behind
                 _remove_incomplete(root_fd, plan)
                 if isinstance(err, OSError | DrorchError):
@@ -123,6 +126,7 @@ class Restorer:
             self._set_aside_damaged(root_fd, plan)
             self._apply_metadata(root_fd, plan)
         finally:
+            packs.close()  # helpers started ahead, if the walk failed
             os.close(root_fd)
         self.progress.finish()
         self.stats.bytes = plan.total_bytes()
@@ -188,7 +192,7 @@ class Restorer:
         root_fd = _open_target(dest)
         try:
             self.progress.start(what, plan.total_bytes())
-            self._write(root_fd, plan)
+            self._write(root_fd, plan, self._pack_writer(root_fd, plan))
         finally:
             os.close(root_fd)
             self.progress.finish()
@@ -326,10 +330,12 @@ class Restorer:
 
     # -- phase 2: contents ------------------------------------------------------------------
 
-    def _write(self, root_fd: int, plan: Plan) -> None:
+    def _pack_writer(self, root_fd: int, plan: Plan) -> PackWriter:
+        return PackWriter(self.repo, plan, root_fd, self.progress, helpers=self.helpers,
+                          helpers_after=self.helpers_after)
+
+    def _write(self, root_fd: int, plan: Plan, packs: PackWriter) -> None:
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="restore")
-        packs = PackWriter(self.repo, plan, root_fd, self.progress, pool, helpers=self.helpers,
-                           helpers_after=self.helpers_after)
         try:
             packs.start_helpers()
             batches = [range(i, min(i + FILES_PER_TASK, len(plan.files)))
@@ -337,7 +343,7 @@ class Restorer:
             for future in [pool.submit(_create_files, root_fd, plan, b) for b in batches]:
                 future.result()
             _link_files(root_fd, plan)
-            packs.write()
+            packs.write(pool)
         finally:  # after a failure, packs not started yet are not read at all
             pool.shutdown(wait=True, cancel_futures=True)
             packs.close()

@@ -146,6 +146,36 @@ def test_metadata_a_helper_cannot_set_is_a_warning(tmp_path: Path, crafted: Any,
     assert os.stat(tmp_path / "to" / "fine.txt").st_mode & 0o777 == 0o640
 
 
+def test_helpers_start_during_the_walk_and_stop_when_the_plan_needs_none(
+        tmp_path: Path, crafted: Any, monkeypatch: pytest.MonkeyPatch, drorch_key: str) -> None:
+    """Helpers start before the walk when the repository holds enough small blobs (their
+    start-up then overlaps it); a snapshot that needs fewer stops them again, unused."""
+    monkeypatch.setattr(packs, "HELPERS_AFTER_BLOBS", 5)
+    monkeypatch.setattr(packs, "HELPER_BLOBS_PER_PACK", 0)
+    monkeypatch.setenv("DRORCH_KEY", drorch_key)
+    started: list[list[int]] = []
+
+    class Counted(Helpers):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            started.append(self.pids)
+
+    monkeypatch.setattr(packs, "Helpers", Counted)
+    many = crafted.snapshot([crafted.file(f"f{i}.txt", b"file %d\n" % i) for i in range(6)])
+    one = crafted.snapshot([crafted.file("only.txt", b"only\n")])
+    policy = drorch.load_policy(crafted.policy)
+    keys = drorch.key_source(policy.encryption)
+
+    _, stats = drorch.restore(policy, keys, one[:12], tmp_path / "one")
+    assert stats.blobs_by_helpers == 0 and len(started) == 1, "helpers were not started ahead"
+    assert all(not os.path.exists(f"/proc/{pid}") for pid in started[0]), "helpers left running"
+    assert (tmp_path / "one" / "only.txt").read_bytes() == b"only\n"
+
+    _, stats = drorch.restore(policy, keys, many[:12], tmp_path / "many")
+    assert stats.blobs_by_helpers == 6 and len(started) == 2, "started twice, or not used"
+    assert (tmp_path / "many" / "f5.txt").read_bytes() == b"file 5\n"
+
+
 def test_a_full_disk_under_helpers_keeps_only_complete_files(
         tmp_path: Path, backed_up: tuple[Path, Path], forced: None, mount_fs: Any, e2e: Any) -> None:
     src, policy = backed_up
