@@ -47,7 +47,7 @@ def unlock_ahead(policy: Policy, keys: KeySource, *, mirror: str | None = None, 
 
 def unlock_parsed(document: YamlDocument) -> None:
     """``unlock_ahead`` for a policy with one target, from its parsed YAML, before the whole
-    policy is validated (~30 ms, as long again as it takes to import the engine).
+    policy is validated: that takes ~30 ms, the first validation building the models' schemas.
 
     The key reference and the target are validated by the policy's own models, with the
     same context, so they mean what they will mean in the policy; anything else (more
