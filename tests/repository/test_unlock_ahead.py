@@ -141,7 +141,8 @@ def test_nothing_is_derived_from_a_document_it_does_not_fit(tmp_path: Path, deri
     path = make_policy(tmp_path, source, tmp_path / "repo", **({"target_url": url} if url else {}))
     text = path.read_text()
     if change == "kms-key":
-        text = text.replace("env:DRORCH_KEY", "kms:aws:arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab")
+        arn = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+        text = text.replace("env:DRORCH_KEY", f"kms:aws:{arn}")
     elif change == "bad-target":
         text = text.replace("file://", "nosuchscheme://")
     path.write_text(text)
