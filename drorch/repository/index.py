@@ -50,6 +50,13 @@ class Index:
         with self._lock:
             return {pack_id: list(blobs) for pack_id, blobs in self._packs.items()}
 
+    def in_packs_of(self, blob_type: str, at_least: int) -> int:
+        """How many ``blob_type`` blobs sit in packs of at least ``at_least`` blobs (counted
+        in place: ``packs`` would copy every pack's list)."""
+        with self._lock:
+            return sum(len(blobs) for blobs in self._packs.values()
+                       if blobs and len(blobs) >= at_least and blobs[0].type == blob_type)
+
     def blob_count(self) -> int:
         return sum(len(by_id) for by_id in self._blobs.values())
 

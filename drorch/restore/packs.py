@@ -131,6 +131,7 @@ class PackWriter:
         self._helpers_wanted, self._helpers_after = helpers, helpers_after
         self._helpers: Helpers[_Sent] | None = None
         self._slots: SharedSlots | None = None
+        self._start_failed = False
         self._sent: list[_Sent] = []
         self.blobs_by_helpers = 0
         self.warnings: list[NotSet] = []  # appended to from several threads (list.append is atomic)
@@ -142,8 +143,7 @@ class PackWriter:
         keeps one core busy, not while both are writing. Once planned, helpers started ahead
         for a plan not worth them are stopped again."""
         if ahead:
-            blobs = sum(len(held) for held in self._repo.index.packs().values()
-                        if len(held) >= HELPER_BLOBS_PER_PACK and held[0].type == DATA)
+            blobs = self._repo.index.in_packs_of(DATA, HELPER_BLOBS_PER_PACK)
         else:
             blobs = sum(len(places) for places in self._plan.writes.values()
                         if len(places) >= HELPER_BLOBS_PER_PACK)
@@ -151,10 +151,11 @@ class PackWriter:
         worth = bool(self._helpers_wanted) and blobs >= wanted
         if not worth:
             self.close()
-        elif self._helpers is None:
+        elif self._helpers is None and not self._start_failed:
             self._start_helpers()
 
     def _start_helpers(self) -> None:
+        """Once: helpers that did not start ahead are not tried again after the walk."""
         spare = SPARE_SLOTS_LOCAL if reads_into(self._repo.store) else SPARE_SLOTS
         self._slots = SharedSlots.create(self._helpers_wanted + spare)
         fds = (self._root_fd,) + ((self._slots.fd,) if self._slots else ())
@@ -162,6 +163,8 @@ class PackWriter:
             self._helpers = Helpers("drorch.restore.helper", self._repo.key, self._helpers_wanted,
                                     self._answered, self._lost, args=tuple(map(str, fds)), pass_fds=fds)
         except OSError as err:
+            self._start_failed = True
+            self.close()  # the slots, which nobody will read
             self._progress.note(f"packs are written in-process: helper processes did not start ({err})")
 
     def write(self, pool: ThreadPoolExecutor) -> None:

@@ -112,6 +112,33 @@ def test_helpers_that_cannot_start_leave_the_packs_to_threads(
     e2e.assert_same_tree(src, tmp_path / "to")
 
 
+def test_helpers_that_cannot_start_are_tried_once_and_hold_nothing(
+        tmp_path: Path, backed_up: tuple[Path, Path], forced: None, e2e: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tried before the walk and failed: not tried again after it, and their shared slots
+    (a memory file each restore would otherwise keep open) are closed at once."""
+    tries: list[int] = []
+    closed: list[int] = []
+    real_close = packs.SharedSlots.close
+
+    def cannot_start(*_args: Any, **_kwargs: Any) -> None:
+        tries.append(1)
+        raise OSError(24, "Too many open files")
+
+    def close(self: packs.SharedSlots) -> None:
+        closed.append(self.fd)
+        real_close(self)
+
+    monkeypatch.setattr(packs, "Helpers", cannot_start)
+    monkeypatch.setattr(packs.SharedSlots, "close", close)
+    src, policy = backed_up
+    stats = _restore(policy, tmp_path / "to")
+
+    assert tries == [1] and len(closed) == 1
+    assert stats.blobs_by_helpers == 0
+    e2e.assert_same_tree(src, tmp_path / "to")
+
+
 def test_damage_found_by_a_helper_is_named_and_set_aside(tmp_path: Path, crafted: Any,
                                                          forced: None) -> None:
     bad = crafted.file("bad.txt", b"bad\n" * 40_000)
