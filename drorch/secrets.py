@@ -14,13 +14,15 @@ import base64
 import json
 import os
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from drorch import registry
-from drorch.policy import Encryption
 from drorch.ports.errors import ObjectExists, ObjectNotFound, RepositoryNotFound, SecretError
 from drorch.ports.kms import Kms
 from drorch.ports.store import ObjectStore
+
+if TYPE_CHECKING:  # the policy's models import pydantic: a command reads its key reference first
+    from drorch.policy import Encryption
 
 ENVELOPE = "drorch-kms-envelope"
 
@@ -75,7 +77,20 @@ class KmsEnvelope:
 
 def key_source(encryption: Encryption) -> KeySource:
     """Resolve ``encryption.key`` now, so a missing variable or file fails before any work."""
-    kind, _, ref = encryption.key.partition(":")
+    static = static_password(encryption.key)
+    if static is not None:
+        return static
+    cloud = encryption.scheme.removeprefix("kms:")
+    if not registry.has("kms", cloud):
+        raise SecretError(f"encryption key scheme {encryption.scheme}: is not available in this build",
+                          hint="use env:NAME, file:PATH or kms:aws|gcp|azure:KEY")
+    return KmsEnvelope(registry.load("kms", cloud)(encryption.reference))
+
+
+def static_password(key: str) -> StaticPassword | None:
+    """The password an ``env:NAME`` or ``file:PATH`` key reference gives (a file path as the
+    policy resolved it); None for any other reference. SecretError when it gives none."""
+    kind, _, ref = key.partition(":")
     if kind == "env":
         value = os.environ.get(ref)
         if not value:
@@ -84,11 +99,7 @@ def key_source(encryption: Encryption) -> KeySource:
         return StaticPassword(value.encode())
     if kind == "file":
         return StaticPassword(_read_key_file(ref))
-    cloud = encryption.scheme.removeprefix("kms:")
-    if not registry.has("kms", cloud):
-        raise SecretError(f"encryption key scheme {encryption.scheme}: is not available in this build",
-                          hint="use env:NAME, file:PATH or kms:aws|gcp|azure:KEY")
-    return KmsEnvelope(registry.load("kms", cloud)(encryption.reference))
+    return None
 
 
 def _read_key_file(ref: str) -> bytes:

@@ -13,6 +13,7 @@ which drorch never uses), cost ~100 ms of every start (issue 14: ``--help`` and
 
 from __future__ import annotations
 
+import sys
 from importlib import import_module
 from typing import Annotated, Any, NamedTuple
 
@@ -20,6 +21,7 @@ import typer
 from typer.core import TyperGroup
 
 from drorch.cli.common import debug, sigterm_unwinds
+from drorch.cli.preload import preload
 from drorch.gctuning import tune_collector
 
 
@@ -137,4 +139,5 @@ def main_options(
 def main() -> None:
     tune_collector()
     sigterm_unwinds()
+    preload(sys.argv[1:])  # before typer parses: the key of a policy's repository starts deriving
     app()

@@ -49,12 +49,12 @@ def register(app: typer.Typer) -> None:
 
 
 def _load(policy_file: Path) -> Policy:
-    """The policy. One of a single local target starts deriving its key as soon as it is
-    parsed, before it is validated (``engine.unlock.unlock_parsed``)."""
-    from drorch.engine.unlock import unlock_parsed
+    """The policy, validated from the document ``main`` read before parsing the arguments, and
+    whose key it started deriving then (``cli.preload``); read now if it read none."""
+    from drorch.cli.preload import preloaded
     from drorch.policy import load_policy
 
-    return load_policy(policy_file, parsed=unlock_parsed)
+    return load_policy(policy_file, document=preloaded(policy_file))
 
 
 def _keys(policy: Policy, *, mirror: str | None = None, target: str | None = None,

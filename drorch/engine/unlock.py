@@ -18,9 +18,10 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
+from drorch.policy.document import absolute_path
 from drorch.ports.config import StoreConfig
 from drorch.ports.errors import DrorchError
-from drorch.secrets import KeySource, StaticPassword, key_source
+from drorch.secrets import KeySource, StaticPassword, static_password
 
 if TYPE_CHECKING:
     from drorch.policy import Policy
@@ -45,29 +46,39 @@ def unlock_ahead(policy: Policy, keys: KeySource, *, mirror: str | None = None, 
     _start([config for config in configs if config.scheme == "file"], keys)
 
 
-def unlock_parsed(document: YamlDocument) -> None:
-    """``unlock_ahead`` for a policy with one target, from its parsed YAML, before the whole
-    policy is validated: that takes ~30 ms, the first validation building the models' schemas.
+def unlock_document(document: YamlDocument) -> None:
+    """``unlock_ahead`` for the first target of a parsed policy, before it is validated, and
+    before the command's arguments are parsed (``drorch.cli.preload``): both import pydantic
+    and build the models' schemas, ~0.15 s in which scrypt would otherwise not yet run.
 
-    The key reference and the target are validated by the policy's own models, with the
-    same context, so they mean what they will mean in the policy; anything else (more
-    targets, a document that does not validate) is left to ``unlock_ahead``.
+    Read from the plain data, without the models: a key reference ``env:NAME`` or
+    ``file:PATH`` and a ``file://`` URL, each path made absolute as the policy makes it
+    (``policy.document.absolute_path``). Only a hint: a derivation is kept under its
+    password and salt, so one the policy turns out not to mean is never used, only
+    wasted; anything that does not fit is left to ``unlock_ahead`` and the open.
+
+    The key file is read here, on the calling thread, not on a thread of its own:
+    what that imports (the store, the key format, cryptography) the command imports
+    next anyway, and a thread importing it while the command imports typer and
+    pydantic got the GIL half the time; scrypt then started ~0.1 s later.
     """
-    from drorch.policy.targets import Encryption, Target
-
     data = document.data
-    targets = data.get("targets") if isinstance(data, dict) else None
-    if not (isinstance(targets, list) and len(targets) == 1 and isinstance(data.get("encryption"), dict)):
+    encryption, targets = data.get("encryption"), data.get("targets")
+    if not (isinstance(encryption, dict) and isinstance(targets, list) and targets
+            and isinstance(targets[0], dict)):
         return
-    context = {"base_dir": document.directory, "document": document}
+    key, url, name = encryption.get("key"), targets[0].get("url"), targets[0].get("name")
+    if not (isinstance(key, str) and isinstance(url, str) and url.startswith("file://") and len(url) > 7):
+        return
     try:
-        encryption = Encryption.model_validate(data["encryption"], context=context)
-        config = Target.model_validate(targets[0], context=context).store_config()
-        keys = key_source(encryption)
-    except (ValueError, DrorchError):  # pydantic's ValidationError is a ValueError
+        if key.startswith("file:"):
+            key = f"file:{absolute_path(key.removeprefix('file:'), document.directory)}"
+        keys = static_password(key)
+        root = absolute_path(url.removeprefix("file://"), document.directory)
+    except (DrorchError, OSError, RuntimeError):  # RuntimeError: a symlink loop, or no home for ~
         return
-    if isinstance(keys, StaticPassword) and config.scheme == "file":
-        _start([config], keys)
+    if keys is not None:
+        _unlock_each([StoreConfig(str(name), f"file://{root}")], keys)
 
 
 def target_names(policy: Policy, mirror: str | None = None) -> list[str]:

@@ -13,7 +13,6 @@ re-exported for other document kinds, such as runbooks.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from drorch import lazy
@@ -84,19 +83,18 @@ __all__ = [
 ]
 
 
-def load_policy(path: str | os.PathLike[str], *,
-                parsed: Callable[[YamlDocument], None] | None = None) -> Policy:
+def load_policy(path: str | os.PathLike[str], *, document: YamlDocument | None = None) -> Policy:
     """Load and validate the ``kind: MirrorPolicy`` file at ``path``.
 
     Relative paths inside it are resolved against the file's own directory.
     Raises ``PolicyError`` listing every problem; never returns a partial policy.
-    ``parsed`` is called with the parsed document before it is validated (the CLI
-    starts deriving the repository key then: ``drorch.engine.unlock.unlock_parsed``).
+    ``document`` is the file already parsed (``load_yaml``), which is then not read
+    again: the CLI reads it early to start deriving the repository key
+    (``drorch.cli.preload``).
     """
     from drorch.policy.model import Policy
     from drorch.policy.yamlsource import load_yaml, validate_document
 
-    document = load_yaml(path)
-    if parsed is not None:
-        parsed(document)
+    if document is None:
+        document = load_yaml(path)
     return validate_document(Policy, document)

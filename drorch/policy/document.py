@@ -15,7 +15,7 @@ from typing import Any
 
 from drorch.ports.errors import Diagnostic
 
-__all__ = ["KeyPath", "Problem", "YamlDocument", "render_path"]
+__all__ = ["KeyPath", "Problem", "YamlDocument", "absolute_path", "render_path"]
 
 _SIMPLE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -24,6 +24,21 @@ KeyPath = tuple[str | int, ...]
 
 Problem = tuple[KeyPath, str]
 """A key path (relative to the model being validated) and an operator-facing message."""
+
+
+def absolute_path(raw: str, base: Path) -> Path:
+    """``raw`` as an absolute path: kept as written if absolute, else joined to ``base``.
+
+    Relative paths are resolved (``..`` and symlinks followed, as ``cd`` would),
+    so a policy means the same thing whichever directory drorch runs from; a
+    leading ``~`` is the user's home, as in a shell. Here, free of pydantic, so
+    that a command can read its policy's target before the models are built
+    (``drorch.engine.unlock.unlock_document``).
+    """
+    path = Path(raw).expanduser()
+    if path.is_absolute():
+        return path
+    return (base / path).resolve()
 
 
 @dataclass(frozen=True)

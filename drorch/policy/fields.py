@@ -19,6 +19,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, ValidationInfo
 
+from drorch.policy.document import absolute_path
 from drorch.policy.durations import MAX_DURATION, format_duration, parse_duration
 from drorch.policy.validation import reject
 
@@ -200,16 +201,8 @@ def base_dir(info: ValidationInfo) -> Path:
 
 
 def resolve_path(raw: str, info: ValidationInfo) -> Path:
-    """``raw`` as an absolute path: kept as written if absolute, else joined to ``base_dir``.
-
-    Relative paths are resolved (``..`` and symlinks followed, as ``cd`` would),
-    so a policy means the same thing whichever directory drorch runs from; a
-    leading ``~`` is the user's home, as in a shell.
-    """
-    path = Path(raw).expanduser()
-    if path.is_absolute():
-        return path
-    return (base_dir(info) / path).resolve()
+    """``raw`` as an absolute path, relative ones joined to ``base_dir`` (``absolute_path``)."""
+    return absolute_path(raw, base_dir(info))
 
 
 

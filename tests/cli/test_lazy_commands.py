@@ -62,7 +62,7 @@ def _modules_after(*argv: str) -> set[str]:
 def test_help_builds_no_command_and_imports_no_engine() -> None:
     loaded = _modules_after("--help")
     assert not {m for m in loaded if m.startswith(("drorch.cli.", "pydantic", "rich.markdown"))} \
-        - {"drorch.cli.app", "drorch.cli.common", "drorch.cli.tophelp"}
+        - {"drorch.cli.app", "drorch.cli.common", "drorch.cli.preload", "drorch.cli.tophelp"}
 
 
 def test_a_command_loads_only_its_own_module(tmp_path) -> None:

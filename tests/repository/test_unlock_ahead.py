@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from drorch.cli.preload import preload, preloaded
 from drorch.engine.unlock import unlock_ahead as unlock_targets_ahead
-from drorch.engine.unlock import unlock_parsed
+from drorch.engine.unlock import unlock_document
 from drorch.policy import load_policy
+from drorch.policy.yamlsource import load_yaml
 from drorch.ports.errors import WrongPassword
 from drorch.providers.local import LocalStore
 from drorch.repository import keys
@@ -109,32 +111,54 @@ def test_cloud_targets_are_not_unlocked_ahead(tmp_path: Path, monkeypatch: pytes
     assert _settled() and opened == [] and threading.active_count() == started
 
 
-def test_a_policy_of_one_local_target_starts_deriving_once_parsed(tmp_path: Path,
-                                                                   derivations: list[str],
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    """Before the policy is validated (``load_policy(parsed=...)``), with the policy's own models:
-    the open then waits for that derivation instead of deriving again."""
+def test_a_command_line_starts_deriving_its_policys_key_before_it_is_parsed(
+        tmp_path: Path, derivations: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """``drorch apply POLICY`` reads the policy before typer parses the arguments and starts
+    deriving its target's key; the command then validates that same document, and the
+    open waits for that derivation instead of deriving again."""
     source = tmp_path / "src"
     source.mkdir()
     path = make_policy(tmp_path, source, tmp_path / "repo")
     store = _store(tmp_path, b"k")
     derivations.clear()
     monkeypatch.setenv("DRORCH_KEY", "k")
-    seen: list[object] = []
 
-    policy = load_policy(path, parsed=lambda document: (seen.append(document), unlock_parsed(document)))
-    assert _settled() and derivations == ["scrypt"] and len(seen) == 1
+    preload(["--debug", "apply", str(path), "--quiet"])
+    assert _settled() and derivations == ["scrypt"]
+    document = preloaded(path)
+    assert document is not None and preloaded(path) is None, "a preloaded document is used once"
+    policy = load_policy(path, document=document)
     Repository.open(store, b"k", "local")
     assert derivations == ["scrypt"], "the open derived the key again"
     assert policy.targets[0].name == "local"
 
 
-@pytest.mark.parametrize("change", ["cloud-target", "kms-key", "bad-target", "unset-key"])
-def test_nothing_is_derived_from_a_document_it_does_not_fit(tmp_path: Path, derivations: list[str],
-                                                              monkeypatch: pytest.MonkeyPatch,
-                                                              change: str) -> None:
-    """A cloud target, a KMS key, a target that does not validate or a key that cannot be
-    read: nothing starts, and loading the policy says what it always said."""
+def test_relative_paths_in_the_policy_are_its_directorys(tmp_path: Path, derivations: list[str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """``file://repo`` and ``file:KEY`` are read from beside the policy, as the policy means
+    them, whatever the current directory."""
+    site = tmp_path / "site"
+    site.mkdir()
+    store = _store(site, b"from-a-file")
+    (site / "repo.key").write_text("from-a-file\n")
+    path = make_policy(site, tmp_path, site / "repo", target_url="file://repo", key="file:repo.key")
+    monkeypatch.chdir(tmp_path)
+    derivations.clear()
+
+    unlock_document(load_yaml(path))
+    assert _settled() and derivations == ["scrypt"]
+    Repository.open(store, b"from-a-file", "local")
+    assert derivations == ["scrypt"]
+
+
+@pytest.mark.parametrize("change", ["cloud-target", "kms-key", "unset-key", "validate", "option-first",
+                                    "not-yaml", "missing-file"])
+def test_nothing_is_derived_from_a_command_line_it_does_not_fit(tmp_path: Path, derivations: list[str],
+                                                                 monkeypatch: pytest.MonkeyPatch,
+                                                                 change: str) -> None:
+    """A cloud target, a KMS key, a key that cannot be read, a command that opens no
+    repository, an option before the policy, a file that is not YAML or not there: nothing
+    starts, nothing is raised, and the command is left to read the policy itself."""
     source = tmp_path / "src"
     source.mkdir()
     url = "s3://bucket/drorch" if change == "cloud-target" else None
@@ -143,21 +167,36 @@ def test_nothing_is_derived_from_a_document_it_does_not_fit(tmp_path: Path, deri
     if change == "kms-key":
         arn = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
         text = text.replace("env:DRORCH_KEY", f"kms:aws:{arn}")
-    elif change == "bad-target":
-        text = text.replace("file://", "nosuchscheme://")
+    elif change == "not-yaml":
+        text = "targets: [unclosed\n"
     path.write_text(text)
+    if change == "missing-file":
+        path.unlink()
     if change == "unset-key":
         monkeypatch.delenv("DRORCH_KEY", raising=False)
     else:
         monkeypatch.setenv("DRORCH_KEY", "k")
     _store(tmp_path, b"k")
     derivations.clear()
+    argv = {"validate": ["validate", str(path)], "option-first": ["apply", "--mirror", "m", str(path)]
+            }.get(change, ["apply", str(path)])
 
-    try:
-        load_policy(path, parsed=unlock_parsed)
-    except Exception:  # noqa: BLE001 - the bad target: the policy's own error, as without the hook
-        assert change == "bad-target"
+    preload(argv)
     assert _settled() and derivations == []
+    if change not in ("not-yaml", "missing-file"):
+        assert (preloaded(path) is not None) == (change not in ("validate", "option-first"))
+
+
+def test_a_policy_changed_since_it_was_preloaded_is_read_again(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process that runs more than one command never validates a document older than the file."""
+    source = tmp_path / "src"
+    source.mkdir()
+    path = make_policy(tmp_path, source, tmp_path / "repo")
+    monkeypatch.setenv("DRORCH_KEY", "k")
+    preload(["snapshots", str(path)])
+    path.write_text(path.read_text() + "\n# edited\n")
+    assert preloaded(path) is None
 
 
 class _KmsLike:
