@@ -48,7 +48,7 @@ class Checker:
         self.report = CheckReport()
 
     def run(self, read_data: bool = False, sample_pct: float = 100.0) -> CheckReport:
-        snapshots = load_snapshots(self.repo)  # before the index: restic's read order
+        snapshots = load_snapshots(self.repo, reread=True)  # before the index: restic's read order
         self.report.errors += [f"damaged snapshot file: {problem}"
                                for problem in self.repo.damaged_snapshots.values()]
         self.repo.load_index()

@@ -136,6 +136,8 @@ class Repository:
         self.immutable_days: int | None = None
         # Snapshot files found damaged while listing (id -> what is wrong); see load_snapshots.
         self.damaged_snapshots: dict[str, str] = {}
+        # Snapshot documents read and checked through this object (id -> document); see load_snapshots.
+        self.snapshot_documents: dict[str, dict] = {}
         self._tree_packs: dict[str, bytes] = {}  # insertion-ordered: oldest first
         self._tree_packs_lock = threading.Lock()
 

@@ -104,6 +104,35 @@ def test_one_damaged_snapshot_file_is_skipped_reported_and_stops_prune(repo, kin
     assert find_snapshot(listed, "latest").id == good[1].id
 
 
+def test_a_listing_reads_only_new_snapshot_files_and_check_reads_every_one(repo, monkeypatch) -> None:
+    """A file is named by the SHA-256 of its bytes, so one already read through this
+    repository object is not read again; check reads them all again, so damage done since
+    the last listing still shows."""
+    root = _root_with(repo, encode_tree([]))
+    first = _snapshot(repo, root, now_ns() - HOUR_NS)
+    assert [s.id for s in load_snapshots(repo)] == [first.id]
+    second = _snapshot(repo, root)
+    reads: list[str] = []
+    real_get = repo.store.get
+
+    def get(name: str, *args: object, **kwargs: object) -> bytes:  # records, then reads for real
+        reads.append(name)
+        return real_get(name, *args, **kwargs)
+
+    monkeypatch.setattr(repo.store, "get", get)
+
+    listed = load_snapshots(repo)
+    assert [s.id for s in listed] == [first.id, second.id]
+    assert reads == [object_name(FileType.SNAPSHOT, second.id)], "a snapshot file was read again"
+    listed[0].tags.append("changed by a caller")
+    assert load_snapshots(repo)[0].tags == [], "callers share no snapshot object"
+
+    path = Path(repo.store.root) / object_name(FileType.SNAPSHOT, first.id)
+    path.write_bytes(os.urandom(200))  # damaged after it was read
+    report = Checker(repo).run()
+    assert not report.ok and any(first.id in e for e in report.errors), report
+
+
 # ----------------------------------------------------------------------------- key files
 
 
