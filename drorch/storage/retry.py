@@ -12,18 +12,14 @@ reports ``ObjectExists``, which callers of exclusive puts handle.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TypeVar
-
-from tenacity import (
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    stop_after_delay,
-    wait_random_exponential,
-)
+from functools import cached_property
+from typing import TYPE_CHECKING, TypeVar
 
 from drorch.ports.errors import TransientStoreError
 from drorch.ports.store import ObjectInfo, ObjectStore, get_into, reads_into
+
+if TYPE_CHECKING:
+    from tenacity import Retrying
 
 T = TypeVar("T")
 
@@ -32,15 +28,44 @@ class RetryingStore:
     def __init__(self, inner: ObjectStore, *, attempts: int = 8, max_wait_s: float = 20.0,
                  give_up_after_s: float = 300.0) -> None:
         self.inner = inner
-        self._retrying = Retrying(
-            retry=retry_if_exception_type(TransientStoreError),
-            wait=wait_random_exponential(multiplier=0.2, max=max_wait_s),
-            stop=stop_after_attempt(attempts) | stop_after_delay(give_up_after_s),
-            reraise=True,
-        )
+        self._attempts, self._max_wait_s, self._give_up_after_s = attempts, max_wait_s, give_up_after_s
 
     def _call(self, fn: Callable[[], T]) -> T:
-        return self._retrying(fn)
+        """``fn()``; after a transient failure, again with backoff, ``attempts`` calls in all.
+
+        The first call is made directly and tenacity is imported only once one fails:
+        a run whose store never fails (most) neither imports it (~10 ms of every start)
+        nor pays its bookkeeping on each call. The call that failed counts as tenacity's
+        first attempt, so the waits and the number of calls are as they always were.
+        """
+        try:
+            return fn()
+        except TransientStoreError as err:
+            failed: list[TransientStoreError] = [err]
+
+        def attempt() -> T:
+            if failed:
+                raise failed.pop()  # the first attempt, already made
+            return fn()
+
+        return self._retrying(attempt)
+
+    @cached_property
+    def _retrying(self) -> Retrying:
+        from tenacity import (
+            Retrying,
+            retry_if_exception_type,
+            stop_after_attempt,
+            stop_after_delay,
+            wait_random_exponential,
+        )
+
+        return Retrying(
+            retry=retry_if_exception_type(TransientStoreError),
+            wait=wait_random_exponential(multiplier=0.2, max=self._max_wait_s),
+            stop=stop_after_attempt(self._attempts) | stop_after_delay(self._give_up_after_s),
+            reraise=True,
+        )
 
     @property
     def location(self) -> str:

@@ -30,6 +30,10 @@ from drorch.providers.local import LocalStore
 
 def open_store(config: StoreConfig) -> LocalStore:
     return LocalStore(Path("/" + config.path))
+
+
+def take_over(config: StoreConfig) -> LocalStore:
+    raise RuntimeError("a plugin took over file://")
 '''
 
 PLUGIN_PYPROJECT = '''
@@ -43,6 +47,7 @@ version = "0.0.1"
 
 [project.entry-points."drorch.providers"]
 "store:plugfs" = "drorch_plugfs:open_store"
+"store:file" = "drorch_plugfs:take_over"
 
 [tool.setuptools]
 py-modules = ["drorch_plugfs"]
@@ -102,6 +107,18 @@ def test_plugin_scheme_is_used_from_a_policy(plugin_venv: Path, tmp_path: Path,
     checked = subprocess.run(["restic", "-r", str(repo), "check", "--read-data"], capture_output=True,
                              text=True, env={**drorch_env, "RESTIC_PASSWORD": drorch_key})
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_a_plugin_cannot_take_over_a_built_in_name(plugin_venv: Path, tmp_path: Path,
+                                                   drorch_env: dict[str, str]) -> None:
+    """The plugin also registers ``store:file``: backups to file:// still go where the built-in
+    store puts them, never through a package that happens to be installed."""
+    repo = tmp_path / "repo"
+    policy = _policy(tmp_path, f"file://{repo}")
+    applied = subprocess.run([str(plugin_venv), "-m", "drorch", "apply", str(policy)], env=drorch_env,
+                             capture_output=True, text=True, timeout=120)
+    assert applied.returncode == 0, applied.stderr
+    assert (repo / "config").is_file() and list((repo / "snapshots").iterdir())
 
 
 def test_without_the_plugin_the_scheme_is_a_validation_error(tmp_path: Path,
