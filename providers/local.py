@@ -3,12 +3,19 @@
 Writes go to ``tmp/`` inside the repository, are fsynced, then renamed into
 place, so a crash never leaves a partial object under a real name. restic
 ignores ``tmp/``; a crash can leave stray files there and nothing else.
+
+Objects of ``DIRECT_FROM`` bytes or more (packs) are written with ``O_DIRECT``,
+but for their last partial block: they are fsynced anyway, so the page cache only
+cost a copy of every byte into pages allocated for it (~15% of a first backup's
+CPU here), and filled it with packs nobody reads next. Where the file system or
+the buffer's alignment refuses direct I/O, the rest goes through the page cache.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import uuid
 from collections.abc import Iterator
@@ -21,6 +28,9 @@ from drorch.ports.private import FILE_MODE, make_private_dirs
 from drorch.ports.store import ObjectInfo
 
 _NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
+DIRECT_FROM = 1 << 20
+_BLOCK = 4096  # a multiple of every logical block size direct I/O asks alignment to
+_O_DIRECT = getattr(os, "O_DIRECT", 0)  # Linux; elsewhere every write goes through the cache
 
 
 class LocalStore:
@@ -54,7 +64,7 @@ class LocalStore:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
             try:
                 with memoryview(data) as view:
-                    written = 0
+                    written = _write_direct(fd, view) if len(view) >= DIRECT_FROM else 0
                     while written < len(view):
                         written += os.write(fd, view[written:])
                 os.fsync(fd)
@@ -120,6 +130,27 @@ class LocalStore:
             self._path(name).unlink(missing_ok=True)
         except OSError as err:
             raise self._fail("delete", name, err) from err
+
+
+def _write_direct(fd: int, view: memoryview) -> int:
+    """Write the whole blocks at the start of ``view`` bypassing the page cache; the bytes
+    written, fewer (down to 0) where direct I/O is refused (EINVAL: the file system, or a
+    buffer that is not block-aligned in memory). Other errors are raised as from a write."""
+    whole = len(view) - len(view) % _BLOCK
+    if not _O_DIRECT or not whole:
+        return 0
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    written = 0
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags | _O_DIRECT)
+        while written < whole:
+            written += os.write(fd, view[written:whole])
+    except OSError as err:
+        if err.errno != errno.EINVAL:
+            raise
+    finally:
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags)
+    return written
 
 
 def _fsync_dir(path: Path) -> None:
