@@ -4,7 +4,9 @@ scrypt takes ~0.1 s on purpose and releases the GIL. Started as soon as the
 password and the key file are known, it overlaps the command's own start-up
 (validating the policy, importing the engine), and ``Repository.open`` then
 waits for that key instead of deriving it again (``repository.keys``). This
-module imports only what starting that takes, so that the thread starts early.
+module imports only what starting that takes, so that it starts early: the first
+target's from the policy as parsed, before the arguments are (``unlock_document``),
+the others' once the policy is validated (``unlock_ahead``).
 
 Only for a password from ``env:`` or ``file:`` (a KMS envelope would be fetched
 and decrypted twice) and a local target: a cloud SDK's client, made twice, costs

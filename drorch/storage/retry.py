@@ -36,7 +36,8 @@ class RetryingStore:
         The first call is made directly and tenacity is imported only once one fails:
         a run whose store never fails (most) neither imports it (~10 ms of every start)
         nor pays its bookkeeping on each call. The call that failed counts as tenacity's
-        first attempt, so the waits and the number of calls are as they always were.
+        first attempt, so the waits and the number of calls are as they always were; the
+        time given up after (``give_up_after_s``) counts from that first failure.
         """
         try:
             return fn()
