@@ -20,7 +20,9 @@ writes packs bypassing it). Then the first backup again, pinned to one core (``t
 come from ``wait4`` on each child, forked by a small launcher process (a child's peak
 RSS would otherwise start at this script's own). The speed of cutting the largest file
 into chunks is measured on one thread and on every core (a single large file must use
-every core). In the same run the *primitive pipeline* is measured: the data set read in
+every core). Before the restores, the *restore floor* is measured: every file of the data
+set written anew by one thread per core, no tool's work at all. In the same run the
+*primitive pipeline* is measured: the data set read in
 1 MiB pieces (small files whole) by one thread per core, each piece SHA-256 hashed,
 zstd-3 compressed and AES-256-CTR encrypted -- the work a backup cannot avoid, in Python
 with the same libraries drorch uses (the format also needs a Poly1305 MAC per blob and a
@@ -146,6 +148,36 @@ def primitive_pipeline(data: Data, threads: int) -> tuple[float, float]:
     return time.perf_counter() - started, time.process_time() - cpu
 
 
+def primitive_restore(data: Data, dest: Path, threads: int) -> tuple[float, float]:
+    """(wall s, CPU s) for ``threads`` threads to write every file of the data set anew under
+    ``dest``: each read from the page cache in 1 MiB pieces and written into a new file, no
+    fsync. The floor under any restore on this machine -- a restore also decrypts, checks
+    and decompresses -- so a restore goal below it is the kernel's, not the tool's."""
+    pieces: queue.SimpleQueue[tuple[Path, Path] | None] = queue.SimpleQueue()
+    for path in data.files:
+        target = dest / path.relative_to(data.root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        pieces.put((path, target))
+    for _ in range(threads):
+        pieces.put(None)
+
+    def worker() -> None:
+        while (item := pieces.get()) is not None:
+            source, target = item
+            with open(source, "rb", buffering=0) as src, open(target, "wb", buffering=0) as out:
+                while piece := src.read(MIB):
+                    out.write(piece)
+
+    os.sync()
+    started, cpu = time.perf_counter(), time.process_time()
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return time.perf_counter() - started, time.process_time() - cpu
+
+
 def cutting_speed(data: Data, threads: int) -> tuple[float, float]:
     """MiB/s at which drorch cuts the data set's largest file into chunks: by one thread as it
     reads (``chunker.chunks``), and in segments on ``threads`` threads (``segments``), as a
@@ -255,6 +287,7 @@ class Result:
     runs: dict[tuple[str, str], list[Run]] = field(default_factory=dict)
     pipeline: list[tuple[float, float]] = field(default_factory=list)  # (wall, CPU)
     cutting: list[tuple[float, float]] = field(default_factory=list)  # MiB/s: 1 thread, every core
+    restore_floor: list[tuple[float, float]] = field(default_factory=list)  # (wall, CPU)
 
     def add(self, step: str, tool: str, run: Run) -> None:
         self.runs.setdefault((step, tool), []).append(run)
@@ -273,6 +306,9 @@ def run_round(tools: Tools, result: Result, order: list[str], pin_tools: list[st
     for tool in order:
         tools.fresh(tool)
     for step in STEPS:
+        if step == "restore":  # just before the tools', into a directory of its own (see restore)
+            floor = tools.work / "restored" / f"floor-{len(result.restore_floor)}"
+            result.restore_floor.append(primitive_restore(tools.data, floor, os.cpu_count() or 2))
         for tool in order:
             run = tools.restore(tool) if step == "restore" else tools.backup(tool)
             result.add(step, tool, run)
@@ -338,6 +374,16 @@ def render(results: list[Result], startup: dict[str, list[Run]], threads: int) -
                      f"({res.data.total_bytes / MIB / pipe:.0f} MiB/s, CPU {pipe_cpu:.2f}s); drorch first "
                      f"backup / pipeline = {first.seconds / pipe:.2f}x wall, {_cpu(first) / pipe_cpu:.2f}x "
                      f"CPU (goal <= {PIPELINE_GOAL}x)")
+        floor, floor_cpu = min(res.restore_floor)
+        restic_restore = res.best("restore", "restic").seconds
+        lines.append(f"{res.data.name:<10} restore floor ({threads} threads write every file anew) "
+                     f"{floor:.2f}s (CPU {floor_cpu:.2f}s) = {floor / restic_restore:.2f}x restic's "
+                     f"restore (goal {GOALS['restore']:.2f}x); drorch restore / floor = "
+                     f"{res.best('restore', 'drorch').seconds / floor:.2f}x")
+        restic_first = res.best("first backup", "restic").seconds
+        lines.append(f"{res.data.name:<10} first-backup goal {GOALS['first backup']:.2f}x restic = "
+                     f"{GOALS['first backup'] * restic_first:.2f}s = "
+                     f"{GOALS['first backup'] * restic_first / pipe:.2f}x the primitive pipeline")
         one_thread, every_core = max(res.cutting, key=lambda speeds: speeds[1])
         lines.append(f"{res.data.name:<10} cutting its largest file: 1 thread {one_thread:.0f} MiB/s, "
                      f"{threads} threads {every_core:.0f} MiB/s ({every_core / one_thread:.2f}x)")
