@@ -26,7 +26,8 @@ import dns.update
 
 
 def keyring(path: str) -> tuple[dict, str]:
-    text = open(path).read()
+    with open(path) as file:
+        text = file.read()
     name = re.search(r'key\s+"?([^"\s]+)"?', text)
     secret = re.search(r'secret\s+"([^"]+)"', text)
     if not name or not secret:
