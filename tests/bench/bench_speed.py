@@ -50,6 +50,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -114,6 +115,17 @@ def generate(root: Path, shape: str, scale: float, seed: int) -> Data:
 # -- the primitive pipeline ------------------------------------------------------------------
 
 
+def on_threads(worker: Callable[[], None], threads: int) -> tuple[float, float]:
+    """(wall s, CPU s of this process) for ``threads`` threads to each run ``worker`` to its end."""
+    started, cpu = time.perf_counter(), time.process_time()
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return time.perf_counter() - started, time.process_time() - cpu
+
+
 def primitive_pipeline(data: Data, threads: int) -> tuple[float, float]:
     """(wall s, CPU s) for ``threads`` threads to read, hash, compress and encrypt every byte."""
     import zstandard
@@ -139,13 +151,7 @@ def primitive_pipeline(data: Data, threads: int) -> tuple[float, float]:
             packed = cctx.compress(piece)
             Cipher(aes, modes.CTR(os.urandom(16))).encryptor().update(packed)
 
-    started, cpu = time.perf_counter(), time.process_time()
-    pool = [threading.Thread(target=worker) for _ in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    return time.perf_counter() - started, time.process_time() - cpu
+    return on_threads(worker, threads)
 
 
 def primitive_restore(data: Data, dest: Path, threads: int) -> tuple[float, float]:
@@ -169,13 +175,7 @@ def primitive_restore(data: Data, dest: Path, threads: int) -> tuple[float, floa
                     out.write(piece)
 
     os.sync()
-    started, cpu = time.perf_counter(), time.process_time()
-    pool = [threading.Thread(target=worker) for _ in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    return time.perf_counter() - started, time.process_time() - cpu
+    return on_threads(worker, threads)
 
 
 def cutting_speed(data: Data, threads: int) -> tuple[float, float]:
