@@ -157,8 +157,11 @@ def primitive_pipeline(data: Data, threads: int) -> tuple[float, float]:
 def primitive_restore(data: Data, dest: Path, threads: int) -> tuple[float, float]:
     """(wall s, CPU s) for ``threads`` threads to write every file of the data set anew under
     ``dest``: each read from the page cache in 1 MiB pieces and written into a new file, no
-    fsync. The floor under any restore on this machine -- a restore also decrypts, checks
-    and decompresses -- so a restore goal below it is the kernel's, not the tool's."""
+    fsync, no metadata, the directories made before the clock starts. The floor under any
+    restore on this machine -- a restore also decrypts, checks and decompresses -- so a
+    restore goal below it is the kernel's, not the tool's. A thread takes whole files: on
+    ``one-large`` one thread writes each 160 MiB file, so there it is a floor only for a
+    restore that does the same (drorch and restic may split a large file)."""
     pieces: queue.SimpleQueue[tuple[Path, Path] | None] = queue.SimpleQueue()
     for path in data.files:
         target = dest / path.relative_to(data.root)
