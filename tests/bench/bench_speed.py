@@ -305,13 +305,14 @@ class Result:
         return f"{min(times):.2f}-{max(times):.2f}" if len(times) > 1 else ""
 
 
-def run_round(tools: Tools, result: Result, order: list[str], pin_tools: list[str]) -> None:
+def run_round(tools: Tools, result: Result, order: list[str], pin_tools: list[str],
+              threads: int) -> None:
     for tool in order:
         tools.fresh(tool)
     for step in STEPS:
         if step == "restore":  # just before the tools', into a directory of its own (see restore)
             floor = tools.work / "restored" / f"floor-{len(result.restore_floor)}"
-            result.restore_floor.append(primitive_restore(tools.data, floor, os.cpu_count() or 2))
+            result.restore_floor.append(primitive_restore(tools.data, floor, threads))
         for tool in order:
             run = tools.restore(tool) if step == "restore" else tools.backup(tool)
             result.add(step, tool, run)
@@ -454,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
                     os.sync()
                     result.pipeline.append(primitive_pipeline(data, threads))
                     result.cutting.append(cutting_speed(data, threads))
-                    run_round(tools, result, order, pin_tools)
+                    run_round(tools, result, order, pin_tools, threads)
                 check(tools, args.check)
                 results.append(result)
                 if not startup:
